@@ -1,0 +1,185 @@
+"""Settings: one declarative table, read from the environment, newsdesk.toml, or defaults.
+
+Precedence, highest first: the ``NEWSDESK_<NAME>`` environment variable, then ``<name>`` in
+``newsdesk.toml`` inside the data directory, then the default in ``SETTINGS`` below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from newsdesk.exceptions import SettingsError
+
+ENV_PREFIX = "NEWSDESK_"
+CONFIG_FILE = "newsdesk.toml"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+def _default_data_dir() -> str:
+    import platformdirs
+
+    return platformdirs.user_data_dir("newsdesk")
+
+
+_UA = "newsdesk/0.1 (+https://github.com/newsdesk/newsdesk; self-hosted news reader)"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", Path, None, "Folder for the database, models and newsdesk.toml. "
+            "Default: the user's data directory (platformdirs)."),
+    Setting("database_url", str, "", "SQLAlchemy URL of the store. Empty: SQLite file "
+            "newsdesk.db in the data directory. PostgreSQL: postgresql+psycopg://user@host/db"),
+    Setting("user_agent", str, _UA, "User-Agent sent with every request."),
+    Setting("connect_timeout", float, 10.0, "Seconds to wait for a TCP/TLS connection."),
+    Setting("read_timeout", float, 30.0, "Seconds to wait for the next bytes of an answer."),
+    Setting("max_body_bytes", int, 10_000_000, "Largest body accepted, counted after "
+            "decompression; larger downloads stop with an error."),
+    Setting("max_redirects", int, 5, "Redirects followed before a fetch fails."),
+    Setting("retries", int, 3, "Retries after a network error, 5xx, 429 or 503."),
+    Setting("backoff_base", float, 1.0, "First retry delay in seconds; doubles each retry, "
+            "with jitter."),
+    Setting("max_retry_after", float, 300.0, "Longest Retry-After (seconds) honoured; a "
+            "longer one fails the fetch and is retried on the next update."),
+    Setting("host_concurrency", int, 2, "Requests in flight at once to one host."),
+    Setting("host_delay", float, 1.0, "Minimum seconds between two requests to one host."),
+    Setting("update_concurrency", int, 8, "Sources fetched at once by `newsdesk update`."),
+    Setting("allow_hosts", list, [], "IP addresses or host names that the SSRF guard lets "
+            "through although they are private, loopback or reserved (comma-separated)."),
+    Setting("fetch_interval", int, 30, "Minutes between two fetches of one source."),
+    Setting("extract_articles", bool, True, "Fetch linked articles and extract their text "
+            "for feed entries and link posts that carry only a summary."),
+    Setting("extract_max_per_source", int, 20, "Articles fetched for extraction per source "
+            "per update."),
+    Setting("reddit_base_url", str, "https://www.reddit.com", "Base URL of Reddit's JSON API."),
+    Setting("reddit_pages", int, 1, "Listing pages (100 posts each) read per subreddit."),
+    Setting("reddit_comment_threads", int, 0, "Posts per update whose thread is fetched "
+            "for top comments (highest score first)."),
+    Setting("reddit_top_comments", int, 5, "Top-level comments kept per fetched thread."),
+    Setting("hn_base_url", str, "https://hacker-news.firebaseio.com/v0",
+            "Base URL of the Hacker News Firebase API."),
+    Setting("hn_max_items", int, 30, "Stories read from a Hacker News list per update."),
+    Setting("arxiv_base_url", str, "https://export.arxiv.org/api/query",
+            "URL of the arXiv Atom query API."),
+    Setting("arxiv_max_results", int, 50, "Entries asked of arXiv per category per update."),
+    Setting("replay", str, "", "Path of a replay manifest (TOML, url = file). When set, "
+            "every fetch is answered from recorded files: no network at all."),
+    Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
+    Setting("port", int, 8000, "Port `newsdesk serve` listens on."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    kind = setting.type
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if kind is list:
+            if isinstance(value, list):
+                return [str(v).strip() for v in value if str(v).strip()]
+            return [part.strip() for part in str(value).split(",") if part.strip()]
+        if kind is Path:
+            return Path(str(value)).expanduser()
+        if kind is int and isinstance(value, float):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError) as e:
+        raise SettingsError(
+            f"{setting.name} from {origin} must be {kind.__name__}, got {value!r}"
+        ) from e
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; attribute access by name (``settings.read_timeout``)."""
+
+    values: Mapping[str, Any]
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_path(self) -> Path:
+        path: Path = self.values["data_dir"]
+        return path
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some values replaced (origin: "code")."""
+        values = dict(self.values)
+        origins = dict(self.origins)
+        for name, value in changes.items():
+            values[name] = _coerce(_BY_NAME[name], value, "code")
+            origins[name] = "code"
+        return Settings(values, origins)
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Resolve every setting: overrides, environment, newsdesk.toml, default."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+
+        def env_value(name: str) -> str | None:
+            return env.get(ENV_PREFIX + name.upper())
+
+        raw_dir = overrides.get("data_dir") or env_value("data_dir") or _default_data_dir()
+        data_dir = Path(str(raw_dir)).expanduser()
+        config_path = data_dir / CONFIG_FILE
+        config: dict[str, Any] = {}
+        if config_path.exists():
+            try:
+                config = tomllib.loads(config_path.read_text("utf-8"))
+            except tomllib.TOMLDecodeError as e:
+                raise SettingsError(f"{config_path}: {e}") from e
+            unknown = sorted(set(config) - set(_BY_NAME))
+            if unknown:
+                raise SettingsError(
+                    f"{config_path}: unknown settings {', '.join(unknown)}; "
+                    "`newsdesk settings` lists the known ones"
+                )
+
+        for s in SETTINGS:
+            if s.name == "data_dir":
+                values[s.name] = data_dir
+                origins[s.name] = (
+                    "code" if overrides.get("data_dir") else "env" if env_value("data_dir")
+                    else "default"
+                )
+            elif s.name in overrides:
+                values[s.name] = _coerce(s, overrides[s.name], "code")
+                origins[s.name] = "code"
+            elif (raw := env_value(s.name)) is not None:
+                values[s.name] = _coerce(s, raw, ENV_PREFIX + s.name.upper())
+                origins[s.name] = "env"
+            elif s.name in config:
+                values[s.name] = _coerce(s, config[s.name], str(config_path))
+                origins[s.name] = "file"
+            else:
+                values[s.name] = s.default
+                origins[s.name] = "default"
+        return cls(values, origins)
