@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from httpserver import RecordedServer  # noqa: E402
 
 from newsdesk.settings import Settings  # noqa: E402
+from newsdesk.store import Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NEWSDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -56,3 +57,44 @@ def settings(tmp_path: Path) -> Settings:
 def http_server() -> Iterator[RecordedServer]:
     with RecordedServer() as server:
         yield server
+
+
+def _postgres_url(schema: str) -> str:
+    """A database URL whose tables live in their own schema, created now."""
+    import sqlalchemy as sa
+
+    base = os.environ.get("NEWSDESK_TEST_DATABASE_URL", "")
+    if not base:
+        pytest.skip("PostgreSQL tests need NEWSDESK_TEST_DATABASE_URL (.ci/run sets it)")
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"nd_{uuid.uuid4().hex[:12]}"
+    yield _postgres_url(schema)
+    engine = sa.create_engine(os.environ["NEWSDESK_TEST_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store(database_url)
+    yield s
+    s.close()

@@ -70,4 +70,3 @@ class Source:
     error_count: int = 0
     last_error: str | None = None
     extract: bool = True
-    cursor: str | None = None

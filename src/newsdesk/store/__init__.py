@@ -1,0 +1,397 @@
+"""The store: SQLite by default, PostgreSQL by URL, both through SQLAlchemy Core.
+
+Opening a store migrates it to the newest schema (Alembic, append-only migrations).
+Every write is one short transaction, so a crash loses at most the batch in flight and a
+re-run stores it again: upserts are keyed on ``items.external_id`` and never duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from newsdesk.exceptions import SourceNotFoundError, StoreError
+from newsdesk.models import Item, Source, utcnow
+from newsdesk.store.schema import items, metadata, sources
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_BATCH = 500  # rows per SELECT ... IN and per executemany
+
+
+@dataclass
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: UpsertCounts) -> UpsertCounts:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'newsdesk.db'}"
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _insert(dialect: str) -> Any:
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - the settings only produce these two
+        raise StoreError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+    return insert
+
+
+class Store:
+    """Reads and writes sources and items. Thread-safe; one per process is enough."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = sa.create_engine(url, future=True)
+        except Exception as e:  # bad URL, missing driver
+            hint = " (pip install 'newsdesk[postgres]')" if "postgres" in url else ""
+            raise StoreError(f"cannot open database {url!r}: {e}{hint}") from e
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _on_sqlite_connect)
+        if migrate:
+            self.migrate()
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, database_url: str = "") -> Store:
+        if not database_url:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            database_url = sqlite_url(data_dir)
+        return cls(database_url)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except sa.exc.OperationalError as e:
+            raise StoreError(f"cannot migrate database {self.engine.url!r}: {e}") from e
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    # -- sources -------------------------------------------------------------------------
+
+    def add_source(self, kind: str, url: str, name: str, emoji: str) -> Source:
+        """Add a source, or return the stored one with the same url."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(sources).where(sources.c.url == url)).first()
+            if row is None:
+                conn.execute(
+                    _insert(self.dialect)(sources)
+                    .values(kind=kind, url=url, name=name, emoji=emoji, created_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["url"])
+                )
+                row = conn.execute(sa.select(sources).where(sources.c.url == url)).one()
+        return _source(row)
+
+    def get_source(self, ref: int | str) -> Source:
+        """A source by id, or by url."""
+        if isinstance(ref, int) or str(ref).isdigit():
+            where = sources.c.id == int(ref)
+        else:
+            where = sources.c.url == str(ref)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sources).where(where)).first()
+        if row is None:
+            raise SourceNotFoundError(str(ref))
+        return _source(row)
+
+    def list_sources(self, *, due_at: datetime | None = None) -> list[Source]:
+        """All sources by id; with ``due_at``, only enabled ones due by then."""
+        query = sa.select(sources).order_by(sources.c.id)
+        if due_at is not None:
+            query = query.where(
+                sources.c.enabled,
+                sa.or_(sources.c.next_fetch_at.is_(None), sources.c.next_fetch_at <= due_at),
+            )
+        with self.engine.connect() as conn:
+            return [_source(row) for row in conn.execute(query)]
+
+    def remove_source(self, source_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(items).where(items.c.source_id == source_id))
+            gone = conn.execute(sa.delete(sources).where(sources.c.id == source_id)).rowcount
+        if not gone:
+            raise SourceNotFoundError(str(source_id))
+
+    def update_source(self, source_id: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(sources).where(sources.c.id == source_id).values(**values))
+
+    def record_fetch(
+        self,
+        source_id: int,
+        *,
+        fetched_at: datetime,
+        next_fetch_at: datetime,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> None:
+        """Store how a fetch went: validators on success, error count and text on failure."""
+        values: dict[str, Any] = {"last_fetch_at": fetched_at, "next_fetch_at": next_fetch_at}
+        if error is None:
+            values.update(error_count=0, last_error=None)
+            if etag is not None or last_modified is not None:
+                values.update(etag=etag, last_modified=last_modified)
+        else:
+            values.update(error_count=sources.c.error_count + 1, last_error=error)
+        self.update_source(source_id, **values)
+
+    # -- items ---------------------------------------------------------------------------
+
+    def upsert_items(self, source_id: int, batch: Iterable[Item]) -> UpsertCounts:
+        """Insert new items and refresh changed ones (score, comments, text); idempotent.
+
+        An item already stored, from this source or another, stays one row: it is updated
+        in place and keeps its first source and collection time.
+        """
+        counts = UpsertCounts()
+        unique: dict[str, Item] = {}
+        for item in batch:
+            unique[item.external_id] = item  # the last copy in one batch wins
+        pending = list(unique.values())
+        for start in range(0, len(pending), _BATCH):
+            counts += self._upsert_chunk(source_id, pending[start : start + _BATCH])
+        return counts
+
+    def _upsert_chunk(self, source_id: int, chunk: Sequence[Item]) -> UpsertCounts:
+        counts = UpsertCounts()
+        now = utcnow()
+        with self.engine.begin() as conn:
+            known = {
+                row.external_id: row
+                for row in conn.execute(
+                    sa.select(
+                        items.c.external_id,
+                        items.c.content_hash,
+                        items.c.score,
+                        items.c.comment_count,
+                        items.c.comments,
+                    ).where(items.c.external_id.in_([i.external_id for i in chunk]))
+                )
+            }
+            rows = []
+            for item in chunk:
+                digest = item.content_hash()
+                old = known.get(item.external_id)
+                if old is None:
+                    counts.new += 1
+                elif (
+                    old.content_hash == digest
+                    and old.score == item.score
+                    and old.comment_count == item.comment_count
+                    and (not item.comments or old.comments == item.comments)
+                ):
+                    counts.unchanged += 1
+                    continue
+                else:
+                    counts.updated += 1
+                rows.append(_item_row(source_id, item, digest, now))
+            if rows:
+                insert = _insert(self.dialect)(items)
+                refreshed = {
+                    name: insert.excluded[name]
+                    for name in (
+                        "url",
+                        "canonical_url",
+                        "title",
+                        "author",
+                        "text",
+                        "html",
+                        "score",
+                        "comment_count",
+                        "language",
+                        "content_hash",
+                        "updated_at",
+                    )
+                }
+                refreshed["published_at"] = sa.func.coalesce(
+                    items.c.published_at, insert.excluded.published_at
+                )
+                refreshed["comments"] = sa.func.coalesce(
+                    insert.excluded.comments, items.c.comments
+                )
+                conn.execute(
+                    insert.on_conflict_do_update(index_elements=["external_id"], set_=refreshed),
+                    rows,
+                )
+        return counts
+
+    def items_to_extract(self, source_id: int, limit: int) -> list[tuple[int, str]]:
+        """(item id, url) of this source's items still waiting for their article text."""
+        query = (
+            sa.select(items.c.id, items.c.url)
+            .where(
+                items.c.source_id == source_id,
+                items.c.needs_extraction,
+                items.c.extracted_at.is_(None),
+                items.c.url.is_not(None),
+            )
+            .order_by(items.c.published_at.desc(), items.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(row.id, row.url) for row in conn.execute(query)]
+
+    def store_extraction(
+        self,
+        item_id: int,
+        *,
+        text: str | None = None,
+        html: str | None = None,
+        canonical_url: str | None = None,
+        language: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "extracted_at": utcnow(),
+            "article_text": text,
+            "article_html": html,
+            "extract_error": error,
+        }
+        if canonical_url:
+            values["canonical_url"] = canonical_url
+        if language:
+            values["language"] = sa.func.coalesce(items.c.language, language)
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(items).where(items.c.id == item_id).values(**values))
+
+    def recent_items(self, limit: int = 100, *, source_id: int | None = None) -> list[Any]:
+        query = (
+            sa.select(items, sources.c.name.label("source_name"), sources.c.emoji)
+            .join(sources, sources.c.id == items.c.source_id)
+            .order_by(items.c.published_at.desc().nulls_last(), items.c.id.desc())
+            .limit(limit)
+        )
+        if source_id is not None:
+            query = query.where(items.c.source_id == source_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def iter_external_ids(self) -> Iterator[str]:
+        with self.engine.connect() as conn:
+            yield from conn.execute(sa.select(items.c.external_id)).scalars()
+
+    def get_item(self, external_id: str) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(items).where(items.c.external_id == external_id)).first()
+
+    def search_items(self, query: str, limit: int = 20) -> list[Any]:
+        """Items matching a full-text query, best first (FTS5 or PostgreSQL tsvector)."""
+        if not query.strip():
+            return []
+        if self.dialect == "sqlite":
+            # Quote each word so FTS5 operators in user input are taken literally.
+            terms = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+            fts = sa.table("items_fts", sa.column("rowid"))
+            select = (
+                sa.select(items)
+                .join(fts, fts.c.rowid == items.c.id)
+                .where(sa.text("items_fts MATCH :q").bindparams(q=terms))
+                .order_by(sa.text("bm25(items_fts)"))
+            )
+        else:
+            tsquery = sa.func.plainto_tsquery("english", query)
+            search = sa.literal_column("items.search")
+            select = (
+                sa.select(items)
+                .where(search.op("@@")(tsquery))
+                .order_by(sa.func.ts_rank(search, tsquery).desc())
+            )
+        with self.engine.connect() as conn:
+            return list(conn.execute(select.limit(limit)))
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables; a table that a later migration adds counts 0."""
+        names = ("sources", "items", "stories", "briefs")
+        present = set(sa.inspect(self.engine).get_table_names())
+        with self.engine.connect() as conn:
+            return {
+                name: (
+                    conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
+                    if name in present
+                    else 0
+                )
+                for name in names
+            }
+
+
+def _source(row: Any) -> Source:
+    return Source(
+        id=row.id,
+        kind=row.kind,
+        url=row.url,
+        name=row.name,
+        emoji=row.emoji,
+        enabled=row.enabled,
+        extract=row.extract,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_fetch_at=row.last_fetch_at,
+        next_fetch_at=row.next_fetch_at,
+        error_count=row.error_count,
+        last_error=row.last_error,
+    )
+
+
+def _item_row(source_id: int, item: Item, digest: str, now: datetime) -> dict[str, Any]:
+    return {
+        "source_id": source_id,
+        "external_id": item.external_id,
+        "url": item.url,
+        "canonical_url": item.canonical_url,
+        "title": item.title,
+        "author": item.author,
+        "published_at": item.published_at,
+        "collected_at": now,
+        "updated_at": now,
+        "text": item.text,
+        "html": item.html,
+        "score": item.score,
+        "comment_count": item.comment_count,
+        "language": item.language,
+        "content_hash": digest,
+        "comments": item.comments or None,
+        "needs_extraction": item.needs_extraction,
+    }
+
+
+__all__ = ["Store", "UpsertCounts", "metadata", "sqlite_url"]
