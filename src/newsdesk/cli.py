@@ -1,0 +1,264 @@
+"""The command line: a thin caller of Desk. Errors become output in main(), nowhere else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from newsdesk.desk import Desk, SourceUpdate
+from newsdesk.exceptions import NewsdeskError
+from newsdesk.models import Source
+
+app = typer.Typer(
+    help="newsdesk: collect the sources you read into stories with grounded briefs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+sources_app = typer.Typer(help="Add, list and remove sources.", no_args_is_help=True)
+import_app = typer.Typer(help="Import posts from archive files.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _desk() -> Desk:
+    return Desk()
+
+
+def _ago(value: object) -> str:
+    from datetime import datetime
+
+    from newsdesk.models import utcnow
+
+    if not isinstance(value, datetime):
+        return "never"
+    seconds = int((utcnow() - value).total_seconds())
+    if seconds < 0:
+        return "in " + _span(-seconds)
+    return _span(seconds) + " ago"
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@app.command()
+def settings() -> None:
+    """Print every setting with its value and where the value came from."""
+    table = Table("setting", "value", "from", "help", show_lines=False)
+    for name, value, origin, help_text in _desk().settings_table():
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        table.add_row(name, shown, origin, help_text)
+    console.print(table)
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False):
+    """Counts of sources, items, stories and briefs."""
+    counts = _desk().stats()
+    if as_json:
+        sys.stdout.write(json.dumps(counts) + "\n")
+        return
+    console.print(_stats_line(counts))
+
+
+@sources_app.command("add")
+def sources_add(
+    spec: Annotated[str, typer.Argument(help="reddit:NAME, hn:top, arxiv:cs.CL or a URL")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Add a source."""
+    source = _desk().add_source(spec, name=name)
+    console.print(f"{source.emoji} [bold]{source.name}[/] ({source.kind}) id {source.id}")
+
+
+@sources_app.command("list")
+def sources_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """List sources with their fetch health."""
+    rows = _desk().sources()
+    if as_json:
+        out = [
+            {
+                "id": s.id,
+                "kind": s.kind,
+                "url": s.url,
+                "name": s.name,
+                "enabled": s.enabled,
+                "last_fetch_at": s.last_fetch_at.isoformat() if s.last_fetch_at else None,
+                "error_count": s.error_count,
+                "last_error": s.last_error,
+            }
+            for s in rows
+        ]
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    table = Table("id", "source", "url", "last fetch", "errors", "last error")
+    for s in rows:
+        table.add_row(
+            str(s.id),
+            f"{s.emoji} {s.name}",
+            s.url,
+            _ago(s.last_fetch_at),
+            str(s.error_count) if s.error_count else "",
+            (s.last_error or "")[:80],
+            style=None if s.enabled else "dim",
+        )
+    console.print(table)
+
+
+@sources_app.command("remove")
+def sources_remove(ref: Annotated[str, typer.Argument(help="Source id or url.")]) -> None:
+    """Remove a source and its items."""
+    source = _desk().remove_source(ref)
+    console.print(f"removed {source.name}")
+
+
+@sources_app.command("import-opml")
+def sources_import_opml(path: Path) -> None:
+    """Add every feed of an OPML file."""
+    for result in _desk().import_opml(path.read_bytes()):
+        if isinstance(result, NewsdeskError):
+            err.print(f"[yellow]skipped[/]: {result}")
+        else:
+            console.print(f"{result.emoji} {result.name}")
+
+
+@sources_app.command("export-opml")
+def sources_export_opml(
+    path: Annotated[Path | None, typer.Argument(help="File to write; stdout if omitted.")] = None,
+) -> None:
+    """Write the feed sources as OPML."""
+    data = _desk().export_opml()
+    if path is None:
+        sys.stdout.buffer.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def _update_table(results: list[SourceUpdate]) -> Table:
+    table = Table("source", "new", "updated", "unchanged", "error", title="update")
+    for r in sorted(results, key=lambda r: r.source.id):
+        table.add_row(
+            f"{r.source.emoji} {r.source.name}",
+            str(r.counts.new),
+            str(r.counts.updated),
+            "304" if r.not_modified else str(r.counts.unchanged),
+            f"[red]{r.error}[/]" if r.error else "; ".join(r.warnings)[:80],
+        )
+    return table
+
+
+@app.command()
+def update(
+    force: Annotated[bool, typer.Option("--all", help="Fetch all sources, due or not.")] = False,
+) -> None:
+    """Fetch every due source and store its items."""
+    desk = _desk()
+    todo = desk.due_sources(force=force)
+    if not todo:
+        console.print("No source is due. `newsdesk update --all` fetches them anyway.")
+        return
+    _run_update(desk, todo)
+
+
+def _run_update(desk: Desk, todo: list[Source]) -> None:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("fetching", total=len(todo))
+
+        def advance(result: SourceUpdate) -> None:
+            bar.update(task, advance=1, description=f"fetched {result.source.name}")
+
+        results = desk.update(sources=todo, progress=advance)
+    console.print(_update_table(results))
+
+
+@import_app.command("reddit")
+def import_reddit(
+    path: Annotated[Path, typer.Argument(help="A .jsonl or .jsonl.gz dump, one t3 a line.")],
+) -> None:
+    """Import a Reddit archive dump; importing it again adds nothing."""
+    with Progress(
+        TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} posts"), console=err
+    ) as bar:
+        task = bar.add_task("import", total=None)
+        result = _desk().import_reddit(path, progress=lambda n: bar.update(task, completed=n))
+    c = result.counts
+    console.print(
+        f"{result.source.name}: {c.new:,} new, {c.updated:,} updated, {c.unchanged:,} unchanged"
+        + (f", {result.bad_lines} bad lines skipped" if result.bad_lines else "")
+    )
+
+
+@app.command()
+def search(query: str, limit: int = 20) -> None:
+    """Full-text search over collected items."""
+    table = Table("published", "title", "url")
+    for row in _desk().search(query, limit):
+        table.add_row(_ago(row.published_at), row.title, row.url or "")
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: the host setting.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: the port setting.")] = None,
+) -> None:
+    """Serve the site."""
+    from newsdesk.web import run
+
+    desk = _desk()
+    run(desk, host or desk.settings.host, port or desk.settings.port)
+
+
+@app.command()
+def demo(
+    serve_site: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """A fresh data directory, the default AI sources, one update, then the site.
+
+    With internet it fetches live; offline it replays recorded responses (replay/demo.toml).
+    """
+    from newsdesk.demo import prepare_demo
+
+    desk, note = prepare_demo()
+    console.print(f"[bold]newsdesk demo[/]: {note}")
+    console.print(f"data directory: {desk.settings.data_path}")
+    _run_update(desk, desk.due_sources(force=True))
+    console.print(_stats_line(desk.stats()))
+    if serve_site:
+        from newsdesk.web import run
+
+        run(desk, desk.settings.host, desk.settings.port)
+
+
+def _stats_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} {name}" for name, count in counts.items())
+
+
+def main() -> None:
+    try:
+        app()
+    except NewsdeskError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise SystemExit(1) from None

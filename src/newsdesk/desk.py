@@ -1,0 +1,273 @@
+"""The core API. The CLI, the web app and (later) the JSON API are thin callers of Desk.
+
+>>> desk = Desk()                     # settings from NEWSDESK_* / newsdesk.toml / defaults
+>>> desk.add_source("reddit:LocalLLaMA")
+>>> for result in desk.update():      # fetch every due source, store the items
+...     print(result.source.name, result.counts.new, result.error)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from newsdesk.exceptions import FetchError, NewsdeskError, ParseError
+from newsdesk.fetch import Fetcher
+from newsdesk.models import Item, Source, utcnow
+from newsdesk.settings import Settings
+from newsdesk.sources import get_kind, parse_spec
+from newsdesk.store import Store, UpsertCounts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceUpdate:
+    """How one source's update went: counts, or the error that stopped it."""
+
+    source: Source
+    counts: UpsertCounts = field(default_factory=UpsertCounts)
+    not_modified: bool = False
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    extracted: int = 0
+
+
+@dataclass
+class ImportResult:
+    source: Source
+    counts: UpsertCounts
+    bad_lines: int = 0
+
+
+UpdateProgress = Callable[[SourceUpdate], None]
+
+
+class Desk:
+    """Everything newsdesk does, as methods. Creates its store on first use."""
+
+    def __init__(self, settings: Settings | None = None, store: Store | None = None) -> None:
+        self.settings = settings or Settings.load()
+        if store is not None:
+            self.__dict__["store"] = store
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.for_data_dir(self.settings.data_path, self.settings.database_url)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    # -- sources -------------------------------------------------------------------------
+
+    def add_source(self, spec: str, *, name: str | None = None) -> Source:
+        """Add a source from a spec: ``reddit:LocalLLaMA``, ``hn:top``, ``arxiv:cs.CL``, a URL."""
+        found = parse_spec(spec, self.settings)
+        kind = get_kind(found.kind)
+        return self.store.add_source(found.kind, found.url, name or found.name, kind.emoji)
+
+    def remove_source(self, ref: str) -> Source:
+        source = self.store.get_source(ref)
+        self.store.remove_source(source.id)
+        return source
+
+    def sources(self) -> list[Source]:
+        return self.store.list_sources()
+
+    def import_opml(self, data: bytes) -> list[Source | NewsdeskError]:
+        """Add every feed of an OPML file; a bad entry gives its error, the rest go on."""
+        from newsdesk.sources.opml import read_opml
+
+        added: list[Source | NewsdeskError] = []
+        for url, title in read_opml(data):
+            try:
+                added.append(self.add_source(url, name=title or None))
+            except NewsdeskError as e:
+                added.append(e)
+        return added
+
+    def export_opml(self) -> bytes:
+        from newsdesk.sources.opml import write_opml
+
+        return write_opml([(s.url, s.name) for s in self.sources() if s.kind == "feed"])
+
+    # -- update --------------------------------------------------------------------------
+
+    def update(
+        self,
+        *,
+        sources: Iterable[Source] | None = None,
+        force: bool = False,
+        progress: UpdateProgress | None = None,
+    ) -> list[SourceUpdate]:
+        """Fetch every due source (all enabled ones with ``force``) and store its items.
+
+        One failing source never stops the others: its result carries the error, and the
+        store keeps its error count and last error until a fetch succeeds.
+        """
+        return asyncio.run(self.aupdate(sources=sources, force=force, progress=progress))
+
+    def due_sources(self, *, force: bool = False) -> list[Source]:
+        if force:
+            return [s for s in self.store.list_sources() if s.enabled]
+        return self.store.list_sources(due_at=utcnow())
+
+    async def aupdate(
+        self,
+        *,
+        sources: Iterable[Source] | None = None,
+        force: bool = False,
+        progress: UpdateProgress | None = None,
+    ) -> list[SourceUpdate]:
+        todo = list(sources) if sources is not None else self.due_sources(force=force)
+        limit = asyncio.Semaphore(max(1, self.settings.update_concurrency))
+
+        async with Fetcher(self.settings) as fetcher:
+
+            async def one(source: Source) -> SourceUpdate:
+                async with limit:
+                    result = await self._update_source(source, fetcher)
+                if progress is not None:
+                    progress(result)
+                return result
+
+            return list(await asyncio.gather(*(one(s) for s in todo)))
+
+    async def _update_source(self, source: Source, fetcher: Fetcher) -> SourceUpdate:
+        result = SourceUpdate(source)
+        started = utcnow()
+        next_fetch = started + timedelta(minutes=self.settings.fetch_interval)
+        try:
+            fetched = await get_kind(source.kind).fetch(source, fetcher, self.settings)
+        except (FetchError, ParseError) as e:
+            result.error = str(e)
+        except Exception as e:  # a bug in one source kind must not stop the others
+            log.exception("source %s (%s) failed", source.id, source.url)
+            result.error = f"{type(e).__name__}: {e}"
+        else:
+            result.not_modified = fetched.not_modified
+            result.warnings = fetched.warnings
+            if not fetched.not_modified:
+                # Items are committed before the fetch is recorded: a crash in between
+                # only means the next run fetches and upserts the same items again.
+                result.counts = await asyncio.to_thread(
+                    self.store.upsert_items, source.id, fetched.items
+                )
+            self.store.record_fetch(
+                source.id,
+                fetched_at=started,
+                next_fetch_at=next_fetch,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+            )
+            if self.settings.extract_articles and source.extract:
+                result.extracted = await self._extract_articles(source, fetcher)
+            return result
+        log.warning("source %s (%s): %s", source.id, source.url, result.error)
+        self.store.record_fetch(
+            source.id, fetched_at=started, next_fetch_at=next_fetch, error=result.error
+        )
+        return result
+
+    async def _extract_articles(self, source: Source, fetcher: Fetcher) -> int:
+        """Fetch and extract the articles that this source's new items link to."""
+        from newsdesk.extract import extract_article
+
+        pending = self.store.items_to_extract(source.id, self.settings.extract_max_per_source)
+
+        async def one(item_id: int, url: str) -> bool:
+            try:
+                response = await fetcher.get(url, accept="text/html,application/xhtml+xml")
+            except FetchError as e:
+                self.store.store_extraction(item_id, error=str(e))
+                return False
+            kind = response.headers.get("content-type", "")
+            if "html" not in kind:
+                self.store.store_extraction(item_id, error=f"not an HTML page: {kind or '?'}")
+                return False
+            page = response.content.decode("utf-8", "replace")
+            found = await asyncio.to_thread(extract_article, page, response.url)
+            if found is None:
+                self.store.store_extraction(item_id, error="no main text found")
+                return False
+            self.store.store_extraction(
+                item_id,
+                text=found.text,
+                html=found.html,
+                canonical_url=found.canonical_url,
+                language=found.language,
+            )
+            return True
+
+        done = await asyncio.gather(*(one(item_id, url) for item_id, url in pending))
+        return sum(done)
+
+    # -- imports -------------------------------------------------------------------------
+
+    def import_reddit(
+        self, path: Path, *, progress: Callable[[int], None] | None = None
+    ) -> ImportResult:
+        """Import a Reddit archive dump (.jsonl or .jsonl.gz, one t3 object a line).
+
+        Items go to the ``reddit:<subreddit>`` source of each post, created when missing.
+        Importing the same file twice adds nothing.
+        """
+        from newsdesk.sources.reddit import adapt_post, iter_dump
+
+        by_source: dict[str, list[Item]] = {}
+        sources: dict[str, Source] = {}
+        total = UpsertCounts()
+        bad = 0
+        first: Source | None = None
+
+        def flush(sub: str) -> None:
+            nonlocal total
+            total += self.store.upsert_items(sources[sub].id, by_source.pop(sub))
+
+        for post in iter_dump(path):
+            if isinstance(post, ParseError):
+                bad += 1
+                log.warning("%s", post)
+                continue
+            sub = post.subreddit or "unknown"
+            if sub not in sources:
+                sources[sub] = self.add_source(f"reddit:{sub}")
+                first = first or sources[sub]
+            by_source.setdefault(sub, []).append(adapt_post(post))
+            if len(by_source[sub]) >= 500:
+                flush(sub)
+                if progress is not None:
+                    progress(total.new + total.updated + total.unchanged)
+        for sub in list(by_source):
+            flush(sub)
+        if progress is not None:
+            progress(total.new + total.updated + total.unchanged)
+        if first is None:
+            raise ParseError(str(path), "no Reddit posts in this file")
+        return ImportResult(first, total, bad)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Counts of sources, items, stories and briefs."""
+        return self.store.counts()
+
+    def recent_items(self, limit: int = 100) -> list[Any]:
+        return self.store.recent_items(limit)
+
+    def search(self, query: str, limit: int = 20) -> list[Any]:
+        return self.store.search_items(query, limit)
+
+    def settings_table(self) -> Iterator[tuple[str, Any, str, str]]:
+        """(name, value, origin, help) of every setting, for `newsdesk settings`."""
+        from newsdesk.settings import SETTINGS
+
+        for s in SETTINGS:
+            yield s.name, self.settings.values[s.name], self.settings.origins[s.name], s.help
