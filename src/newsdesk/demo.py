@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tomllib
 from pathlib import Path
 
 from newsdesk.desk import Desk
@@ -54,19 +55,15 @@ def prepare_demo(data_dir: Path = Path(".demo-data")) -> tuple[Desk, str]:
     if replay:
         overrides["replay"] = replay
     desk = Desk(Settings.load(**overrides))
-    note = f"offline, replaying {replay}" if replay else "live"
-    recorded = _recorded_urls(desk) if replay else None
-    for spec in DEMO_SOURCES:
-        source = desk.add_source(spec)
-        if recorded is not None and source.kind == "hn" and not recorded.get("hn"):
-            # No recording of the HN lists exists: say so instead of showing an error row.
-            desk.remove_source(str(source.id))
-            note += "; hn:top skipped (no recording)"
+    specs: tuple[str, ...] = DEMO_SOURCES
+    note = "live"
+    if replay:
+        with open(replay, "rb") as f:
+            specs = tuple(tomllib.load(f).get("sources", DEMO_SOURCES))
+        skipped = [spec for spec in DEMO_SOURCES if spec not in specs]
+        note = f"offline, replaying {replay}"
+        if skipped:
+            note += f"; skipped for want of a recording: {', '.join(skipped)}"
+    for spec in specs:
+        desk.add_source(spec)
     return desk, note
-
-
-def _recorded_urls(desk: Desk) -> dict[str, bool]:
-    from newsdesk.replay import load_manifest
-
-    urls = load_manifest(Path(desk.settings.replay))
-    return {"hn": any("hacker-news" in url for url in urls)}

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from httpserver import RecordedServer
+from typer.testing import CliRunner
+
+from newsdesk.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, http_server: RecordedServer) -> dict[str, str]:
+    return {
+        "NEWSDESK_DATA_DIR": str(tmp_path / "cli"),
+        "NEWSDESK_ALLOW_HOSTS": "127.0.0.1",
+        "NEWSDESK_HOST_DELAY": "0",
+        "NEWSDESK_EXTRACT_ARTICLES": "0",
+    }
+
+
+def test_settings_shows_values_and_origins(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["settings"], env={**env, "NEWSDESK_HN_MAX_ITEMS": "12"})
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "hn_max_items" in line)
+    assert "12" in line and "env" in line
+
+
+def test_stats_json_for_scripts(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["stats", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"sources": 0, "items": 0, "stories": 0, "briefs": 0}
+
+
+def test_add_update_list(env: dict[str, str], shared_data: Path, http_server: RecordedServer) -> None:
+    url = http_server.file(
+        "/thinking.xml",
+        shared_data / "rss-ai-feeds" / "head" / "feed_thinkingmachines.xml",
+        "application/rss+xml",
+    )
+    assert runner.invoke(app, ["sources", "add", url], env=env).exit_code == 0
+    assert runner.invoke(app, ["sources", "add", "hn:top"], env=env).exit_code == 0
+    update = runner.invoke(app, ["update"], env={**env, "NEWSDESK_HN_BASE_URL":
+                                                 http_server.base_url + "/nothing"})
+    assert update.exit_code == 0, update.output
+    assert "HN top" in update.output and "404" in update.output
+    listed = json.loads(runner.invoke(app, ["sources", "list", "--json"], env=env).output)
+    by_kind = {s["kind"]: s for s in listed}
+    assert by_kind["feed"]["error_count"] == 0
+    assert by_kind["hn"]["error_count"] == 1
+    assert "404" in by_kind["hn"]["last_error"]
+    stats = json.loads(runner.invoke(app, ["stats", "--json"], env=env).output)
+    assert stats["items"] == 7
+    assert "update --all" in runner.invoke(app, ["update"], env=env).output
+
+
+def test_errors_are_one_clear_line(env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "newsdesk", "sources", "add", "gopher://old.example"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "Cannot tell what kind of source" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,156 @@
+"""The update pipeline end to end: real HTTP server on 127.0.0.1, real store, real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from httpserver import RecordedServer, Reply
+
+from newsdesk.desk import Desk
+from newsdesk.settings import Settings
+from newsdesk.store import Store
+
+LISTINGS = ("new.2025-07-02_3fa9caf5.json", "new.2025-07-24_58cd14b3.json", "new.head.json")
+
+
+def _ids(listing: Path) -> set[str]:
+    data = json.loads(listing.read_bytes())
+    return {"reddit:" + child["data"]["name"] for child in data["data"]["children"]}
+
+
+def _scores(listing: Path) -> dict[str, int]:
+    data = json.loads(listing.read_bytes())
+    return {"reddit:" + c["data"]["name"]: c["data"]["score"] for c in data["data"]["children"]}
+
+
+@pytest.fixture
+def desk(settings: Settings, database_url: str) -> Desk:
+    return Desk(settings, Store(database_url))
+
+
+def test_reddit_listings_oldest_first_give_the_union(
+    desk: Desk, shared_data: Path, http_server: RecordedServer
+) -> None:
+    folder = shared_data / "reddit-localllama" / "listings"
+    desk.settings = desk.settings.with_(reddit_base_url=http_server.base_url)
+    source = desk.add_source("reddit:LocalLLaMA")
+    expected: set[str] = set()
+    for name in LISTINGS:
+        http_server.file("/r/LocalLLaMA/new.json", folder / name, "application/json")
+        [result] = desk.update(sources=[desk.store.get_source(source.id)])
+        assert result.error is None
+        expected |= _ids(folder / name)
+    stored = set(desk.store.iter_external_ids())
+    assert stored == expected
+    assert desk.stats()["items"] == len(expected)
+
+    # Re-ingesting an older listing brings its (older) scores back: rows are updated.
+    oldest = folder / LISTINGS[0]
+    http_server.file("/r/LocalLLaMA/new.json", oldest, "application/json")
+    [again] = desk.update(sources=[desk.store.get_source(source.id)])
+    assert again.counts.new == 0
+    changed = {
+        eid: score
+        for eid, score in _scores(oldest).items()
+        if desk.store.get_item(eid).score == score
+    }
+    assert again.counts.updated > 0
+    assert len(changed) == len(_scores(oldest))
+    assert desk.stats()["items"] == len(expected)
+
+
+def test_one_failing_source_never_stops_the_others(
+    desk: Desk, shared_data: Path, http_server: RecordedServer
+) -> None:
+    feeds = shared_data / "rss-ai-feeds" / "head"
+    good = http_server.file("/anthropic.xml", feeds / "feed_anthropic_news.xml", "application/rss+xml")
+    bad = http_server.route("/broken.xml", Reply(500, body=b"boom"))
+    junk = http_server.route("/junk.xml", Reply(200, {"Content-Type": "text/plain"}, b"\x00\x01"))
+    for url in (good, bad, junk):
+        desk.add_source(url)
+    results = {r.source.url: r for r in desk.update()}
+    assert results[good].error is None
+    assert results[good].counts.new == 22
+    assert "500" in (results[bad].error or "")
+    assert results[junk].error
+    listed = {s.url: s for s in desk.sources()}
+    assert (listed[bad].error_count, listed[good].error_count) == (1, 0)
+    assert listed[bad].last_error == results[bad].error
+
+    # The next run of a failing source counts again; a success resets it.
+    desk.update(force=True)
+    assert desk.store.get_source(bad).error_count == 2
+    http_server.route("/broken.xml", Reply(200, {"Content-Type": "application/rss+xml"},
+                                           feeds / "feed_xai_news.xml"))
+    desk.update(force=True)
+    fixed = desk.store.get_source(bad)
+    assert (fixed.error_count, fixed.last_error) == (0, None)
+
+
+def test_unchanged_feed_is_a_conditional_get(
+    desk: Desk, shared_data: Path, http_server: RecordedServer
+) -> None:
+    path = shared_data / "rss-ai-feeds" / "head" / "feed_mistral_news.xml"
+    etag = '"v1"'
+
+    def conditional(request: object) -> Reply:
+        if getattr(request, "headers", {}).get("if-none-match") == etag:
+            return Reply(304, {"ETag": etag})
+        return Reply(200, {"ETag": etag, "Content-Type": "application/rss+xml"}, path)
+
+    url = http_server.route("/mistral.xml", conditional)
+    desk.add_source(url)
+    [first] = desk.update()
+    assert first.counts.new == 50
+    [second] = desk.update(force=True)
+    assert second.not_modified
+    assert (second.counts.new, second.counts.updated) == (0, 0)
+    assert http_server.requests[-1].headers.get("if-none-match") == etag
+    assert desk.stats()["items"] == 50
+
+
+def test_due_sources_wait_for_the_interval(desk: Desk, http_server: RecordedServer) -> None:
+    url = http_server.route("/empty.xml", Reply(200, {"Content-Type": "application/rss+xml"},
+                                                b"<rss version='2.0'><channel><title>t</title>"
+                                                b"</channel></rss>"))
+    desk.add_source(url)
+    assert len(desk.due_sources()) == 1
+    desk.update()
+    assert desk.due_sources() == []
+    assert len(desk.due_sources(force=True)) == 1
+
+
+def test_import_reddit_dump_twice(desk: Desk, shared_data: Path) -> None:
+    dump = shared_data / "reddit-localllama" / "posts.jsonl.gz"
+    first = desk.import_reddit(dump)
+    assert first.counts.new == 3747
+    assert first.bad_lines == 0
+    assert first.source.name == "r/LocalLLaMA"
+    second = desk.import_reddit(dump)
+    assert second.counts.new == 0
+    assert second.counts.unchanged == 3747
+    assert desk.stats() == {"sources": 1, "items": 3747, "stories": 0, "briefs": 0}
+
+
+def test_import_reports_bad_lines(desk: Desk, tmp_path: Path, shared_data: Path) -> None:
+    import gzip
+
+    src = shared_data / "reddit-localllama" / "posts.jsonl.gz"
+    with gzip.open(src, "rt", encoding="utf-8") as f:
+        lines = [next(f) for _ in range(3)]
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(lines[0] + "{not json\n" + lines[1] + "[1, 2]\n" + lines[2], "utf-8")
+    result = desk.import_reddit(dump)
+    assert (result.counts.new, result.bad_lines) == (3, 2)
+
+
+def test_opml_round_trip(desk: Desk, http_server: RecordedServer) -> None:
+    desk.add_source(http_server.base_url + "/a.xml", name="Feed A")
+    desk.add_source("reddit:LocalLLaMA")
+    data = desk.export_opml()
+    other = Desk(desk.settings.with_(data_dir=desk.settings.data_path / "other"))
+    added = other.import_opml(data)
+    assert [getattr(s, "name", None) for s in added] == ["Feed A"]
+    other.close()
