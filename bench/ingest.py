@@ -88,7 +88,9 @@ def main() -> int:
     print(f"parse only : {parsed:,} items in {base_s:.2f} s = {parsed / base_s:,.0f} items/s")
     print(f"ingest     : {stored:,} items in {ingest_s:.2f} s = {stored / ingest_s:,.0f} items/s")
     print(f"ratio      : ingest / parse only = {ingest_s / base_s:.2f}x (goal <= 3x)")
-    print(f"peak RSS   : {rss_after_parse:.0f} MB after parsing, {peak_rss_mb():.0f} MB after ingest")
+    print(
+        f"peak RSS   : {rss_after_parse:.0f} MB after parsing, {peak_rss_mb():.0f} MB after ingest"
+    )
     print(f"(median of {args.repeat} runs each, same process, same files)")
     return 0
 

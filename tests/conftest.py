@@ -9,10 +9,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from httpserver import RecordedServer  # noqa: E402
+from newsdesk.settings import Settings
+from newsdesk.store import Store
 
-from newsdesk.settings import Settings  # noqa: E402
-from newsdesk.store import Store  # noqa: E402
+from httpserver import RecordedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NEWSDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -60,8 +60,10 @@ class RecordedServer:
                 handler = server.routes.get(self.path) or server.routes.get(
                     urlsplit(self.path).path
                 )
-                reply = Reply(404, body=b"not recorded") if handler is None else (
-                    handler(request) if callable(handler) else handler
+                reply = (
+                    Reply(404, body=b"not recorded")
+                    if handler is None
+                    else (handler(request) if callable(handler) else handler)
                 )
                 if reply.delay:
                     time.sleep(reply.delay)

@@ -4,10 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
-from httpserver import RecordedServer
 from typer.testing import CliRunner
 
 from newsdesk.cli import app
+
+from httpserver import RecordedServer
 
 runner = CliRunner()
 
@@ -35,7 +36,9 @@ def test_stats_json_for_scripts(env: dict[str, str]) -> None:
     assert json.loads(result.output) == {"sources": 0, "items": 0, "stories": 0, "briefs": 0}
 
 
-def test_add_update_list(env: dict[str, str], shared_data: Path, http_server: RecordedServer) -> None:
+def test_add_update_list(
+    env: dict[str, str], shared_data: Path, http_server: RecordedServer
+) -> None:
     url = http_server.file(
         "/thinking.xml",
         shared_data / "rss-ai-feeds" / "head" / "feed_thinkingmachines.xml",
@@ -43,8 +46,9 @@ def test_add_update_list(env: dict[str, str], shared_data: Path, http_server: Re
     )
     assert runner.invoke(app, ["sources", "add", url], env=env).exit_code == 0
     assert runner.invoke(app, ["sources", "add", "hn:top"], env=env).exit_code == 0
-    update = runner.invoke(app, ["update"], env={**env, "NEWSDESK_HN_BASE_URL":
-                                                 http_server.base_url + "/nothing"})
+    update = runner.invoke(
+        app, ["update"], env={**env, "NEWSDESK_HN_BASE_URL": http_server.base_url + "/nothing"}
+    )
     assert update.exit_code == 0, update.output
     assert "HN top" in update.output and "404" in update.output
     listed = json.loads(runner.invoke(app, ["sources", "list", "--json"], env=env).output)

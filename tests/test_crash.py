@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from httpserver import RecordedServer, Reply
-
 from newsdesk.sources.feed import adapt, parse_feed
+
+from httpserver import RecordedServer, Reply
 
 
 def _count(db: Path) -> int:
@@ -57,12 +57,17 @@ def test_sigkill_mid_update_loses_and_doubles_nothing(
     env = _env(data_dir, http_server)
     cli = [sys.executable, "-m", "newsdesk"]
     for n in range(len(feeds)):
-        subprocess.run([*cli, "sources", "add", f"{http_server.base_url}/feeds/{n}.xml"],
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            [*cli, "sources", "add", f"{http_server.base_url}/feeds/{n}.xml"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
 
     db = data_dir / "newsdesk.db"
-    first = subprocess.Popen([*cli, "update"], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [*cli, "update"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while _count(db) == 0 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
@@ -73,8 +78,7 @@ def test_sigkill_mid_update_loses_and_doubles_nothing(
     assert 0 < stored_before_kill < len(expected)
 
     slow["delay"] = 0.0
-    again = subprocess.run([*cli, "update"], env=env, capture_output=True, text=True,
-                           timeout=120)
+    again = subprocess.run([*cli, "update"], env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     with sqlite3.connect(db) as conn:
         ids = [row[0] for row in conn.execute("SELECT external_id FROM items")]

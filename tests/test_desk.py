@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from httpserver import RecordedServer, Reply
 
 from newsdesk.desk import Desk
 from newsdesk.settings import Settings
 from newsdesk.store import Store
+
+from httpserver import RecordedServer, Reply
 
 LISTINGS = ("new.2025-07-02_3fa9caf5.json", "new.2025-07-24_58cd14b3.json", "new.head.json")
 
@@ -65,7 +66,9 @@ def test_one_failing_source_never_stops_the_others(
     desk: Desk, shared_data: Path, http_server: RecordedServer
 ) -> None:
     feeds = shared_data / "rss-ai-feeds" / "head"
-    good = http_server.file("/anthropic.xml", feeds / "feed_anthropic_news.xml", "application/rss+xml")
+    good = http_server.file(
+        "/anthropic.xml", feeds / "feed_anthropic_news.xml", "application/rss+xml"
+    )
     bad = http_server.route("/broken.xml", Reply(500, body=b"boom"))
     junk = http_server.route("/junk.xml", Reply(200, {"Content-Type": "text/plain"}, b"\x00\x01"))
     for url in (good, bad, junk):
@@ -82,8 +85,10 @@ def test_one_failing_source_never_stops_the_others(
     # The next run of a failing source counts again; a success resets it.
     desk.update(force=True)
     assert desk.store.get_source(bad).error_count == 2
-    http_server.route("/broken.xml", Reply(200, {"Content-Type": "application/rss+xml"},
-                                           feeds / "feed_xai_news.xml"))
+    http_server.route(
+        "/broken.xml",
+        Reply(200, {"Content-Type": "application/rss+xml"}, feeds / "feed_xai_news.xml"),
+    )
     desk.update(force=True)
     fixed = desk.store.get_source(bad)
     assert (fixed.error_count, fixed.last_error) == (0, None)
@@ -112,9 +117,14 @@ def test_unchanged_feed_is_a_conditional_get(
 
 
 def test_due_sources_wait_for_the_interval(desk: Desk, http_server: RecordedServer) -> None:
-    url = http_server.route("/empty.xml", Reply(200, {"Content-Type": "application/rss+xml"},
-                                                b"<rss version='2.0'><channel><title>t</title>"
-                                                b"</channel></rss>"))
+    url = http_server.route(
+        "/empty.xml",
+        Reply(
+            200,
+            {"Content-Type": "application/rss+xml"},
+            b"<rss version='2.0'><channel><title>t</title></channel></rss>",
+        ),
+    )
     desk.add_source(url)
     assert len(desk.due_sources()) == 1
     desk.update()

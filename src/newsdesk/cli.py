@@ -65,7 +65,9 @@ def settings() -> None:
 
 
 @app.command()
-def stats(as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False):
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
     """Counts of sources, items, stories and briefs."""
     counts = _desk().stats()
     if as_json:

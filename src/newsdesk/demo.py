@@ -11,6 +11,7 @@ import shutil
 import socket
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from newsdesk.desk import Desk
 from newsdesk.exceptions import FetchError
@@ -46,7 +47,7 @@ def prepare_demo(data_dir: Path = Path(".demo-data")) -> tuple[Desk, str]:
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    overrides: dict[str, object] = {"data_dir": data_dir}
+    overrides: dict[str, Any] = {"data_dir": data_dir}
     replay = os.environ.get("NEWSDESK_REPLAY", "")
     if not replay and not online():
         if not DEMO_MANIFEST.exists():

@@ -36,44 +36,92 @@ def _default_data_dir() -> str:
 _UA = "newsdesk/0.1 (+https://github.com/newsdesk/newsdesk; self-hosted news reader)"
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", Path, None, "Folder for the database, models and newsdesk.toml. "
-            "Default: the user's data directory (platformdirs)."),
-    Setting("database_url", str, "", "SQLAlchemy URL of the store. Empty: SQLite file "
-            "newsdesk.db in the data directory. PostgreSQL: postgresql+psycopg://user@host/db"),
+    Setting(
+        "data_dir",
+        Path,
+        None,
+        "Folder for the database, models and newsdesk.toml. "
+        "Default: the user's data directory (platformdirs).",
+    ),
+    Setting(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL of the store. Empty: SQLite file "
+        "newsdesk.db in the data directory. PostgreSQL: postgresql+psycopg://user@host/db",
+    ),
     Setting("user_agent", str, _UA, "User-Agent sent with every request."),
     Setting("connect_timeout", float, 10.0, "Seconds to wait for a TCP/TLS connection."),
     Setting("read_timeout", float, 30.0, "Seconds to wait for the next bytes of an answer."),
-    Setting("max_body_bytes", int, 10_000_000, "Largest body accepted, counted after "
-            "decompression; larger downloads stop with an error."),
+    Setting(
+        "max_body_bytes",
+        int,
+        10_000_000,
+        "Largest body accepted, counted after decompression; larger downloads stop with an error.",
+    ),
     Setting("max_redirects", int, 5, "Redirects followed before a fetch fails."),
     Setting("retries", int, 3, "Retries after a network error, 5xx, 429 or 503."),
-    Setting("backoff_base", float, 1.0, "First retry delay in seconds; doubles each retry, "
-            "with jitter."),
-    Setting("max_retry_after", float, 300.0, "Longest Retry-After (seconds) honoured; a "
-            "longer one fails the fetch and is retried on the next update."),
+    Setting(
+        "backoff_base", float, 1.0, "First retry delay in seconds; doubles each retry, with jitter."
+    ),
+    Setting(
+        "max_retry_after",
+        float,
+        300.0,
+        "Longest Retry-After (seconds) honoured; a "
+        "longer one fails the fetch and is retried on the next update.",
+    ),
     Setting("host_concurrency", int, 2, "Requests in flight at once to one host."),
     Setting("host_delay", float, 1.0, "Minimum seconds between two requests to one host."),
     Setting("update_concurrency", int, 8, "Sources fetched at once by `newsdesk update`."),
-    Setting("allow_hosts", list, [], "IP addresses or host names that the SSRF guard lets "
-            "through although they are private, loopback or reserved (comma-separated)."),
+    Setting(
+        "allow_hosts",
+        list,
+        [],
+        "IP addresses or host names that the SSRF guard lets "
+        "through although they are private, loopback or reserved (comma-separated).",
+    ),
     Setting("fetch_interval", int, 30, "Minutes between two fetches of one source."),
-    Setting("extract_articles", bool, True, "Fetch linked articles and extract their text "
-            "for feed entries and link posts that carry only a summary."),
-    Setting("extract_max_per_source", int, 20, "Articles fetched for extraction per source "
-            "per update."),
+    Setting(
+        "extract_articles",
+        bool,
+        True,
+        "Fetch linked articles and extract their text "
+        "for feed entries and link posts that carry only a summary.",
+    ),
+    Setting(
+        "extract_max_per_source", int, 20, "Articles fetched for extraction per source per update."
+    ),
     Setting("reddit_base_url", str, "https://www.reddit.com", "Base URL of Reddit's JSON API."),
     Setting("reddit_pages", int, 1, "Listing pages (100 posts each) read per subreddit."),
-    Setting("reddit_comment_threads", int, 0, "Posts per update whose thread is fetched "
-            "for top comments (highest score first)."),
+    Setting(
+        "reddit_comment_threads",
+        int,
+        0,
+        "Posts per update whose thread is fetched for top comments (highest score first).",
+    ),
     Setting("reddit_top_comments", int, 5, "Top-level comments kept per fetched thread."),
-    Setting("hn_base_url", str, "https://hacker-news.firebaseio.com/v0",
-            "Base URL of the Hacker News Firebase API."),
+    Setting(
+        "hn_base_url",
+        str,
+        "https://hacker-news.firebaseio.com/v0",
+        "Base URL of the Hacker News Firebase API.",
+    ),
     Setting("hn_max_items", int, 30, "Stories read from a Hacker News list per update."),
-    Setting("arxiv_base_url", str, "https://export.arxiv.org/api/query",
-            "URL of the arXiv Atom query API."),
+    Setting(
+        "arxiv_base_url",
+        str,
+        "https://export.arxiv.org/api/query",
+        "URL of the arXiv Atom query API.",
+    ),
     Setting("arxiv_max_results", int, 50, "Entries asked of arXiv per category per update."),
-    Setting("replay", str, "", "Path of a replay manifest (TOML, url = file). When set, "
-            "every fetch is answered from recorded files: no network at all."),
+    Setting(
+        "replay",
+        str,
+        "",
+        "Path of a replay manifest (TOML, url = file). When set, "
+        "every fetch is answered from recorded files: no network at all.",
+    ),
     Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
     Setting("port", int, 8000, "Port `newsdesk serve` listens on."),
 )
@@ -136,9 +184,7 @@ class Settings:
         return Settings(values, origins)
 
     @classmethod
-    def load(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Resolve every setting: overrides, environment, newsdesk.toml, default."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -167,7 +213,10 @@ class Settings:
             if s.name == "data_dir":
                 values[s.name] = data_dir
                 origins[s.name] = (
-                    "code" if overrides.get("data_dir") else "env" if env_value("data_dir")
+                    "code"
+                    if overrides.get("data_dir")
+                    else "env"
+                    if env_value("data_dir")
                     else "default"
                 )
             elif s.name in overrides:

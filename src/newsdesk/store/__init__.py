@@ -54,13 +54,14 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _insert(dialect: str) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover - the settings only produce these two
-        raise StoreError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-    return insert
+        return sqlite.insert
+    if dialect == "postgresql":
+        return postgresql.insert
+    raise StoreError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
 class Store:
@@ -246,9 +247,7 @@ class Store:
                 refreshed["published_at"] = sa.func.coalesce(
                     items.c.published_at, insert.excluded.published_at
                 )
-                refreshed["comments"] = sa.func.coalesce(
-                    insert.excluded.comments, items.c.comments
-                )
+                refreshed["comments"] = sa.func.coalesce(insert.excluded.comments, items.c.comments)
                 conn.execute(
                     insert.on_conflict_do_update(index_elements=["external_id"], set_=refreshed),
                     rows,
@@ -330,7 +329,7 @@ class Store:
             )
         else:
             tsquery = sa.func.plainto_tsquery("english", query)
-            search = sa.literal_column("items.search")
+            search: sa.ColumnElement[Any] = sa.literal_column("items.search")
             select = (
                 sa.select(items)
                 .where(search.op("@@")(tsquery))

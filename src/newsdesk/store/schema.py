@@ -56,7 +56,8 @@ items = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column(
-        "source_id", sa.Integer,
+        "source_id",
+        sa.Integer,
         sa.ForeignKey("sources.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
