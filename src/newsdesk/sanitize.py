@@ -1,0 +1,191 @@
+"""HTML from the outside world: sanitized before it is stored or shown, flattened to text.
+
+Every piece of HTML newsdesk keeps (feed content, extracted articles) goes through
+``sanitize_html``: a small allow-list of content tags, no scripts, styles, frames, event
+handlers or non-http(s)/mailto URLs. ``html_to_text`` gives the readable text with its
+paragraph breaks, for search, clustering and the model.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import lxml.etree
+import lxml.html
+import nh3
+
+TAGS = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl",
+        "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
+        "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "strong",
+        "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    }
+)  # fmt: skip
+ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer nofollow"
+# Dropped with everything inside them, not just unwrapped: their content is code or chrome.
+DROP_WITH_CONTENT = frozenset(
+    {
+        "script", "style", "iframe", "frame", "frameset", "noscript", "noembed", "noframes",
+        "template", "object", "embed", "applet", "svg", "math", "title", "textarea", "select",
+    }
+)  # fmt: skip
+
+_CLEANER = nh3.Cleaner(
+    tags=set(TAGS),
+    clean_content_tags=set(DROP_WITH_CONTENT),
+    attributes=ATTRIBUTES,
+    url_schemes=set(URL_SCHEMES),
+    link_rel=LINK_REL,
+)
+
+
+def sanitize_html(html: str, base_url: str | None = None) -> str:
+    """Keep the content tags of ``html`` and nothing that can run, load or track.
+
+    Args:
+        html: An HTML fragment or document from an untrusted source.
+        base_url: When an absolute http(s) URL, relative links and image sources are
+            resolved against it; otherwise they are kept as they are.
+
+    Returns:
+        A sanitized HTML fragment ("" for empty input).
+    """
+    if not html or not html.strip():
+        return ""
+    if base_url and _is_web_url(base_url):
+        try:
+            return nh3.clean(
+                html,
+                tags=set(TAGS),
+                clean_content_tags=set(DROP_WITH_CONTENT),
+                attributes=ATTRIBUTES,
+                url_schemes=set(URL_SCHEMES),
+                link_rel=LINK_REL,
+                url_relative=("rewrite_with_base", base_url),
+            ).strip()
+        except ValueError:
+            pass  # a base nh3 cannot parse: fall back to leaving relative URLs alone
+    return _CLEANER.clean(html).strip()
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in {"http", "https"} and bool(parts.netloc)
+
+
+def parse_html(html: str) -> lxml.html.HtmlElement | None:
+    """Parse an HTML document or fragment leniently; None when there is nothing to parse.
+
+    The text is handed to libxml2 as UTF-8 bytes so that an ``<?xml encoding=...?>``
+    declaration inside a str cannot make lxml refuse it.
+    """
+    if not html or not html.strip():
+        return None
+    parser = lxml.html.HTMLParser(
+        encoding="utf-8", recover=True, no_network=True, remove_comments=True, remove_pis=True
+    )
+    try:
+        root = lxml.html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
+    except (lxml.etree.LxmlError, ValueError):
+        return None
+    return root if isinstance(root, lxml.html.HtmlElement) else None
+
+
+# Elements that start a new paragraph in the text, and those that only start a new line.
+_PARAGRAPH = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "dl", "div", "figure", "footer", "form",
+        "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "main", "nav", "ol", "p", "pre",
+        "section", "table", "ul", "details", "fieldset",
+    }
+)  # fmt: skip
+_LINE = frozenset({"li", "tr", "dt", "dd", "figcaption", "caption", "summary"})
+_CELL = frozenset({"td", "th"})
+_SKIP = DROP_WITH_CONTENT | {"head"}
+
+# Markers while building the text: a paragraph break, the end of a line-level element, a <br>
+# (two in a row make a paragraph break) and a line break inside <pre> (after which the
+# indentation is kept). Control characters of the input are removed first, so they cannot
+# pass for markers.
+_PARA, _NL, _BR, _PRE_NL = "\x00", "\x01", "\x02", "\x03"
+_SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BREAKS = re.compile(r"[ \t]*([\x00-\x03][ \t\x00-\x03]*)")
+
+
+def html_to_text(html: str) -> str:
+    """The readable text of ``html``: paragraphs separated by a blank line, lines by one
+    newline, runs of spaces collapsed, scripts and styles left out."""
+    root = parse_html(html)
+    if root is None:
+        return ""
+    out: list[str] = []
+    pre_depth = 0
+    walker = lxml.etree.iterwalk(root, events=("start", "end"))
+    for event, el in walker:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _SKIP:
+                walker.skip_subtree()
+                continue
+            if tag in _PARAGRAPH:
+                out.append(_PARA)
+            elif tag in _LINE:
+                out.append(_NL)
+            elif tag == "br":
+                out.append(_PRE_NL if pre_depth else _BR)
+            if tag == "pre":
+                pre_depth += 1
+            if el.text:
+                _append_text(out, el.text, pre_depth > 0)
+        else:
+            if tag not in _SKIP:
+                if tag == "pre":
+                    pre_depth -= 1
+                if tag in _PARAGRAPH:
+                    out.append(_PARA)
+                elif tag in _LINE:
+                    out.append(_NL)
+                elif tag in _CELL:
+                    out.append(" ")
+            if el.tail and el is not root:
+                _append_text(out, el.tail, pre_depth > 0)
+    return _BREAKS.sub(_join_breaks, "".join(out)).strip()
+
+
+def _append_text(out: list[str], text: str, in_pre: bool) -> None:
+    text = _CONTROL.sub("", text)
+    if in_pre:
+        out.append(text.replace("\r\n", "\n").replace("\n", _PRE_NL))
+        return
+    text = _SPACES.sub(" ", text)
+    if text.startswith(" ") and out and out[-1].endswith(" "):
+        text = text[1:]
+    if text:
+        out.append(text)
+
+
+def _join_breaks(match: re.Match[str]) -> str:
+    marks = match.group(1)
+    if _PARA in marks or marks.count(_BR) + marks.count(_PRE_NL) > 1:
+        # Keep the indentation that follows a line break inside <pre>.
+        return "\n\n" + _trailing_indent(marks)
+    return "\n" + _trailing_indent(marks)
+
+
+def _trailing_indent(marks: str) -> str:
+    if marks.rstrip(" \t").endswith(_PRE_NL):
+        return marks[len(marks.rstrip(" \t")) :]
+    return ""
