@@ -47,19 +47,25 @@ def test_reddit_listings_oldest_first_give_the_union(
     assert stored == expected
     assert desk.stats()["items"] == len(expected)
 
-    # Re-ingesting an older listing brings its (older) scores back: rows are updated.
-    oldest = folder / LISTINGS[0]
-    http_server.file("/r/LocalLLaMA/new.json", oldest, "application/json")
-    [again] = desk.update(sources=[desk.store.get_source(source.id)])
-    assert again.counts.new == 0
-    changed = {
-        eid: score
-        for eid, score in _scores(oldest).items()
-        if desk.store.get_item(eid).score == score
-    }
-    assert again.counts.updated > 0
-    assert len(changed) == len(_scores(oldest))
-    assert desk.stats()["items"] == len(expected)
+    # The hot listing shares 65 posts with the newest `new` listing, 38 with other scores:
+    # those rows are updated in place, never duplicated.
+    hot_listing = folder / "hot.head.json"
+    http_server.file("/r/LocalLLaMA/hot.json", hot_listing, "application/json")
+    hot = desk.add_source("reddit:LocalLLaMA/hot")
+    [again] = desk.update(sources=[hot])
+    hot_scores = _scores(hot_listing)
+    shared = expected & set(hot_scores)
+    assert len(shared) == 65
+    assert again.counts.new == len(set(hot_scores) - expected)
+    rescored = sum(
+        desk.store.get_item(eid).score != score
+        for eid, score in _scores(folder / "new.head.json").items()
+        if eid in shared
+    )
+    assert rescored == 38
+    assert again.counts.updated >= rescored
+    assert all(desk.store.get_item(eid).score == hot_scores[eid] for eid in hot_scores)
+    assert desk.stats()["items"] == len(expected | set(hot_scores))
 
 
 def test_one_failing_source_never_stops_the_others(

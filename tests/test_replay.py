@@ -1,0 +1,116 @@
+"""Offline replay: a manifest of recorded files answers the Fetcher, with no network."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from newsdesk.exceptions import ReplayMissError, SettingsError, TooLargeError
+from newsdesk.fetch import Fetcher, Response
+from newsdesk.replay import ReplayTransport, etag_of, load_manifest, read_manifest
+from newsdesk.settings import Settings
+
+FEED_URL = "https://example.com/feed.xml"
+LISTING_URL = "https://www.reddit.com/r/LocalLLaMA/new.json"
+QUERY_URL = "https://export.arxiv.org/api/query?search_query=cat:cs.CL"
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    (tmp_path / "recorded").mkdir()
+    (tmp_path / "recorded" / "feed.xml").write_bytes(b"<rss>recorded</rss>")
+    (tmp_path / "recorded" / "new.json").write_bytes(b'{"data": {}}')
+    (tmp_path / "recorded" / "cs.CL.atom").write_bytes(b"<feed>cs.CL</feed>")
+    path = tmp_path / "replay.toml"
+    path.write_text(
+        f"""
+[responses]
+"{FEED_URL}" = "recorded/feed.xml"
+"{LISTING_URL}" = "recorded/new.json"
+"{QUERY_URL}" = "recorded/cs.CL.atom"
+
+[content_types]
+"{QUERY_URL}" = "application/atom+xml"
+""",
+        "utf-8",
+    )
+    return path
+
+
+def replay_fetch(settings: Settings, manifest: Path, *urls: str, **kwargs: str) -> list[Response]:
+    async def go() -> list[Response]:
+        async with Fetcher(settings.with_(replay=str(manifest))) as fetcher:
+            return [await fetcher.get(url, **kwargs) for url in urls]
+
+    return asyncio.run(go())
+
+
+def test_load_manifest_resolves_files_beside_it(manifest: Path) -> None:
+    files = load_manifest(manifest)
+    assert files[FEED_URL] == manifest.parent / "recorded" / "feed.xml"
+    assert set(files) == {FEED_URL, LISTING_URL, QUERY_URL}
+    assert read_manifest(manifest).content_types == {QUERY_URL: "application/atom+xml"}
+
+
+def test_replay_answers_with_the_recorded_file(settings: Settings, manifest: Path) -> None:
+    (response,) = replay_fetch(settings, manifest, FEED_URL)
+    assert response.status == 200
+    assert response.content == b"<rss>recorded</rss>"
+    assert response.url == FEED_URL
+    assert response.etag == etag_of(b"<rss>recorded</rss>")
+    assert response.headers["content-type"] == "application/xml"
+
+    (again,) = replay_fetch(settings, manifest, FEED_URL, etag=response.etag or "")
+    assert again.status == 304
+    assert again.not_modified
+
+
+def test_replay_matches_query_exactly_or_ignores_it(settings: Settings, manifest: Path) -> None:
+    exact, page2 = replay_fetch(settings, manifest, QUERY_URL, LISTING_URL + "?after=t3_x")
+    assert exact.content == b"<feed>cs.CL</feed>"
+    assert exact.headers["content-type"] == "application/atom+xml"
+    assert page2.content == b'{"data": {}}'  # recorded without a query: any query matches
+    with pytest.raises(ReplayMissError):  # recorded with another query: no match
+        replay_fetch(settings, manifest, QUERY_URL.replace("cs.CL", "cs.AI"))
+
+
+def test_unknown_url_is_a_replay_miss(settings: Settings, manifest: Path) -> None:
+    with pytest.raises(ReplayMissError) as caught:
+        replay_fetch(settings, manifest, "https://example.com/other.xml")
+    assert caught.value.url == "https://example.com/other.xml"
+    assert "no recording" in str(caught.value)
+    assert str(manifest) in str(caught.value)
+
+
+def test_replay_keeps_the_size_limit(settings: Settings, manifest: Path) -> None:
+    with pytest.raises(TooLargeError):
+        replay_fetch(settings.with_(max_body_bytes=5), manifest, FEED_URL)
+
+
+def test_replay_never_resolves_hosts(settings: Settings, manifest: Path) -> None:
+    # Without replay, "example.com" would be looked up by the SSRF guard; no guard runs here,
+    # so the test passes with no DNS at all, and private hosts in recordings are fine too.
+    transport = ReplayTransport(manifest)
+    assert transport.find("https://EXAMPLE.com/feed.xml?utm=1") == FEED_URL
+    assert transport.find("https://export.arxiv.org/api/query") is None
+    (response,) = replay_fetch(settings.with_(allow_hosts=[]), manifest, FEED_URL)
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (None, "not found"),
+        ("[responses\n", "replay manifest"),
+        ("[other]\n", "records nothing"),
+        ('[responses]\n"https://x/" = 3\n', "must map"),
+    ],
+)
+def test_bad_manifest_is_a_settings_error(tmp_path: Path, text: str | None, problem: str) -> None:
+    path = tmp_path / "replay.toml"
+    if text is not None:
+        path.write_text(text, "utf-8")
+    with pytest.raises(SettingsError, match=problem):
+        load_manifest(path)
