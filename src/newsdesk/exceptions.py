@@ -81,8 +81,8 @@ class FetchTimeoutError(FetchError):
 
 
 class HTTPStatusError(FetchError):
-    def __init__(self, url: str, status: int) -> None:
-        super().__init__(url, f"HTTP {status}")
+    def __init__(self, url: str, status: int, detail: str = "") -> None:
+        super().__init__(url, f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
         self.status = status
 
 

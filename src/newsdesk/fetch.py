@@ -170,12 +170,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _status_error(url: str, status: int, detail: str) -> HTTPStatusError:
-    error = HTTPStatusError(url, status)
-    error.args = (f"{error}: {detail}",)
-    return error
-
-
 # -- bounded decompression --------------------------------------------------------------
 
 
@@ -432,7 +426,7 @@ class Fetcher:
             if status in _RETRY_AFTER_STATUSES:
                 asked = parse_retry_after(response.headers.get("retry-after"))
                 if asked is not None and asked > self.settings.max_retry_after:
-                    raise _status_error(
+                    raise HTTPStatusError(
                         url,
                         status,
                         f"the server asked to wait {asked:.0f} s, longer than "
@@ -447,7 +441,7 @@ class Fetcher:
             else:
                 raise HTTPStatusError(url, status)
             if final:
-                raise _status_error(url, status, f"still failing after {attempt + 1} tries")
+                raise HTTPStatusError(url, status, f"still failing after {attempt + 1} tries")
             await self._pause(url, f"HTTP {status}", delay, attempt)
             attempt += 1
 
