@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -226,27 +227,36 @@ class Desk:
         total = UpsertCounts()
         bad = 0
         first: Source | None = None
+        # One writer thread stores a batch while this thread parses the next: SQLite
+        # releases the GIL while it writes and indexes, so the two overlap on two cores.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdesk-writer")
+        pending: Future[UpsertCounts] | None = None
 
         def flush(sub: str) -> None:
-            nonlocal total
-            total += self.store.upsert_items(sources[sub].id, by_source.pop(sub))
+            nonlocal total, pending
+            if pending is not None:
+                total += pending.result()
+            pending = writer.submit(self.store.upsert_items, sources[sub].id, by_source.pop(sub))
+            if progress is not None:
+                progress(total.new + total.updated + total.unchanged)
 
-        for post in iter_dump(path):
-            if isinstance(post, ParseError):
-                bad += 1
-                log.warning("%s", post)
-                continue
-            sub = post.subreddit or "unknown"
-            if sub not in sources:
-                sources[sub] = self.add_source(f"reddit:{sub}")
-                first = first or sources[sub]
-            by_source.setdefault(sub, []).append(adapt_post(post))
-            if len(by_source[sub]) >= 500:
+        with writer:
+            for post in iter_dump(path):
+                if isinstance(post, ParseError):
+                    bad += 1
+                    log.warning("%s", post)
+                    continue
+                sub = post.subreddit or "unknown"
+                if sub not in sources:
+                    sources[sub] = self.add_source(f"reddit:{sub}")
+                    first = first or sources[sub]
+                by_source.setdefault(sub, []).append(adapt_post(post))
+                if len(by_source[sub]) >= 500:
+                    flush(sub)
+            for sub in list(by_source):
                 flush(sub)
-                if progress is not None:
-                    progress(total.new + total.updated + total.unchanged)
-        for sub in list(by_source):
-            flush(sub)
+            if pending is not None:
+                total += pending.result()
         if progress is not None:
             progress(total.new + total.updated + total.unchanged)
         if first is None:

@@ -8,6 +8,7 @@ re-run stores it again: upserts are keyed on ``items.external_id`` and never dup
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,6 +76,7 @@ class Store:
             hint = " (pip install 'newsdesk[postgres]')" if "postgres" in url else ""
             raise StoreError(f"cannot open database {url!r}: {e}{hint}") from e
         self.dialect = self.engine.dialect.name
+        self._write_lock = threading.Lock()
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _on_sqlite_connect)
         if migrate:
@@ -196,7 +198,9 @@ class Store:
     def _upsert_chunk(self, source_id: int, chunk: Sequence[Item]) -> UpsertCounts:
         counts = UpsertCounts()
         now = utcnow()
-        with self.engine.begin() as conn:
+        # One writer at a time in this process: the new/updated counts read before the write
+        # stay true, and SQLite (one writer anyway) never waits on its own busy lock.
+        with self._write_lock, self.engine.begin() as conn:
             known = {
                 row.external_id: row
                 for row in conn.execute(
