@@ -170,3 +170,20 @@ def test_opml_round_trip(desk: Desk, http_server: RecordedServer) -> None:
     added = other.import_opml(data)
     assert [getattr(s, "name", None) for s in added] == ["Feed A"]
     other.close()
+
+
+def test_feed_title_names_the_source_unless_the_user_did(
+    desk: Desk, shared_data: Path, http_server: RecordedServer
+) -> None:
+    feed = shared_data / "rss-ai-feeds" / "head" / "feed_thinkingmachines.xml"
+    plain = http_server.file("/tm.xml", feed, "application/rss+xml")
+    named = http_server.file("/tm2.xml", feed, "application/rss+xml")
+    desk.add_source(plain)
+    desk.add_source(named, name="My lab feed")
+    desk.update()
+    names = {s.url: s.name for s in desk.sources()}
+    assert names[named] == "My lab feed"
+    assert names[plain] not in {"127.0.0.1", ""}
+    import feedparser
+
+    assert names[plain] == " ".join(feedparser.parse(feed.read_bytes()).feed.title.split())

@@ -168,6 +168,10 @@ class Desk:
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
             )
+            if fetched.title and source.name == parse_spec(source.url, self.settings).name:
+                # A name the user did not choose gives way to the source's own title.
+                self.store.update_source(source.id, name=fetched.title)
+                source.name = fetched.title
             if self.settings.extract_articles and source.extract:
                 result.extracted = await self._extract_articles(source, fetcher)
             return result

@@ -34,6 +34,7 @@ class FetchResult:
     ``not_modified`` is true when the server answered 304: nothing to store.
     ``warnings`` holds problems that still let some items through (a malformed feed that
     parsed partially); the update reports them but counts the fetch as a success.
+    ``title`` is the source's own name for itself (a feed's title), when it has one.
     """
 
     items: list[Item] = field(default_factory=list)
@@ -41,6 +42,7 @@ class FetchResult:
     last_modified: str | None = None
     not_modified: bool = False
     warnings: list[str] = field(default_factory=list)
+    title: str | None = None
 
 
 class SourceKind:

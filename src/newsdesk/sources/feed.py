@@ -487,4 +487,5 @@ class FeedKind(SourceKind):
             etag=etag,
             last_modified=last_modified,
             warnings=warnings,
+            title=" ".join(parsed.title.split())[:200] if parsed.title else None,
         )
