@@ -15,6 +15,14 @@ from newsdesk.desk import Desk
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
+
+def web_url(url: str | None) -> str | None:
+    """A URL fit for an href: http(s) only, whatever a source sent."""
+    return url if url and url.lower().startswith(("https://", "http://")) else None
+
+
+TEMPLATES.env.filters["web_url"] = web_url
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; "
     "style-src 'self' 'unsafe-inline'; script-src 'none'; object-src 'none'; "

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from newsdesk.desk import Desk
+from newsdesk.models import Item, utcnow
+from newsdesk.settings import Settings
+from newsdesk.web import create_app
+
+
+def _client(settings: Settings) -> tuple[Desk, TestClient]:
+    desk = Desk(settings)
+    source = desk.store.add_source("feed", "https://example.org/feed.xml", "Example Lab", "📰")
+    desk.store.upsert_items(
+        source.id,
+        [
+            Item(
+                "feed:1",
+                "Qwen3 ships <script>alert(1)</script>",
+                "https://example.org/1",
+                published_at=utcnow(),
+                text="a release of open weights",
+                score=12,
+            ),
+            Item("feed:2", "Devstral benchmarks", "javascript:alert(2)", text="coding agents"),
+        ],
+    )
+    return desk, TestClient(create_app(desk))
+
+
+def test_page_lists_items_escaped_with_safety_headers(settings: Settings) -> None:
+    _desk, client = _client(settings)
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Qwen3 ships &lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>" not in page.text
+    assert 'href="javascript:' not in page.text
+    assert "📰 Example Lab" in page.text
+    assert "2 items" in page.text
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"]
+
+
+def test_search_and_stats(settings: Settings) -> None:
+    _desk, client = _client(settings)
+    found = client.get("/", params={"q": "devstral"})
+    assert "Devstral benchmarks" in found.text and "Qwen3" not in found.text
+    assert client.get("/api/v1/stats").json() == {
+        "sources": 1,
+        "items": 2,
+        "stories": 0,
+        "briefs": 0,
+    }
