@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,44 @@ def test_feed_title_names_the_source_unless_the_user_did(
     import feedparser
 
     assert names[plain] == " ".join(feedparser.parse(feed.read_bytes()).feed.title.split())
+
+
+def test_hostile_sources_fail_alone_with_a_clear_error(
+    desk: Desk, shared_data: Path, http_server: RecordedServer
+) -> None:
+    import zlib
+
+    def huge() -> Iterator[bytes]:
+        for _ in range(50):  # 50 MB, streamed, no Content-Length
+            yield b"<rss>" + b" " * (1_000_000 - 5)
+
+    def bomb() -> Iterator[bytes]:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+        for _ in range(200):  # 200 MB of zeros inflated, about 200 KB on the wire
+            yield packer.compress(b"\0" * 1_000_000)
+        yield packer.flush()
+
+    feeds = shared_data / "rss-ai-feeds" / "head"
+    urls = {
+        "good": http_server.file("/ok.xml", feeds / "feed_xai_news.xml", "application/rss+xml"),
+        "huge": http_server.route("/huge.xml", lambda _r: Reply(200, {}, huge())),
+        "bomb": http_server.route(
+            "/bomb.xml", lambda _r: Reply(200, {"Content-Encoding": "gzip"}, bomb())
+        ),
+        "metadata": http_server.route(
+            "/meta.xml", Reply(302, {"Location": "http://169.254.169.254/latest/meta-data"})
+        ),
+        "private": http_server.route("/private.xml", Reply(302, {"Location": "http://10.0.0.1/"})),
+        "loopback": http_server.route("/lo.xml", Reply(302, {"Location": "http://127.0.0.2/"})),
+    }
+    for url in urls.values():
+        desk.add_source(url)
+    results = {r.source.url: r for r in desk.update()}
+    assert results[urls["good"]].counts.new == 50
+    for name in ("huge", "bomb"):
+        assert "max_body_bytes" in (results[urls[name]].error or ""), name
+    for name in ("metadata", "private", "loopback"):
+        assert "not a public address" in (results[urls[name]].error or ""), name
+    stored = {s.url: s for s in desk.sources()}
+    assert all(stored[urls[n]].error_count == 1 for n in urls if n != "good")
+    assert desk.stats()["items"] == 50
