@@ -122,6 +122,44 @@ SETTINGS: tuple[Setting, ...] = (
         "Path of a replay manifest (TOML, url = file). When set, "
         "every fetch is answered from recorded files: no network at all.",
     ),
+    Setting(
+        "embed_backend",
+        str,
+        "minilm",
+        "Embedding backend: `minilm` (all-MiniLM-L6-v2, "
+        "int8 ONNX on the CPU, bundled) or `openai` (any OpenAI-compatible /v1/embeddings).",
+    ),
+    Setting(
+        "embed_url",
+        str,
+        "",
+        "Base URL of the OpenAI-compatible embeddings server, "
+        "e.g. http://127.0.0.1:8080/v1 (openai backend).",
+    ),
+    Setting("embed_model", str, "", "Model name sent to the embeddings server (openai backend)."),
+    Setting(
+        "embed_api_key_env",
+        str,
+        "OPENAI_API_KEY",
+        "Name of the environment variable "
+        "holding the embeddings server's API key (openai backend; unset: no key).",
+    ),
+    Setting("embed_batch_size", int, 32, "Texts embedded per batch."),
+    Setting(
+        "embed_threads", int, 0, "CPU threads for the minilm backend (0: onnxruntime chooses)."
+    ),
+    Setting(
+        "cluster_window_hours",
+        int,
+        72,
+        "An item joins only stories updated within this many hours of its publication time.",
+    ),
+    Setting(
+        "fresh_hours",
+        int,
+        24,
+        "A story is Fresh while its newest item is younger than this many hours, then Stale.",
+    ),
     Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
     Setting("port", int, 8000, "Port `newsdesk serve` listens on."),
 )
