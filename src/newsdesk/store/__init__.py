@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from newsdesk.exceptions import SourceNotFoundError, StoreError
 from newsdesk.models import Item, Source, utcnow
 from newsdesk.store.schema import items, metadata, sources
+from newsdesk.store.stories import StoriesMixin, story_id_for
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _insert(dialect: str) -> Any:
     raise StoreError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
-class Store:
+class Store(StoriesMixin):
     """Reads and writes sources and items. Thread-safe; one per process is enough."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -397,4 +398,4 @@ def _item_row(source_id: int, item: Item, digest: str, now: datetime) -> dict[st
     }
 
 
-__all__ = ["Store", "UpsertCounts", "metadata", "sqlite_url"]
+__all__ = ["Store", "UpsertCounts", "metadata", "sqlite_url", "story_id_for"]

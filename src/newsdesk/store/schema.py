@@ -84,3 +84,59 @@ items = sa.Table(
     sa.Column("extracted_at", UTCDateTime),
     sa.Column("extract_error", sa.Text),
 )
+
+# -- stories (migration 0002) ------------------------------------------------------------
+
+stories = sa.Table(
+    "stories",
+    metadata,
+    # Stable: derived from the first item's external id, never reused.
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_updated_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("item_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("source_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("importance", sa.Float, nullable=False, server_default="0"),
+    sa.Column("tags", sa.JSON(none_as_null=True)),
+    sa.Column("related", sa.JSON(none_as_null=True)),
+    sa.Column("centroid", sa.LargeBinary),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+story_items = sa.Table(
+    "story_items",
+    metadata,
+    sa.Column(
+        "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "story_id",
+        sa.String(32),
+        sa.ForeignKey("stories.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+)
+
+# When two stories merge, the old id keeps answering: it redirects to the story it joined.
+story_redirects = sa.Table(
+    "story_redirects",
+    metadata,
+    sa.Column("old_id", sa.String(32), primary_key=True),
+    sa.Column("new_id", sa.String(32), nullable=False),
+    sa.Column("merged_at", UTCDateTime, nullable=False),
+)
+
+item_embeddings = sa.Table(
+    "item_embeddings",
+    metadata,
+    sa.Column(
+        "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)

@@ -1,0 +1,250 @@
+"""Story rows: membership of items, merges with redirects, embeddings. Part of Store."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from newsdesk.models import utcnow
+from newsdesk.store.schema import item_embeddings, items, sources, stories, story_items
+from newsdesk.store.schema import story_redirects as redirects
+
+# Columns of an item that clustering and story fields read.
+CLUSTER_COLUMNS = (
+    items.c.id,
+    items.c.external_id,
+    items.c.source_id,
+    items.c.title,
+    items.c.text,
+    items.c.article_text,
+    items.c.url,
+    items.c.canonical_url,
+    items.c.published_at,
+    items.c.collected_at,
+    items.c.score,
+    items.c.comment_count,
+)
+
+
+def story_id_for(external_id: str) -> str:
+    """The stable id of the story that an item starts: short, URL-safe, never reused."""
+    return "s" + hashlib.sha1(external_id.encode("utf-8")).hexdigest()[:15]
+
+
+def _arrival() -> Any:
+    return sa.func.coalesce(items.c.published_at, items.c.collected_at)
+
+
+class StoriesMixin:
+    """Story queries of Store; ``engine``, ``dialect`` and ``url`` come from Store."""
+
+    engine: Engine
+    dialect: str
+    url: str
+
+    # -- embeddings ----------------------------------------------------------------------
+
+    def items_without_embedding(self, model: str, limit: int | None = None) -> list[Any]:
+        done = sa.select(item_embeddings.c.item_id).where(item_embeddings.c.model == model)
+        query = (
+            sa.select(items.c.id, items.c.title, items.c.text, items.c.article_text)
+            .where(items.c.id.not_in(done))
+            .order_by(items.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def save_embeddings(self, model: str, vectors: Iterable[tuple[int, bytes]]) -> None:
+        rows = [{"item_id": i, "model": model, "vector": v} for i, v in vectors]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(item_embeddings).where(
+                    item_embeddings.c.item_id.in_([r["item_id"] for r in rows])
+                )
+            )
+            conn.execute(sa.insert(item_embeddings), rows)
+
+    def embeddings(self, item_ids: Sequence[int], model: str) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(item_ids), 500):
+                chunk = list(item_ids[start : start + 500])
+                query = sa.select(item_embeddings.c.item_id, item_embeddings.c.vector).where(
+                    item_embeddings.c.item_id.in_(chunk), item_embeddings.c.model == model
+                )
+                out.update({row.item_id: row.vector for row in conn.execute(query)})
+        return out
+
+    # -- clustering input ----------------------------------------------------------------
+
+    def unclustered_items(self) -> list[Any]:
+        """Items in no story yet, in arrival order (publication, else collection, then id)."""
+        clustered = sa.select(story_items.c.item_id)
+        query = (
+            sa.select(*CLUSTER_COLUMNS)
+            .where(items.c.id.not_in(clustered))
+            .order_by(_arrival(), items.c.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def window_items(self, since: datetime) -> list[Any]:
+        """Items of the stories updated since ``since``, with their story id, by arrival."""
+        query = (
+            sa.select(*CLUSTER_COLUMNS, story_items.c.story_id)
+            .join(story_items, story_items.c.item_id == items.c.id)
+            .join(stories, stories.c.id == story_items.c.story_id)
+            .where(stories.c.last_updated_at >= since)
+            .order_by(_arrival(), items.c.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    @contextlib.contextmanager
+    def clustering_lock(self) -> Iterator[None]:
+        """Held for a whole clustering run: concurrent runs never make two stories of one
+        event. PostgreSQL: an advisory lock; SQLite: a lock file beside the database."""
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(7071)"))
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(7071)"))
+                    conn.commit()
+            return
+        database = sa.engine.make_url(self.url).database
+        lock_path = Path(f"{database}.cluster-lock") if database else None
+        if lock_path is None or database == ":memory:":
+            yield
+            return
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- writing stories -----------------------------------------------------------------
+
+    def assign(self, rows: Sequence[tuple[int, str, str]], new_stories: dict[str, Any]) -> None:
+        """Create ``new_stories`` (id -> first item row) and put items in stories, in one
+        transaction. ``rows``: (item id, story id, reason)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if new_stories:
+                conn.execute(
+                    sa.insert(stories),
+                    [
+                        {
+                            "id": story_id,
+                            "title": first.title,
+                            "first_seen_at": first.published_at or first.collected_at,
+                            "last_updated_at": first.published_at or first.collected_at,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for story_id, first in new_stories.items()
+                    ],
+                )
+            if rows:
+                conn.execute(
+                    sa.insert(story_items),
+                    [
+                        {"item_id": i, "story_id": s, "reason": r, "added_at": now}
+                        for i, s, r in rows
+                    ],
+                )
+
+    def update_story(self, story_id: str, **values: Any) -> None:
+        values["updated_at"] = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(stories).where(stories.c.id == story_id).values(**values))
+
+    def merge_stories(self, old_id: str, new_id: str) -> None:
+        """Move every item of ``old_id`` into ``new_id``; the old id redirects from now on."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(story_items)
+                .where(story_items.c.story_id == old_id)
+                .values(story_id=new_id)
+            )
+            # Earlier redirects to the old story now point at the new one: no chains.
+            conn.execute(
+                sa.update(redirects).where(redirects.c.new_id == old_id).values(new_id=new_id)
+            )
+            conn.execute(sa.insert(redirects).values(old_id=old_id, new_id=new_id, merged_at=now))
+            conn.execute(sa.delete(stories).where(stories.c.id == old_id))
+
+    # -- reading stories -----------------------------------------------------------------
+
+    def resolve_story_id(self, story_id: str) -> str:
+        """The live id for ``story_id``: itself, or the story it was merged into."""
+        with self.engine.connect() as conn:
+            new = conn.execute(
+                sa.select(redirects.c.new_id).where(redirects.c.old_id == story_id)
+            ).scalar()
+        return str(new) if new else story_id
+
+    def get_story(self, story_id: str) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(stories).where(stories.c.id == story_id)).first()
+
+    def story_items(self, story_id: str) -> list[Any]:
+        query = (
+            sa.select(
+                items,
+                story_items.c.reason,
+                sources.c.name.label("source_name"),
+                sources.c.kind.label("source_kind"),
+                sources.c.emoji.label("source_emoji"),
+            )
+            .join(story_items, story_items.c.item_id == items.c.id)
+            .join(sources, sources.c.id == items.c.source_id)
+            .where(story_items.c.story_id == story_id)
+            .order_by(_arrival(), items.c.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def list_stories(
+        self, *, limit: int = 50, offset: int = 0, since: datetime | None = None
+    ) -> list[Any]:
+        query = sa.select(stories).order_by(stories.c.last_updated_at.desc(), stories.c.id)
+        if since is not None:
+            query = query.where(stories.c.last_updated_at >= since)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.limit(limit).offset(offset)))
+
+    def story_centroids(self, since: datetime | None = None) -> list[tuple[str, bytes]]:
+        query = sa.select(stories.c.id, stories.c.centroid).where(stories.c.centroid.is_not(None))
+        if since is not None:
+            query = query.where(stories.c.last_updated_at >= since)
+        with self.engine.connect() as conn:
+            return [(row.id, row.centroid) for row in conn.execute(query.order_by(stories.c.id))]
+
+    def source_scores(self) -> dict[int, list[int]]:
+        """Every source's item scores, sorted: the basis of per-source engagement."""
+        query = (
+            sa.select(items.c.source_id, items.c.score)
+            .where(items.c.score.is_not(None))
+            .order_by(items.c.source_id, items.c.score)
+        )
+        out: dict[int, list[int]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                out.setdefault(row.source_id, []).append(row.score)
+        return out

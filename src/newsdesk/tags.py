@@ -1,0 +1,77 @@
+"""Hashtags: lower-case, hyphenated, from a small controlled vocabulary plus keyphrases.
+
+The vocabulary maps each tag to the phrases that mean it (synonyms merged: "open weights",
+"open-weight" and "weights released" are all #open-weights). Keyphrases add the names a
+story is about that the vocabulary cannot know in advance (#qwen3, #deepseek-v3), taken
+from the capitalized or alphanumeric names that recur in the story's titles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+# tag -> phrases (regular expressions, matched case-insensitively on word boundaries)
+VOCABULARY: dict[str, tuple[str, ...]] = {
+    "open-weights": (r"open[- ]weights?", r"open[- ]source (?:llm|model)s?", r"weights released"),
+    "llm": (r"llms?", r"large language models?", r"language models?"),
+    "local-llm": (r"local (?:llm|model|inference)s?", r"localllama", r"run(?:s|ning)? locally"),
+    "quantization": (r"quantiz\w+", r"gguf", r"q4_k_m", r"awq", r"gptq", r"int4", r"int8"),
+    "inference": (r"inference", r"llama\.cpp", r"vllm", r"sglang", r"ollama", r"tokens?/s"),
+    "fine-tuning": (r"fine[- ]?tun\w+", r"lora", r"qlora", r"sft", r"rlhf", r"dpo"),
+    "agents": (r"agents?", r"agentic", r"tool[- ]use", r"function calling", r"mcp"),
+    "coding": (r"coding", r"code (?:model|generation|assistant)s?", r"copilot", r"swe-bench"),
+    "benchmarks": (r"benchmarks?", r"leaderboard", r"evals?", r"mmlu", r"arena"),
+    "multimodal": (r"multimodal", r"vision[- ]language", r"vlms?", r"image generation"),
+    "speech": (r"speech", r"text[- ]to[- ]speech", r"tts", r"asr", r"voice"),
+    "hardware": (r"gpus?", r"nvidia", r"rtx \d+", r"h100", r"vram", r"apple silicon", r"tpus?"),
+    "research": (r"paper", r"arxiv", r"preprint"),
+    "safety": (r"ai safety", r"alignment", r"jailbreak\w*", r"red[- ]team\w*"),
+    "policy": (r"regulation", r"policy", r"export controls?", r"ai act", r"executive order"),
+    "china-ai": (r"chinese (?:lab|model|ai)s?", r"china'?s ai", r"deepseek", r"qwen", r"kimi"),
+    "us-policy": (r"white house", r"congress", r"u\.s\. (?:government|policy)", r"senate"),
+    "funding": (r"raises? \$", r"funding", r"series [a-e]\b", r"valuation", r"acqui\w+"),
+    "reasoning": (r"reasoning", r"chain[- ]of[- ]thought", r"thinking model"),
+    "rag": (r"rag", r"retrieval[- ]augmented", r"vector (?:db|database|search)", r"embeddings?"),
+}
+
+_COMPILED = {
+    tag: re.compile(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
+    for tag, phrases in VOCABULARY.items()
+}
+# Names worth a tag: "Qwen3", "DeepSeek-V3", "Llama 4", "GPT-5", "Magistral".
+_NAME = re.compile(
+    r"\b((?:[A-Z][a-zA-Z]*[A-Z0-9][\w.]*|[A-Z][a-z]{3,}\d[\w.]*)"
+    r"(?:-[A-Za-z0-9][\w.]*)*)"
+)
+_STOP_NAMES = {"I", "AI", "LLM", "LLMs", "API", "GPU", "CPU", "HN", "PDF", "TL", "DR"}
+
+
+def slug(text: str) -> str:
+    """A tag's spelling: lower-case words joined by hyphens."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> list[str]:
+    """Tags of a story from its items' titles and texts, most supported first."""
+    votes: Counter[str] = Counter()
+    for title in titles:
+        for tag, pattern in _COMPILED.items():
+            if pattern.search(title):
+                votes[tag] += 3  # a title says what the story is about
+    for text in texts:
+        head = text[:2000]
+        for tag, pattern in _COMPILED.items():
+            if pattern.search(head):
+                votes[tag] += 1
+    names: Counter[str] = Counter()
+    for title in titles:
+        for name in set(_NAME.findall(title)):
+            if name not in _STOP_NAMES and len(name) > 2:
+                names[slug(name)] += 1
+    for name, count in names.items():
+        if name and name not in VOCABULARY:
+            votes[name] += 2 * count
+    ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [tag for tag, score in ranked if score >= 2][:limit]
