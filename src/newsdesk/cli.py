@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from newsdesk.desk import Desk, SourceUpdate
@@ -167,17 +175,18 @@ def _update_table(results: list[SourceUpdate]) -> Table:
 @app.command()
 def update(
     force: Annotated[bool, typer.Option("--all", help="Fetch all sources, due or not.")] = False,
+    cluster: Annotated[bool, typer.Option(help="Group new items into stories after.")] = True,
 ) -> None:
-    """Fetch every due source and store its items."""
+    """Fetch every due source, store its items, and group new items into stories."""
     desk = _desk()
     todo = desk.due_sources(force=force)
     if not todo:
         console.print("No source is due. `newsdesk update --all` fetches them anyway.")
         return
-    _run_update(desk, todo)
+    _run_update(desk, todo, cluster=cluster)
 
 
-def _run_update(desk: Desk, todo: list[Source]) -> None:
+def _run_update(desk: Desk, todo: list[Source], *, cluster: bool = True) -> None:
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -193,6 +202,106 @@ def _run_update(desk: Desk, todo: list[Source]) -> None:
 
         results = desk.update(sources=todo, progress=advance)
     console.print(_update_table(results))
+    if cluster:
+        _run_cluster(desk)
+
+
+def _run_cluster(desk: Desk) -> None:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        run = desk.cluster(progress=advance)
+    console.print(
+        f"stories: {run.items:,} items clustered ({run.new_stories:,} new stories, "
+        f"{run.joined:,} joined existing ones), {run.embedded:,} embedded, "
+        f"{run.seconds:.1f} s"
+    )
+
+
+@app.command()
+def cluster() -> None:
+    """Embed new items and group them into stories."""
+    _run_cluster(_desk())
+
+
+def _span_text(delta: timedelta | None) -> str:
+    return "" if delta is None else _span(int(delta.total_seconds()))
+
+
+@app.command("stories")
+def stories_list(
+    limit: Annotated[int, typer.Option(help="How many.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Stories, most important first (importance with recency decay)."""
+    views = _desk().stories(limit=limit)
+    if as_json:
+        out = [
+            {
+                "id": v.id,
+                "title": v.title,
+                "freshness": v.freshness,
+                "rank": round(v.rank, 4),
+                "importance": v.importance,
+                "items": v.item_count,
+                "sources": v.source_count,
+                "tags": v.tags,
+                "last_updated_at": v.last_updated_at.isoformat(),
+            }
+            for v in views
+        ]
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    table = Table("id", "fresh", "importance", "sources", "items", "title")
+    for v in views:
+        table.add_row(
+            v.id,
+            v.freshness,
+            f"{v.importance:.2f}",
+            str(v.source_count),
+            str(v.item_count),
+            v.title + ("  " + " ".join("#" + t for t in v.tags) if v.tags else ""),
+        )
+    console.print(table)
+
+
+@app.command("story")
+def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> None:
+    """One story: its fields, related stories and items."""
+    v = _desk().story(story_id)
+    if v.redirected_from:
+        console.print(f"[dim]{v.redirected_from} was merged into {v.id}[/]")
+    console.print(f"[bold]{v.title}[/]")
+    delay = _span_text(v.collection_delay)
+    console.print(
+        f"{v.freshness}{' · collected in ' + delay if delay else ''} · "
+        f"{v.source_count} sources · {v.item_count} items · importance {v.importance:.2f}"
+    )
+    if v.tags:
+        console.print(" ".join("#" + t for t in v.tags))
+    table = Table("published", "source", "title", "url")
+    for item in v.items:
+        table.add_row(
+            _ago(item.published_at),
+            f"{item.source_emoji} {item.source_name}",
+            item.title,
+            item.url or "",
+        )
+    console.print(table)
+    for other_id, title in v.related:
+        console.print(f"related: {other_id} {title}")
 
 
 @import_app.command("reddit")

@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from newsdesk.exceptions import FetchError, NewsdeskError, ParseError
+from newsdesk.exceptions import FetchError, NewsdeskError, ParseError, StoryNotFoundError
 from newsdesk.fetch import Fetcher
 from newsdesk.models import Item, Source, utcnow
 from newsdesk.settings import Settings
 from newsdesk.sources import get_kind, parse_spec
 from newsdesk.store import Store, UpsertCounts
+
+if TYPE_CHECKING:
+    from newsdesk.stories import ClusterRun, Progress, StoryView
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +269,36 @@ class Desk:
         if first is None:
             raise ParseError(str(path), "no Reddit posts in this file")
         return ImportResult(first, total, bad)
+
+    # -- stories -------------------------------------------------------------------------
+
+    def cluster(self, progress: Progress | None = None) -> ClusterRun:
+        """Embed new items and put each into a story (online; see newsdesk.stories)."""
+        from newsdesk.stories import cluster_new_items
+
+        return cluster_new_items(self.store, self.settings, progress)
+
+    def stories(self, *, limit: int = 50, offset: int = 0) -> list[StoryView]:
+        """Recent stories, best first: importance with recency decay."""
+        from newsdesk.stories import story_view
+
+        rows = self.store.list_stories(limit=max(limit * 4, 200))
+        views = [story_view(self.store, self.settings, r, with_items=False) for r in rows]
+        views.sort(key=lambda v: (-v.rank, v.id))
+        return views[offset : offset + limit]
+
+    def story(self, story_id: str) -> StoryView:
+        """One story with its items; a merged story's old id gives the story it joined."""
+        from newsdesk.stories import story_view
+
+        live = self.store.resolve_story_id(story_id)
+        row = self.store.get_story(live)
+        if row is None:
+            raise StoryNotFoundError(story_id)
+        view = story_view(self.store, self.settings, row)
+        if live != story_id:
+            view.redirected_from = story_id
+        return view
 
     # -- reading -------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ Hierarchy::
     │   ├── UnknownSourceError     no source kind understands a spec
     │   ├── SourceNotFoundError    no stored source with that id or url
     │   └── ParseError             a document is not a feed / listing / API answer
+    ├── StoryNotFoundError     no story (nor redirect) with that id
+    ├── EmbeddingError         an embedding model is missing or its server failed (.url)
     └── FetchError             anything that stopped a download (carries .url)
         ├── BlockedAddressError    the SSRF guard refused a host (private, loopback...)
         ├── TooLargeError          the (decompressed) body passed the size limit
@@ -55,6 +57,18 @@ class SourceNotFoundError(SourceError):
 class ParseError(SourceError):
     def __init__(self, url: str, message: str) -> None:
         super().__init__(f"{url}: {message}")
+        self.url = url
+
+
+class StoryNotFoundError(NewsdeskError):
+    def __init__(self, story_id: str) -> None:
+        super().__init__(f"No story {story_id!r}: `newsdesk stories` lists them")
+        self.story_id = story_id
+
+
+class EmbeddingError(NewsdeskError):
+    def __init__(self, message: str, url: str | None = None) -> None:
+        super().__init__(f"{url}: {message}" if url else message)
         self.url = url
 
 

@@ -70,7 +70,9 @@ def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> lis
         for name in set(_NAME.findall(title)):
             if name not in _STOP_NAMES and len(name) > 2:
                 names[slug(name)] += 1
-    for name, count in names.items():
+    # At most two names: a story about one release should not list each of its variants.
+    top_names = sorted(names.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[:2]
+    for name, count in top_names:
         if name and name not in VOCABULARY:
             votes[name] += 2 * count
     ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))

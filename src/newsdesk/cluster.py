@@ -1,0 +1,561 @@
+"""Online story clustering: each item joins the best story inside a time window, or
+starts a new one.
+
+The clusterer is pure (no store, no I/O) and decides once per item, in arrival order.
+Evidence, strongest first:
+
+1. the same canonical URL: the same article, whatever its age;
+2. a near-duplicate body (MinHash over word 3-grams): syndicated copies of one article.
+   Bodies reused across unrelated articles -- paywall, login and error pages a site
+   serves in place of many articles -- are boilerplate, not evidence: a near-identical
+   body under a clearly different title marks it so, as does one seen in several stories;
+3. a shared specific link (a Reddit post and an HN post of the same GitHub repo);
+4. similarity: TF-IDF cosine of title and text (document frequencies updated as items
+   arrive), blended with a cosine over named entities and numbers -- two similar events
+   (two shootings in one city on one weekend) differ in who, where and how many -- and,
+   when given, with embeddings. A story scores as its best member inside the window.
+
+Everything but the canonical URL only looks at stories with a member published within
+``window_hours`` of the item; items without a date are not constrained by time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from newsdesk.urls import canonicalize
+
+
+@dataclass
+class ClusterDoc:
+    """One item as the clusterer sees it."""
+
+    id: str
+    title: str
+    text: str
+    published_at: datetime | None = None
+    canonical_url: str | None = None
+    links: Sequence[str] = ()
+    embedding: np.ndarray | None = None
+
+
+@dataclass
+class ClusterConfig:
+    """Clustering settings; the defaults are tuned on ECB+ and GVA (``newsdesk.evaluate``)."""
+
+    #: Only stories with a member published within this many hours of an item are
+    #: candidates (canonical URLs excepted). Items without a date are not constrained.
+    window_hours: float = 72.0
+    #: An item joins the best story when its similarity score reaches this.
+    threshold: float = 0.25
+    #: Share of the entity cosine in the similarity score (the rest is the text cosine).
+    entity_weight: float = 0.3
+    #: Share of the embedding cosine, used only when both sides have an embedding.
+    embedding_weight: float = 0.0
+    #: A story's score drops by this much per day between the item and a member, past
+    #: the first day: the further apart, the stronger the evidence must be.
+    decay_per_day: float = 0.01
+    #: Title words count this many times as much as body words.
+    title_weight: float = 2.0
+    #: Estimated Jaccard similarity of body 3-grams above which bodies are near-duplicates.
+    near_duplicate: float = 0.8
+    #: Bodies with fewer words never count as near-duplicate evidence.
+    min_body_words: int = 25
+    #: Near-identical bodies whose titles overlap less than this are boilerplate.
+    boilerplate_title_overlap: float = 0.5
+    #: A body or paragraph already seen in this many stories is boilerplate.
+    boilerplate_stories: int = 2
+    #: A link found in more stories than this is generic (a site's own pages).
+    link_max_stories: int = 3
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where an item went and why: canonical-url, near-duplicate, shared-link, similar, new."""
+
+    story_id: str
+    doc_id: str
+    new_story: bool
+    reason: str
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+STOPWORDS = _wordset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    out over own same she should so some such than that the their theirs them themselves then
+    there these they this those through to too under until up very was we were what when where
+    which while who whom why will with would you your yours yourself said says say also told
+    according new"""
+)
+_CALENDAR = _wordset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december jan feb mar apr jun jul aug sep
+    sept oct nov dec am pm et est edt gmt pst pdt cst cdt"""
+)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# A word, or a number with an age unit glued on ("16 - year - old" in tokenized text).
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*|\d[\d,.:]*(?:\s*-\s*year\s*-\s*old)?")
+_PARAGRAPH = re.compile(r"\n\s*\n|\n")
+
+
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
+_NUMBERS = {w: str(i) for i, w in enumerate(_NUMBER_WORDS.split(" "))}
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased content words (stopwords, one-letter words and possessives dropped,
+    number words as digits: "six" is "6")."""
+    out = []
+    for t in _TOKEN.findall(text.lower()):
+        if t.endswith(("'s", "’s")):
+            t = t[:-2]
+        t = _NUMBERS.get(t, t)
+        if t not in STOPWORDS and (len(t) > 1 or t.isdigit()):
+            out.append(t)
+    return out
+
+
+def _sublinear(counts: Counter[str], weight: float = 1.0) -> dict[str, float]:
+    return {t: weight * (1.0 + math.log(n)) for t, n in counts.items()}
+
+
+def term_weights(title: str, text: str, title_weight: float) -> dict[str, float]:
+    """Sublinear term frequencies, title words weighted up: a headline names the event."""
+    out = _sublinear(Counter(tokens(text)))
+    for t, w in _sublinear(Counter(tokens(title)), title_weight).items():
+        out[t] = out.get(t, 0.0) + w
+    return out
+
+
+def entities(title: str, text: str) -> Counter[str]:
+    """Names and numbers, cheaply: capitalized words not starting a sentence, pairs of
+    them ("east flatbush"), numbers and ages ("16-year-old"). Who, where and how many is
+    what tells two similar events apart.
+    """
+    out: Counter[str] = Counter()
+    title_words = _WORD.findall(title)
+    capitals = sum(1 for w in title_words if w[0].isupper())
+    # A Title Case headline capitalizes every word, so its capitals say nothing.
+    title_case = bool(title_words) and capitals / len(title_words) > 0.6
+    for part in [text] if title_case else [title, text]:
+        for sentence in _SENTENCE.split(part):
+            run: list[str] = []
+            for i, word in enumerate(_WORD.findall(sentence)):
+                if word[0].isdigit():
+                    out[re.sub(r"\s+", "", word).rstrip(",.:")] += 1
+                    run = []
+                    continue
+                low = word.lower()
+                if i > 0 and word[0].isupper() and low not in STOPWORDS | _CALENDAR:
+                    out[low] += 1
+                    run.append(low)
+                    if len(run) >= 2:
+                        out[" ".join(run[-2:])] += 1
+                else:
+                    run = []
+    return out
+
+
+# Hosts whose home and profile pages are linked from everywhere; deeper links
+# (a tweet, a video) still count.
+GENERIC_HOSTS = _wordset(
+    """twitter.com x.com facebook.com instagram.com youtube.com linkedin.com reddit.com
+    t.co bit.ly google.com apple.com tiktok.com pinterest.com wikipedia.org"""
+)
+
+
+def link_key(url: str) -> str | None:
+    """A link normalized for matching, or None when it is too generic to mean anything."""
+    try:
+        parts = urlsplit(canonicalize(url))
+    except ValueError:
+        return None
+    host = parts.netloc.lower().removeprefix("www.")
+    path = parts.path.rstrip("/")
+    if not host or parts.scheme not in {"http", "https"}:
+        return None
+    segments = [s for s in path.split("/") if s]
+    if not segments and not parts.query:
+        return None  # a home page
+    generic = host in GENERIC_HOSTS or host.endswith(".wikipedia.org")
+    if generic and len(segments) < 2 and not parts.query:
+        return None  # a profile or section page
+    return host + path + ("?" + parts.query if parts.query else "")
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in _PARAGRAPH.split(text) if len(p.strip()) >= 20]
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+_PERMUTATIONS = 64
+_BANDS = 16
+_rng = np.random.default_rng(20240601)
+_MUL = _rng.integers(1, 2**63, _PERMUTATIONS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_ADD = _rng.integers(0, 2**63, _PERMUTATIONS, dtype=np.uint64)
+
+
+def minhash(words: Sequence[str]) -> np.ndarray:
+    """A 64-value MinHash signature of the word 3-grams (multiply-shift hashing)."""
+    shingles = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+    hashes = np.fromiter((_digest(s) for s in shingles), np.uint64, len(shingles))
+    mixed = (_MUL[:, None] * hashes[None, :] + _ADD[:, None]) >> np.uint64(32)
+    return mixed.min(axis=1)
+
+
+# --------------------------------------------------------------------------- index
+
+
+class _Index:
+    """Sparse vectors of the live docs in flat arrays, for cosines under the current IDF.
+
+    Stored vectors keep raw term weights and the IDF is applied at query time, so early
+    docs are not stuck with the IDF of a near-empty corpus. One query is a few numpy
+    passes over all entries; docs that fell out of the window are dropped now and then.
+    """
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.df = np.zeros(1024)
+        self.n = 0
+        self.ids = np.zeros(0, np.int64)
+        self.w = np.zeros(0)
+        self.doc = np.zeros(0, np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray, int]] = []
+
+    def vector(self, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.fromiter(
+            (self.vocab.setdefault(t, len(self.vocab)) for t in weights), np.int64, len(weights)
+        )
+        if len(self.vocab) > len(self.df):
+            self.df = np.concatenate([self.df, np.zeros(len(self.vocab) * 2 - len(self.df))])
+        return ids, np.fromiter(weights.values(), np.float64, len(weights))
+
+    def add(self, vector: tuple[np.ndarray, np.ndarray], doc: int) -> None:
+        self.df[vector[0]] += 1
+        self.n += 1
+        self._pending.append((*vector, doc))
+
+    def _flush(self) -> None:
+        if self._pending:
+            p = self._pending
+            self.ids = np.concatenate([self.ids, *(x[0] for x in p)])
+            self.w = np.concatenate([self.w, *(x[1] for x in p)])
+            self.doc = np.concatenate([self.doc, *(np.full(len(x[0]), x[2]) for x in p)])
+            self._pending = []
+
+    def drop(self, dead: np.ndarray) -> None:
+        """Forget the entries of these docs (a boolean mask over doc indices)."""
+        self._flush()
+        keep = ~dead[self.doc]
+        self.ids, self.w, self.doc = self.ids[keep], self.w[keep], self.doc[keep]
+
+    def cosines(self, vector: tuple[np.ndarray, np.ndarray], ndocs: int) -> np.ndarray:
+        self._flush()
+        ids, w = vector
+        df = self.df[: len(self.vocab)].copy()
+        df[ids] += 1  # the query counts as a document, as it will once added
+        idf = np.log((self.n + 2) / (df + 1)) + 1.0
+        query = np.zeros(len(idf))
+        query[ids] = w * idf[ids]
+        # From the sparse entries: a dense BLAS norm is needlessly slow (thread spin-up).
+        qnorm = math.sqrt(float(np.sum(query[ids] ** 2)))
+        weighted = self.w * idf[self.ids]
+        dots = np.bincount(self.doc, weights=weighted * query[self.ids], minlength=ndocs)
+        norms = np.sqrt(np.bincount(self.doc, weights=weighted**2, minlength=ndocs))
+        return dots / np.maximum(norms * qnorm, 1e-12)
+
+
+# --------------------------------------------------------------------------- clusterer
+
+
+@dataclass
+class _Features:
+    words: tuple[np.ndarray, np.ndarray]
+    entities: tuple[np.ndarray, np.ndarray]
+    title_tokens: set[str]
+    signature: np.ndarray | None  # MinHash of the body; None when too short to compare
+    paragraphs: list[int]
+    links: set[str]
+    duplicates: list[int] = field(default_factory=list)  # earlier docs, same body
+    boilerplate: bool = False
+
+
+@dataclass
+class _Story:
+    id: str
+    members: list[int] = field(default_factory=list)
+
+
+def _first_doc_id(doc: ClusterDoc) -> str:
+    return doc.id
+
+
+class OnlineClusterer:
+    """Assigns items to stories one at a time; deterministic for a given input order."""
+
+    def __init__(
+        self,
+        config: ClusterConfig | None = None,
+        new_id: Callable[[ClusterDoc], str] = _first_doc_id,
+    ) -> None:
+        """Args:
+        config: thresholds and weights.
+        new_id: gives a new story its id from its first item (default: the item's id),
+            so that the store can hand out stable ids.
+        """
+        self.config = config or ClusterConfig()
+        self._new_id = new_id
+        self._words = _Index()
+        self._entities = _Index()
+        self._doc_ids: list[str] = []
+        self._doc_story: list[int] = []
+        self._times: list[float] = []  # hours since the epoch; nan when unknown
+        self._embeddings: list[np.ndarray | None] = []
+        self._features: list[_Features] = []
+        self._stories: list[_Story] = []
+        self._story_index: dict[str, int] = {}
+        self._by_url: dict[str, int] = {}  # canonical URL -> story
+        self._by_link: dict[str, set[int]] = {}  # link -> stories
+        self._by_band: dict[tuple[int, bytes], list[int]] = {}  # MinHash band -> docs
+        self._paragraph_seen: dict[int, list[tuple[int, set[str]]]] = {}
+        self._dead = 0
+
+    # ----------------------------------------------------------------- public API
+
+    def add(self, doc: ClusterDoc) -> Assignment:
+        """Put one item into the best story inside the window, or into a new story."""
+        features = self._extract(doc)
+        story, reason = self._decide(doc, features)
+        if story is None:
+            story = self._story(self._new_id(doc))
+        self._insert(doc, features, story)
+        return Assignment(self._stories[story].id, doc.id, reason == "new", reason)
+
+    def restore(self, story_id: str, docs: Sequence[ClusterDoc]) -> None:
+        """Rebuild an existing story from its items (from the store) without re-deciding."""
+        story = self._story(story_id)
+        for doc in docs:
+            self._insert(doc, self._extract(doc), story)
+
+    def stories(self) -> dict[str, list[str]]:
+        """Story id -> its item ids, in order of arrival."""
+        return {s.id: [self._doc_ids[i] for i in s.members] for s in self._stories if s.members}
+
+    # ----------------------------------------------------------------- internals
+
+    def _story(self, story_id: str) -> int:
+        if story_id not in self._story_index:
+            self._story_index[story_id] = len(self._stories)
+            self._stories.append(_Story(story_id))
+        return self._story_index[story_id]
+
+    def _extract(self, doc: ClusterDoc) -> _Features:
+        c = self.config
+        # Paragraphs reused under a clearly different title, or already in several
+        # stories, are boilerplate (a site's footer, a "sign in to read" box): they are
+        # left out of every feature.
+        title_tokens = set(tokens(doc.title))
+        kept: list[str] = []
+        hashes: list[int] = []
+        for paragraph in _paragraphs(doc.text):
+            h = _digest(paragraph)
+            hashes.append(h)
+            seen = self._paragraph_seen.get(h, [])
+            stories = {s for s, _ in seen}
+            if len(stories) < c.boilerplate_stories and all(
+                _overlap(title_tokens, t) >= c.boilerplate_title_overlap for _, t in seen
+            ):
+                kept.append(paragraph)
+        text = "\n".join(kept) if hashes else doc.text
+        body_words = _TOKEN.findall(doc.text.lower())
+        signature = minhash(body_words) if len(body_words) >= c.min_body_words else None
+        features = _Features(
+            words=self._words.vector(term_weights(doc.title, text, c.title_weight)),
+            entities=self._entities.vector(_sublinear(entities(doc.title, text))),
+            title_tokens=title_tokens,
+            signature=signature,
+            paragraphs=hashes,
+            links={k for k in (link_key(u) for u in doc.links) if k},
+        )
+        self._check_body(features)
+        return features
+
+    def _insert(self, doc: ClusterDoc, features: _Features, story: int) -> None:
+        index = len(self._doc_ids)
+        self._doc_ids.append(doc.id)
+        self._doc_story.append(story)
+        self._times.append(doc.published_at.timestamp() / 3600 if doc.published_at else math.nan)
+        self._embeddings.append(_unit(doc.embedding))
+        self._features.append(features)
+        self._stories[story].members.append(index)
+        self._words.add(features.words, index)
+        self._entities.add(features.entities, index)
+        if doc.canonical_url:
+            self._by_url.setdefault(canonicalize(doc.canonical_url), story)
+        for link in features.links:
+            self._by_link.setdefault(link, set()).add(story)
+        for h in features.paragraphs:
+            seen = self._paragraph_seen.setdefault(h, [])
+            if len(seen) < 8:  # enough to judge; bounds memory for site-wide boilerplate
+                seen.append((story, features.title_tokens))
+        if features.signature is not None:
+            for band in _bands(features.signature):
+                self._by_band.setdefault(band, []).append(index)
+
+    def _decide(self, doc: ClusterDoc, f: _Features) -> tuple[int | None, str]:
+        c = self.config
+        if doc.canonical_url:
+            story = self._by_url.get(canonicalize(doc.canonical_url))
+            if story is not None:
+                return story, "canonical-url"
+        if not self._doc_ids:
+            return None, "new"
+        live = self._in_window(doc)
+
+        if not f.boilerplate:
+            duplicate = next((i for i in f.duplicates if live[i]), None)
+            if duplicate is not None:
+                return self._doc_story[duplicate], "near-duplicate"
+
+        linked = [
+            s
+            for link in sorted(f.links)
+            if len(stories := self._by_link.get(link, set())) <= c.link_max_stories
+            for s in sorted(stories)
+            if self._story_live(s, live)
+        ]
+        if linked:
+            return linked[0], "shared-link"
+
+        scores = self._similarities(doc, f, live)
+        story_of = np.asarray(self._doc_story)
+        best = np.full(len(self._stories), -1.0)
+        np.maximum.at(best, story_of, scores)
+        story = int(np.argmax(best))  # ties go to the older story
+        if best[story] >= c.threshold:
+            return story, "similar"
+        return None, "new"
+
+    def _in_window(self, doc: ClusterDoc) -> np.ndarray:
+        """Which docs are close enough in time to count (all of them when undated)."""
+        times = np.asarray(self._times)
+        if doc.published_at is None:
+            return np.ones(len(times), bool)
+        gap = np.abs(times - doc.published_at.timestamp() / 3600)
+        live = ~(gap > self.config.window_hours)  # nan (undated) stays live
+        self._forget_old(times, doc.published_at.timestamp() / 3600)
+        return live
+
+    def _forget_old(self, times: np.ndarray, now: float) -> None:
+        # Docs far older than the newest item can only match again by canonical URL:
+        # drop them from the vector indexes once they are many, to bound query cost.
+        dead = times < now - 2 * self.config.window_hours
+        if int(dead.sum()) - self._dead > max(256, len(times) // 2):
+            self._words.drop(dead)
+            self._entities.drop(dead)
+            self._dead = int(dead.sum())
+
+    def _story_live(self, story: int, live: np.ndarray) -> bool:
+        return any(live[m] for m in self._stories[story].members)
+
+    def _check_body(self, f: _Features) -> None:
+        """Find the earlier docs whose body near-duplicates this one, and mark the body
+        as boilerplate (no evidence at all) when it is reused under a clearly different
+        title, or across several stories."""
+        c = self.config
+        if f.signature is None:
+            return
+        candidates = {i for band in _bands(f.signature) for i in self._by_band.get(band, [])}
+        f.duplicates = [
+            i
+            for i in sorted(candidates)
+            if float(np.mean(self._features[i].signature == f.signature)) >= c.near_duplicate
+        ]
+        if not f.duplicates:
+            return
+        stories = {self._doc_story[i] for i in f.duplicates}
+        different_title = any(
+            _overlap(f.title_tokens, self._features[i].title_tokens) < c.boilerplate_title_overlap
+            for i in f.duplicates
+        )
+        if (
+            different_title
+            or len(stories) >= c.boilerplate_stories
+            or any(self._features[i].boilerplate for i in f.duplicates)
+        ):
+            f.boilerplate = True
+            for i in f.duplicates:
+                self._features[i].boilerplate = True
+            self._drop_body(f)
+
+    def _drop_body(self, f: _Features) -> None:
+        # The body is a reused page, not the article: keep only what the title says.
+        # (The title's words were weighted into the vector; rebuild from the title alone.)
+        title = " ".join(sorted(f.title_tokens))
+        f.words = self._words.vector(term_weights(title, "", self.config.title_weight))
+        f.entities = self._entities.vector({})
+
+    def _similarities(self, doc: ClusterDoc, f: _Features, live: np.ndarray) -> np.ndarray:
+        c = self.config
+        n = len(self._doc_ids)
+        scores = self._words.cosines(f.words, n)
+        if c.entity_weight:
+            scores = (1 - c.entity_weight) * scores + c.entity_weight * self._entities.cosines(
+                f.entities, n
+            )
+        query = _unit(doc.embedding)
+        if c.embedding_weight and query is not None:
+            for i, vector in enumerate(self._embeddings):
+                if vector is not None:
+                    scores[i] = (1 - c.embedding_weight) * scores[i] + c.embedding_weight * float(
+                        vector @ query
+                    )
+        if doc.published_at is not None and c.decay_per_day:
+            gap = np.abs(np.asarray(self._times) - doc.published_at.timestamp() / 3600) / 24
+            scores -= c.decay_per_day * np.nan_to_num(np.maximum(gap - 1, 0))
+        scores[~live] = -1.0
+        return scores
+
+
+def _bands(signature: np.ndarray) -> Iterable[tuple[int, bytes]]:
+    rows = len(signature) // _BANDS
+    for b in range(_BANDS):
+        yield b, signature[b * rows : (b + 1) * rows].tobytes()
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    """Overlap coefficient of two title word sets; 1.0 when either is empty (no evidence)."""
+    if not a or not b:
+        return 1.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def _unit(vector: np.ndarray | None) -> np.ndarray | None:
+    if vector is None:
+        return None
+    v = np.asarray(vector, dtype=np.float64).ravel()
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else None

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from newsdesk.cluster import ClusterConfig
+from newsdesk.evaluate import (
+    adjusted_rand_index,
+    bcubed,
+    evaluate_clustering,
+    evaluate_related,
+    load_ecbplus,
+    load_gva,
+    pairwise_f1,
+)
+
+# Quality floors, a little under what the default ClusterConfig measures
+# (docs/benchmarks.md). A change that drops below them is a regression.
+ECBPLUS_FLOOR = 0.86  # measured 0.871 (seed 0)
+GVA_FLOOR = 0.88  # measured 0.892
+
+
+def test_bcubed_perfect_and_degenerate() -> None:
+    gold = ["a", "a", "b", "c"]
+    assert bcubed([1, 1, 2, 3], gold) == (1.0, 1.0, 1.0)
+    p, r, _ = bcubed([0, 0, 0, 0], gold)  # everything in one cluster
+    assert p == pytest.approx((2 * 0.5 + 0.25 + 0.25) / 4)
+    assert r == 1.0
+    p, r, _ = bcubed([0, 1, 2, 3], gold)  # all singletons
+    assert p == 1.0
+    assert r == pytest.approx((0.5 + 0.5 + 1 + 1) / 4)
+
+
+def test_bcubed_hand_computed() -> None:
+    # Predicted {0,1,2} {3,4}; gold {0,1} {2,3,4}.
+    p, r, f = bcubed([1, 1, 1, 2, 2], ["x", "x", "y", "y", "y"])
+    assert p == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1 + 1) / 5)
+    assert r == pytest.approx((1 + 1 + 1 / 3 + 2 / 3 + 2 / 3) / 5)
+    assert f == pytest.approx(2 * p * r / (p + r))
+
+
+def test_pairwise_f1() -> None:
+    # Predicted pairs: (0,1) (0,2) (1,2) (3,4); gold pairs: (0,1) (2,3) (2,4) (3,4).
+    assert pairwise_f1([1, 1, 1, 2, 2], ["x", "x", "y", "y", "y"]) == pytest.approx(0.5)
+    assert pairwise_f1([1, 2], ["a", "b"]) == 1.0
+
+
+def test_adjusted_rand_index() -> None:
+    assert adjusted_rand_index([0, 0, 1, 1], [5, 5, 7, 7]) == pytest.approx(1.0)
+    # The example of scikit-learn's documentation.
+    assert adjusted_rand_index([0, 0, 1, 2], [0, 0, 1, 1]) == pytest.approx(0.5714285714)
+    assert adjusted_rand_index([0, 1, 0, 1], [0, 0, 1, 1]) == pytest.approx(-0.5)
+
+
+def test_ecbplus_loader_drops_a_leading_url_and_leaks_nothing(tmp_path: Path) -> None:
+    row = {
+        "doc_name": "1_1ecbplus.xml",
+        "doc_id": "D1",
+        "topic": 1,
+        "subtopic": "ecbplus",
+        "gold_event_cluster": "1ecbplus",
+        "source_url": "http://example.com/a",
+        "sentences": ["http://example.com/a", "Lohan checks into rehab", "She did ."],
+    }
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    [(doc, gold)] = load_ecbplus(path)
+    assert (doc.id, doc.title, doc.text, gold) == (
+        "D1",
+        "Lohan checks into rehab",
+        "She did .",
+        "1ecbplus",
+    )
+    assert doc.published_at is None and doc.canonical_url is None and not doc.links
+
+
+def test_gva_loader_orders_by_date_then_id(tmp_path: Path) -> None:
+    rows = [
+        {"incident_id": "1", "doc_id": "b", "title": "T", "dct": "2016-01-02", "uri": "u",
+         "content": "see http://x.com/a."},
+        {"incident_id": "2", "doc_id": "c", "title": "T", "dct": "2016-01-01", "uri": "u",
+         "content": ""},
+        {"incident_id": "1", "doc_id": "a", "title": "T", "dct": "2016-01-02", "uri": "u",
+         "content": ""},
+    ]  # fmt: skip
+    path = tmp_path / "g.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    docs = load_gva(path)
+    assert [d.id for d, _ in docs] == ["c", "a", "b"]
+    assert docs[2][0].links == ["http://x.com/a"]
+    assert docs[0][0].published_at is not None and docs[0][0].published_at.tzinfo is not None
+
+
+def test_lee_similarity_with_a_bag_of_words(shared_data: Path) -> None:
+    def embed(texts: list[str]) -> np.ndarray:
+        vocab: dict[str, int] = {}
+        rows = [[vocab.setdefault(w, len(vocab)) for w in t.lower().split()] for t in texts]
+        out = np.zeros((len(texts), len(vocab)))
+        for i, ids in enumerate(rows):
+            out[i, ids] = 1.0
+        return out
+
+    r = evaluate_related(embed, shared_data / "lee-news-similarity")
+    assert 0.2 < r < 0.8
+
+
+def test_quality_gate_ecbplus(shared_data: Path) -> None:
+    docs = load_ecbplus(shared_data / "ecbplus" / "ecbplus_docs_train_dev.jsonl")
+    result = evaluate_clustering(docs, ClusterConfig(), order_seed=0)
+    assert result["docs"] == 772
+    assert result["bcubed_f1"] >= ECBPLUS_FLOOR
+
+
+def test_quality_gate_gva(shared_data: Path) -> None:
+    docs = load_gva(shared_data / "gva-incident-news" / "gva_incident_docs_dev.jsonl.gz")
+    result = evaluate_clustering(docs, ClusterConfig())
+    assert result["docs"] == 1268
+    assert result["bcubed_f1"] >= GVA_FLOOR

@@ -1,0 +1,103 @@
+"""Story storage (both databases) and the story fields' rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from newsdesk.models import Item
+from newsdesk.settings import Settings
+from newsdesk.store import Store, story_id_for
+from newsdesk.stories import collection_delay, freshness, importance, rank
+from newsdesk.tags import hashtags, slug
+
+T0 = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
+
+
+def _items(store: Store, n: int) -> list[int]:
+    src = store.add_source("feed", "https://example.org/feed.xml", "Example", "📰")
+    store.upsert_items(
+        src.id,
+        [
+            Item(
+                f"feed:{i}",
+                f"Devstral update {i}",
+                f"https://example.org/{i}",
+                published_at=T0 + timedelta(hours=i),
+                text="text",
+            )
+            for i in range(n)
+        ],
+    )
+    return [store.get_item(f"feed:{i}").id for i in range(n)]
+
+
+def test_assign_merge_and_redirect(store: Store) -> None:
+    ids = _items(store, 4)
+    rows = store.unclustered_items()
+    assert [r.id for r in rows] == ids  # arrival order
+    a, b = story_id_for("feed:0"), story_id_for("feed:2")
+    store.assign(
+        [(ids[0], a, "new"), (ids[1], a, "similar"), (ids[2], b, "new")],
+        {a: rows[0], b: rows[2]},
+    )
+    assert [r.id for r in store.unclustered_items()] == [ids[3]]
+    assert store.counts()["stories"] == 2
+    assert {r.story_id for r in store.window_items(T0)} == {a, b}
+    assert store.window_items(T0 + timedelta(days=30)) == []
+
+    store.merge_stories(b, a)
+    assert store.resolve_story_id(b) == a
+    assert store.get_story(b) is None
+    assert [r.id for r in store.story_items(a)] == ids[:3]
+    # A later merge of the survivor leaves no redirect chain behind.
+    c = story_id_for("feed:3")
+    store.assign([(ids[3], c, "new")], {c: rows[3]})
+    store.merge_stories(a, c)
+    assert store.resolve_story_id(b) == c
+    assert store.resolve_story_id(a) == c
+
+
+def test_story_ids_are_stable_and_distinct() -> None:
+    assert story_id_for("reddit:t3_abc") == story_id_for("reddit:t3_abc")
+    assert story_id_for("reddit:t3_abc") != story_id_for("reddit:t3_abd")
+    assert len(story_id_for("x")) == 16
+
+
+def test_clustering_lock_is_reentrant_per_run(store: Store) -> None:
+    with store.clustering_lock():
+        pass
+    with store.clustering_lock():
+        assert store.counts()["stories"] == 0
+
+
+def test_freshness_and_collection_delay(tmp_path: object) -> None:
+    settings = Settings.load(env={}, data_dir=str(tmp_path))
+    story = SimpleNamespace(last_updated_at=T0, importance=0.8)
+    assert freshness(story, settings, now=T0 + timedelta(hours=23)) == "Fresh"
+    assert freshness(story, settings, now=T0 + timedelta(hours=25)) == "Stale"
+    item = SimpleNamespace(published_at=T0, collected_at=T0 + timedelta(hours=4))
+    assert collection_delay(item) == timedelta(hours=4)
+    assert collection_delay(SimpleNamespace(published_at=None, collected_at=T0)) is None
+    assert rank(story, now=T0 + timedelta(hours=24)) == 0.4  # one half-life
+
+
+def test_importance_normalizes_engagement_per_source() -> None:
+    scores = {1: [1, 2, 3, 4, 100], 2: [10, 20, 30, 40, 5000]}
+    small_top = [SimpleNamespace(source_id=1, score=100)]
+    big_middle = [SimpleNamespace(source_id=2, score=30)]
+    assert importance(small_top, scores) > importance(big_middle, scores)
+    covered = [SimpleNamespace(source_id=s, score=None) for s in (1, 2, 3, 4)]
+    assert importance(covered, scores) > importance(
+        [SimpleNamespace(source_id=1, score=None)], scores
+    )
+
+
+def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:
+    tags = hashtags(
+        ["Qwen3-Coder released with open weights", "Qwen3-Coder: open-weight coding model"],
+        ["GGUF quantizations are up"],
+    )
+    assert set(tags[:2]) == {"qwen3-coder", "open-weights"}  # "open weights", "open-weight" merged
+    assert all(t == slug(t) for t in tags)
+    assert hashtags(["The weather was nice today"], [""]) == []
