@@ -76,3 +76,31 @@ def test_errors_are_one_clear_line(env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert "error:" in result.stderr and "Cannot tell what kind of source" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_eval_cluster_json_keys(env: dict[str, str], shared_data: Path) -> None:
+    path = shared_data / "ecbplus" / "ecbplus_docs_train_dev.jsonl"
+    result = runner.invoke(
+        app, ["eval", "cluster", "--dataset", "ecbplus", "--path", str(path), "--json"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    for key in (
+        "bcubed_precision",
+        "bcubed_recall",
+        "bcubed_f1",
+        "pairwise_f1",
+        "ari",
+        "docs_per_s",
+    ):
+        assert 0 < figures[key]
+    assert figures["docs"] == 772
+
+
+def test_eval_without_data_says_where_it_looked(env: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+    result = runner.invoke(
+        app, ["eval", "cluster", "--dataset", "gva", "--path", str(missing)], env=env
+    )
+    assert result.exit_code != 0
+    assert "No gva data at" in str(result.exception)

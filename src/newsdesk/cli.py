@@ -32,7 +32,9 @@ app = typer.Typer(
 sources_app = typer.Typer(help="Add, list and remove sources.", no_args_is_help=True)
 import_app = typer.Typer(help="Import posts from archive files.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+eval_app = typer.Typer(help="Score newsdesk on labelled benchmarks.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err = Console(stderr=True)
@@ -302,6 +304,57 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
     console.print(table)
     for other_id, title in v.related:
         console.print(f"related: {other_id} {title}")
+
+
+@eval_app.command("cluster")
+def eval_cluster(
+    dataset: Annotated[str, typer.Option(help="ecbplus or gva")] = "gva",
+    path: Annotated[Path | None, typer.Option(help="A file in the dataset's format.")] = None,
+    seeds: Annotated[int, typer.Option(help="Also score N shuffled input orders.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Cluster a labelled benchmark online and score it against the gold clusters."""
+    from newsdesk.evaluate import LOADERS, run_cluster_eval
+
+    if dataset not in LOADERS:
+        raise typer.BadParameter(f"choose one of {', '.join(sorted(LOADERS))}")
+    runs = run_cluster_eval(dataset, path, seeds)
+    if as_json:
+        first = runs[0][1]
+        out = {k: round(v, 4) for k, v in first.items()}
+        if seeds:
+            out["shuffled"] = [{k: round(v, 4) for k, v in r.items()} for _, r in runs[1:]]
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    table = Table("order", "B3 P", "B3 R", "B3 F1", "pairwise F1", "ARI", "stories", "docs/s")
+    for name, r in runs:
+        table.add_row(
+            name,
+            *(
+                f"{r[k]:.3f}"
+                for k in ("bcubed_precision", "bcubed_recall", "bcubed_f1", "pairwise_f1", "ari")
+            ),
+            f"{int(r['clusters'])}",
+            f"{r['docs_per_s']:.0f}",
+        )
+    console.print(table)
+
+
+@eval_app.command("related")
+def eval_related(
+    path: Annotated[Path | None, typer.Option(help="The lee-news-similarity folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Pearson correlation of story similarity with the Lee human similarity ratings."""
+    from newsdesk.embeddings import get_backend
+    from newsdesk.evaluate import dataset_path, evaluate_related
+
+    backend = get_backend(_desk().settings)
+    r = evaluate_related(backend.embed, dataset_path("lee", path))
+    if as_json:
+        sys.stdout.write(json.dumps({"pearson": round(r, 4)}) + "\n")
+    else:
+        console.print(f"Pearson r with the Lee human ratings (1,225 pairs): {r:.3f}")
 
 
 @import_app.command("reddit")

@@ -167,6 +167,48 @@ def load_gva(path: str | Path) -> Labelled:
 
 LOADERS: dict[str, Callable[[str | Path], Labelled]] = {"ecbplus": load_ecbplus, "gva": load_gva}
 
+# Where each benchmark lies under ../shared/data (or NEWSDESK_SHARED_DATA).
+DATASET_FILES = {
+    "ecbplus": "ecbplus/ecbplus_docs_train_dev.jsonl",
+    "gva": "gva-incident-news/gva_incident_docs_dev.jsonl.gz",
+    "lee": "lee-news-similarity",
+}
+
+
+def dataset_path(name: str, path: str | Path | None = None) -> Path:
+    """The file of a named benchmark: ``path`` when given, else its place in the shared data.
+
+    Raises:
+        NewsdeskError: the file is not there, with where it was looked for.
+    """
+    import os
+
+    from newsdesk.exceptions import NewsdeskError
+
+    if path is not None:
+        found = Path(path)
+    else:
+        root = Path(os.environ.get("NEWSDESK_SHARED_DATA", "../shared/data"))
+        found = root / DATASET_FILES[name]
+    if not found.exists():
+        raise NewsdeskError(
+            f"No {name} data at {found}: pass --path FILE, or set NEWSDESK_SHARED_DATA to "
+            "the folder holding the benchmark sets"
+        )
+    return found
+
+
+def run_cluster_eval(
+    dataset: str, path: str | Path | None = None, seeds: int = 0
+) -> list[tuple[str, dict[str, float]]]:
+    """Score the clusterer on a benchmark: the stream in file order, then ``seeds`` shuffles
+    (ECB+ has no dates, so its file order groups each topic; shuffles are the realistic
+    stream). GVA streams by date."""
+    docs = LOADERS[dataset](dataset_path(dataset, path))
+    runs = [("file order", evaluate_clustering(docs))]
+    runs += [(f"seed {s}", evaluate_clustering(docs, order_seed=s)) for s in range(seeds)]
+    return runs
+
 
 def load_lee(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Lee et al. (2005): the 50 documents and the 50x50 human similarity matrix.
