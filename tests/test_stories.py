@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import pytest
+
+from newsdesk.desk import Desk
+from newsdesk.exceptions import StoryNotFoundError
 from newsdesk.models import Item
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
@@ -101,3 +105,110 @@ def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:
     assert set(tags[:2]) == {"qwen3-coder", "open-weights"}  # "open weights", "open-weight" merged
     assert all(t == slug(t) for t in tags)
     assert hashtags(["The weather was nice today"], [""]) == []
+
+
+def _desk(settings: Settings, database_url: str) -> Desk:
+    return Desk(settings, Store(database_url))
+
+
+def test_cluster_run_end_to_end(settings: Settings, database_url: str) -> None:
+    """Real embeddings (minilm), real store: a Reddit post and an HN story of one GitHub
+    repository join; unrelated items stay apart; a second run changes nothing; a later
+    item joins the story it belongs to, whose id does not change."""
+    desk = _desk(settings, database_url)
+    reddit = desk.store.add_source(
+        "reddit", "https://www.reddit.com/r/LocalLLaMA/new", "r/LocalLLaMA", "👽"
+    )
+    hn = desk.store.add_source("hn", "https://news.ycombinator.com/news", "HN top", "🟧")
+    repo = "https://github.com/ggml-org/llama.cpp/pull/14000"
+    desk.store.upsert_items(
+        reddit.id,
+        [
+            Item(
+                "reddit:t3_a",
+                "llama.cpp adds 3x faster Metal kernels",
+                repo,
+                repo,
+                published_at=T0,
+                text="The PR speeds up Metal prompt processing.",
+                score=500,
+            ),
+            Item(
+                "reddit:t3_b",
+                "Best budget GPU for a home server?",
+                "https://www.reddit.com/r/x/b",
+                published_at=T0 + timedelta(hours=1),
+                text="I have 300 dollars to spend.",
+                score=3,
+            ),
+        ],
+    )
+    desk.store.upsert_items(
+        hn.id,
+        [
+            Item(
+                "hn:1",
+                "Faster Metal kernels in llama.cpp",
+                repo,
+                repo,
+                published_at=T0 + timedelta(hours=2),
+                text="",
+                score=120,
+            ),
+            Item(
+                "hn:2",
+                "The city council approves a new bike lane budget",
+                "https://example.org/bikes",
+                "https://example.org/bikes",
+                published_at=T0 + timedelta(hours=3),
+                text="Road works start in May.",
+                score=40,
+            ),
+        ],
+    )
+    first = desk.cluster()
+    assert (first.items, first.embedded) == (4, 4)
+    assert desk.stats()["stories"] == 3
+    joint = desk.store.get_story(story_id_for("reddit:t3_a"))
+    assert joint is not None and (joint.item_count, joint.source_count) == (2, 2)
+
+    again = desk.cluster()
+    assert (again.items, again.new_stories) == (0, 0)
+    assert desk.stats()["stories"] == 3
+
+    desk.store.upsert_items(
+        hn.id,
+        [
+            Item(
+                "hn:3",
+                "llama.cpp Metal kernels benchmarked on M3 Max",
+                repo + "#bench",
+                repo,
+                published_at=T0 + timedelta(hours=20),
+                text="Prompt processing is 3x faster.",
+            ),
+        ],
+    )
+    later = desk.cluster()
+    assert (later.items, later.joined, later.new_stories) == (1, 1, 0)
+    view = desk.story(joint.id)
+    assert view.item_count == 3
+    assert view.id == story_id_for("reddit:t3_a")
+    assert view.freshness == "Stale"  # the items are from 2025
+    assert "llama.cpp" in view.title.lower()
+    assert 0 < view.importance <= 1
+    listed = [v.id for v in desk.stories(limit=10)]
+    assert listed[0] == joint.id  # most sources, top engagement
+
+
+def test_merged_story_id_redirects(settings: Settings, database_url: str) -> None:
+    desk = _desk(settings, database_url)
+    ids = _items(desk.store, 2)
+    rows = desk.store.unclustered_items()
+    a, b = story_id_for("feed:0"), story_id_for("feed:1")
+    desk.store.assign([(ids[0], a, "new"), (ids[1], b, "new")], {a: rows[0], b: rows[1]})
+    desk.store.merge_stories(b, a)
+    view = desk.story(b)
+    assert view.id == a and view.redirected_from == b
+    with pytest.raises(StoryNotFoundError):
+        desk.story("s-nothing")
