@@ -1,8 +1,9 @@
 """A real HTTP server on 127.0.0.1 that serves recorded responses to the code under test.
 
-Routes map a path (with or without its query string) to a handler. A handler is either a
-``Reply`` (status, headers, body from bytes or a file under ../shared/data) or a function of
-the ``Request`` that returns one, for servers that misbehave on purpose (slow, huge, 429).
+Routes map a path (with or without its query string) to a handler, for GET and POST alike.
+A handler is either a ``Reply`` (status, headers, body from bytes or a file under
+../shared/data) or a function of the ``Request`` (a POST's body included) that returns one,
+for servers that misbehave on purpose (slow, huge, 429).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Request:
     method: str
     path: str  # with query string
     headers: dict[str, str]
+    body: bytes = b""  # what a POST sent
 
 
 @dataclass
@@ -55,7 +57,15 @@ class RecordedServer:
                 pass
 
             def do_GET(self) -> None:
-                request = Request("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._serve("POST", self.rfile.read(length) if length else b"")
+
+            def _serve(self, method: str, body: bytes = b"") -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Request(method, self.path, headers, body)
                 server.requests.append(request)
                 handler = server.routes.get(self.path) or server.routes.get(
                     urlsplit(self.path).path

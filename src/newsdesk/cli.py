@@ -321,7 +321,7 @@ def eval_cluster(
     runs = run_cluster_eval(dataset, path, seeds)
     if as_json:
         first = runs[0][1]
-        out = {k: round(v, 4) for k, v in first.items()}
+        out: dict[str, object] = {k: round(v, 4) for k, v in first.items()}
         if seeds:
             out["shuffled"] = [{k: round(v, 4) for k, v in r.items()} for _, r in runs[1:]]
         sys.stdout.write(json.dumps(out) + "\n")
