@@ -66,7 +66,10 @@ def test_sigkill_mid_update_loses_and_doubles_nothing(
 
     db = data_dir / "newsdesk.db"
     first = subprocess.Popen(
-        [*cli, "update"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*cli, "update", "--no-cluster"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while _count(db) == 0 and time.monotonic() < deadline and first.poll() is None:
@@ -78,7 +81,9 @@ def test_sigkill_mid_update_loses_and_doubles_nothing(
     assert 0 < stored_before_kill < len(expected)
 
     slow["delay"] = 0.0
-    again = subprocess.run([*cli, "update"], env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [*cli, "update", "--no-cluster"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0, again.stderr
     with sqlite3.connect(db) as conn:
         ids = [row[0] for row in conn.execute("SELECT external_id FROM items")]
