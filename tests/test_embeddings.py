@@ -135,7 +135,9 @@ def test_minilm_empty_and_very_long_texts(minilm: EmbeddingBackend) -> None:
     assert minilm.embed([]).shape == (0, 384)
 
 
-def test_minilm_batches_equal_one_by_one(minilm: EmbeddingBackend) -> None:
+def test_minilm_batches_equal_one_by_one(
+    minilm: EmbeddingBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     texts = [
         "short",
         "A somewhat longer sentence about quantized GGUF files and CPU inference speed.",
@@ -144,6 +146,8 @@ def test_minilm_batches_equal_one_by_one(minilm: EmbeddingBackend) -> None:
         "vLLM 0.9 adds speculative decoding",
     ]
     alone = np.vstack([minilm.embed([t]) for t in texts])
+    np.testing.assert_allclose(minilm.embed(texts), alone, atol=1e-5)
+    monkeypatch.setattr(minilm, "max_batch_tokens", 40)  # several model runs per call
     np.testing.assert_allclose(minilm.embed(texts), alone, atol=1e-5)
     seen: list[int] = []
     batched = embed_batches(minilm, texts, batch_size=2, progress=seen.append)
