@@ -94,6 +94,31 @@ def test_boilerplate_groups_of_gva_never_glue_incidents(shared_data: Path) -> No
     assert pairs >= 20  # the check really ran on the reused pages
 
 
+def test_follow_up_joins_past_the_window_only_on_strong_evidence() -> None:
+    c = OnlineClusterer(ClusterConfig(window_hours=72, follow_up_hours=720))
+    a = c.add(doc("a", "Mistral releases Magistral reasoning model", BODY))
+    # Ten days on: the same names, places and numbers -- a follow-up.
+    later = c.add(doc("b", "Magistral, Mistral's reasoning model, gets an update", BODY, hours=240))
+    assert (later.story_id, later.reason) == (a.story_id, "similar")
+    # A bare title past the window is too thin, whatever it says.
+    bare = c.add(doc("c", "Mistral releases Magistral reasoning model", hours=24 * 20))
+    assert bare.new_story
+    # Past the follow-up horizon nothing joins by similarity.
+    gone = c.add(doc("d", "Mistral releases Magistral reasoning model", BODY, hours=24 * 60))
+    assert gone.new_story
+
+
+def test_same_day_bonus_lowers_the_bar_only_for_items_close_in_time() -> None:
+    def score(bonus: float, hours: float) -> bool:
+        c = OnlineClusterer(ClusterConfig(same_day_bonus=bonus, threshold=0.5))
+        a = c.add(doc("a", "Two men shot outside Elm Street bar", "Police said two men were hurt."))
+        b = c.add(doc("b", "Elm Street shooting leaves men hurt", "Officers responded.", hours))
+        return b.story_id == a.story_id
+
+    assert score(0.3, 2) and not score(0.0, 2)
+    assert not score(0.3, 48)  # a day and more apart: no bonus
+
+
 def test_shared_specific_link_joins_reddit_and_hn_posts() -> None:
     c = OnlineClusterer()
     reddit = c.add(
@@ -126,7 +151,7 @@ def test_generic_links_do_not_join() -> None:
 
 
 def test_window_is_respected() -> None:
-    config = ClusterConfig(window_hours=72)
+    config = ClusterConfig(window_hours=72, follow_up_hours=0)
     c = OnlineClusterer(config)
     a = c.add(doc("a", "Mistral releases Magistral reasoning model", BODY))
     later = c.add(doc("b", "Mistral releases Magistral reasoning model", BODY, hours=24 * 10))

@@ -13,10 +13,13 @@ Evidence, strongest first:
 4. similarity: TF-IDF cosine of title and text (document frequencies updated as items
    arrive), blended with a cosine over named entities and numbers -- two similar events
    (two shootings in one city on one weekend) differ in who, where and how many -- and,
-   when given, with embeddings. A story scores as its best member inside the window.
+   when given, with embeddings; members published within a day of the item score a
+   little higher. A story scores as its best member inside the window.
 
 Everything but the canonical URL only looks at stories with a member published within
-``window_hours`` of the item; items without a date are not constrained by time.
+``window_hours`` of the item; past it, up to ``follow_up_hours``, a follow-up article can
+join by similarity alone, on a higher bar that also requires shared names, places and
+numbers. Items without a date are not constrained by time.
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ class ClusterConfig:
     #: Only stories with a member published within this many hours of an item are
     #: candidates (canonical URLs excepted). Items without a date are not constrained.
     window_hours: float = 72.0
+    #: Beyond ``window_hours`` and up to this many hours, an item may still join a story
+    #: (a follow-up: charges, a funeral, a trial), but only on clearly stronger evidence:
+    #: a similarity of ``follow_up_threshold`` and an entity cosine of
+    #: ``follow_up_entities`` with one member, and a body of its own (not boilerplate,
+    #: at least ``min_body_words``). 0 turns follow-ups off.
+    follow_up_hours: float = 720.0
+    #: The similarity a follow-up needs with one member (after any daily decay).
+    follow_up_threshold: float = 0.25
+    #: The entity cosine (names, places, numbers, ages) a follow-up needs with that
+    #: member: who and where, not just what, must match across weeks.
+    follow_up_entities: float = 0.3
     #: An item joins the best story when its similarity score reaches this.
     threshold: float = 0.25
     #: Share of the entity cosine in the similarity score (the rest is the text cosine).
@@ -63,7 +77,10 @@ class ClusterConfig:
     embedding_weight: float = 0.0
     #: A story's score drops by this much per day between the item and a member, past
     #: the first day: the further apart, the stronger the evidence must be.
-    decay_per_day: float = 0.01
+    decay_per_day: float = 0.0
+    #: Members published within a day of the item score this much higher: what is
+    #: reported at the same time is more likely the same event.
+    same_day_bonus: float = 0.08
     #: Title words count this many times as much as body words.
     title_weight: float = 2.0
     #: Estimated Jaccard similarity of body 3-grams above which bodies are near-duplicates.
@@ -299,6 +316,7 @@ class _Features:
     signature: np.ndarray | None  # MinHash of the body; None when too short to compare
     paragraphs: list[int]
     links: set[str]
+    body_words: int = 0  # words of the body once boilerplate paragraphs are left out
     duplicates: list[int] = field(default_factory=list)  # earlier docs, same body
     boilerplate: bool = False
 
@@ -399,6 +417,7 @@ class OnlineClusterer:
             signature=signature,
             paragraphs=hashes,
             links={k for k in (link_key(u) for u in doc.links) if k},
+            body_words=len(_TOKEN.findall(text.lower())),
         )
         self._check_body(features)
         return features
@@ -433,10 +452,10 @@ class OnlineClusterer:
                 return story, "canonical-url"
         if not self._doc_ids:
             return None, "new"
-        live = self._in_window(doc)
+        live, near = self._in_window(doc)
 
         if not f.boilerplate:
-            duplicate = next((i for i in f.duplicates if live[i]), None)
+            duplicate = next((i for i in f.duplicates if near[i]), None)
             if duplicate is not None:
                 return self._doc_story[duplicate], "near-duplicate"
 
@@ -445,12 +464,12 @@ class OnlineClusterer:
             for link in sorted(f.links)
             if len(stories := self._by_link.get(link, set())) <= c.link_max_stories
             for s in sorted(stories)
-            if self._story_live(s, live)
+            if self._story_live(s, near)
         ]
         if linked:
             return linked[0], "shared-link"
 
-        scores = self._similarities(doc, f, live)
+        scores = self._similarities(doc, f, live, near)
         story_of = np.asarray(self._doc_story)
         best = np.full(len(self._stories), -1.0)
         np.maximum.at(best, story_of, scores)
@@ -459,20 +478,24 @@ class OnlineClusterer:
             return story, "similar"
         return None, "new"
 
-    def _in_window(self, doc: ClusterDoc) -> np.ndarray:
-        """Which docs are close enough in time to count (all of them when undated)."""
+    def _in_window(self, doc: ClusterDoc) -> tuple[np.ndarray, np.ndarray]:
+        """Which docs are close enough in time to count at all (follow-ups included),
+        and which are inside the normal window (all of them when undated)."""
         times = np.asarray(self._times)
         if doc.published_at is None:
-            return np.ones(len(times), bool)
+            return np.ones(len(times), bool), np.ones(len(times), bool)
+        c = self.config
         gap = np.abs(times - doc.published_at.timestamp() / 3600)
-        live = ~(gap > self.config.window_hours)  # nan (undated) stays live
+        near = ~(gap > c.window_hours)  # nan (undated) stays live
+        live = ~(gap > max(c.window_hours, c.follow_up_hours))
         self._forget_old(times, doc.published_at.timestamp() / 3600)
-        return live
+        return live, near
 
     def _forget_old(self, times: np.ndarray, now: float) -> None:
         # Docs far older than the newest item can only match again by canonical URL:
         # drop them from the vector indexes once they are many, to bound query cost.
-        dead = times < now - 2 * self.config.window_hours
+        c = self.config
+        dead = times < now - 2 * max(c.window_hours, c.follow_up_hours)
         if int(dead.sum()) - self._dead > max(256, len(times) // 2):
             self._words.drop(dead)
             self._entities.drop(dead)
@@ -518,14 +541,15 @@ class OnlineClusterer:
         f.words = self._words.vector(term_weights(title, "", self.config.title_weight))
         f.entities = self._entities.vector({})
 
-    def _similarities(self, doc: ClusterDoc, f: _Features, live: np.ndarray) -> np.ndarray:
+    def _similarities(
+        self, doc: ClusterDoc, f: _Features, live: np.ndarray, near: np.ndarray
+    ) -> np.ndarray:
         c = self.config
         n = len(self._doc_ids)
         scores = self._words.cosines(f.words, n)
+        entity = self._entities.cosines(f.entities, n)
         if c.entity_weight:
-            scores = (1 - c.entity_weight) * scores + c.entity_weight * self._entities.cosines(
-                f.entities, n
-            )
+            scores = (1 - c.entity_weight) * scores + c.entity_weight * entity
         query = _unit(doc.embedding)
         if c.embedding_weight and query is not None:
             for i, vector in enumerate(self._embeddings):
@@ -536,7 +560,17 @@ class OnlineClusterer:
         if doc.published_at is not None and c.decay_per_day:
             gap = np.abs(np.asarray(self._times) - doc.published_at.timestamp() / 3600) / 24
             scores -= c.decay_per_day * np.nan_to_num(np.maximum(gap - 1, 0))
+        if doc.published_at is not None and c.same_day_bonus:
+            gap = np.abs(np.asarray(self._times) - doc.published_at.timestamp() / 3600)
+            scores += c.same_day_bonus * (gap <= 24)
         scores[~live] = -1.0
+        # Follow-ups (outside the normal window) need clearly stronger evidence.
+        far = live & ~near
+        if far.any() and (f.boilerplate or f.body_words < c.min_body_words):
+            scores[far] = -1.0  # a title alone is too thin for a follow-up
+        elif far.any():
+            weak = (scores < c.follow_up_threshold) | (entity < c.follow_up_entities)
+            scores[far & weak] = -1.0
         return scores
 
 

@@ -284,12 +284,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=0, help="also score N shuffled orders")
     parser.add_argument("--threshold", type=float, help="override ClusterConfig.threshold")
     parser.add_argument("--window-hours", type=float, help="override the window")
+    parser.add_argument(
+        "--follow-up-hours", type=float, help="override the follow-up horizon (0: off)"
+    )
     args = parser.parse_args(argv)
     config = ClusterConfig()
     if args.threshold is not None:
         config.threshold = args.threshold
     if args.window_hours is not None:
         config.window_hours = args.window_hours
+    if args.follow_up_hours is not None:
+        config.follow_up_hours = args.follow_up_hours
     docs = LOADERS[args.dataset](args.path)
     runs: list[tuple[str, dict[str, float]]] = [("file order", evaluate_clustering(docs, config))]
     for seed in range(args.seeds):
