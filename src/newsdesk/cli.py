@@ -188,15 +188,20 @@ def update(
     _run_update(desk, todo, cluster=cluster)
 
 
-def _run_update(desk: Desk, todo: list[Source], *, cluster: bool = True) -> None:
-    with Progress(
+def _progress() -> Progress:
+    """The progress bar of long work, on stderr so that stdout stays for results."""
+    return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
-    ) as bar:
+    )
+
+
+def _run_update(desk: Desk, todo: list[Source], *, cluster: bool = True) -> None:
+    with _progress() as bar:
         task = bar.add_task("fetching", total=len(todo))
 
         def advance(result: SourceUpdate) -> None:
@@ -209,14 +214,7 @@ def _run_update(desk: Desk, todo: list[Source], *, cluster: bool = True) -> None
 
 
 def _run_cluster(desk: Desk) -> None:
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with _progress() as bar:
         tasks: dict[str, TaskID] = {}
 
         def advance(stage: str, done: int, total: int) -> None:
