@@ -130,16 +130,15 @@ def cluster_new_items(
         if not pending:
             run.seconds = time.perf_counter() - started
             return run
-        window = timedelta(hours=settings.cluster_window_hours)
+        config = ClusterConfig(window_hours=settings.cluster_window_hours)
+        # Follow-up articles may join stories older than the window: restore those too.
+        reach = timedelta(hours=max(config.window_hours, config.follow_up_hours))
         first = min(r.published_at or r.collected_at for r in pending)
-        restored = store.window_items(first - window)
+        restored = store.window_items(first - reach)
         vectors = store.embeddings([r.id for r in [*restored, *pending]], key)
 
         by_ext = {r.external_id: r for r in pending}
-        clusterer = OnlineClusterer(
-            ClusterConfig(window_hours=settings.cluster_window_hours),
-            new_id=lambda doc: story_id_for(doc.id),
-        )
+        clusterer = OnlineClusterer(config, new_id=lambda doc: story_id_for(doc.id))
         members: dict[str, list[Any]] = {}
         for row in restored:
             members.setdefault(row.story_id, []).append(row)
