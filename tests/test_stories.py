@@ -200,6 +200,12 @@ def test_cluster_run_end_to_end(settings: Settings, database_url: str) -> None:
     listed = [v.id for v in desk.stories(limit=10)]
     assert listed[0] == joint.id  # most sources, top engagement
 
+    # Removing a source removes the stories only it fed; shared ones stay.
+    desk.remove_source(str(reddit.id))
+    assert desk.store.get_story(story_id_for("reddit:t3_b")) is None
+    assert [r.external_id for r in desk.store.story_items(joint.id)] == ["hn:1", "hn:3"]
+    assert (desk.story(joint.id).item_count, desk.story(joint.id).source_count) == (2, 1)
+
 
 def test_merged_story_id_redirects(settings: Settings, database_url: str) -> None:
     desk = _desk(settings, database_url)

@@ -78,8 +78,13 @@ class Desk:
         return self.store.add_source(found.kind, found.url, name or found.name, kind.emoji)
 
     def remove_source(self, ref: str) -> Source:
+        """Remove a source and its items; the stories they fed are refreshed or removed."""
+        from newsdesk.stories import refresh_stories
+
         source = self.store.get_source(ref)
+        touched = self.store.stories_of_source(source.id)
         self.store.remove_source(source.id)
+        refresh_stories(self.store, self.settings, touched)
         return source
 
     def sources(self) -> list[Source]:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from newsdesk.exceptions import SourceNotFoundError, StoreError
 from newsdesk.models import Item, Source, utcnow
+from newsdesk.store import schema
 from newsdesk.store.schema import items, metadata, sources
 from newsdesk.store.stories import StoriesMixin, story_id_for
 
@@ -149,8 +150,22 @@ class Store(StoriesMixin):
             return [_source(row) for row in conn.execute(query)]
 
     def remove_source(self, source_id: int) -> None:
+        """Remove a source, its items, and the stories left without any item."""
         with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(schema.story_items).where(
+                    schema.story_items.c.item_id.in_(
+                        sa.select(items.c.id).where(items.c.source_id == source_id)
+                    )
+                )
+            )
             conn.execute(sa.delete(items).where(items.c.source_id == source_id))
+            conn.execute(
+                # The submodule newsdesk.store.stories shadows a bare `stories` name here.
+                sa.delete(schema.stories).where(
+                    schema.stories.c.id.not_in(sa.select(schema.story_items.c.story_id))
+                )
+            )
             gone = conn.execute(sa.delete(sources).where(sources.c.id == source_id)).rowcount
         if not gone:
             raise SourceNotFoundError(str(source_id))

@@ -168,6 +168,16 @@ class StoriesMixin:
                     ],
                 )
 
+    def stories_of_source(self, source_id: int) -> list[str]:
+        query = (
+            sa.select(story_items.c.story_id)
+            .join(items, items.c.id == story_items.c.item_id)
+            .where(items.c.source_id == source_id)
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
     def update_story(self, story_id: str, **values: Any) -> None:
         values["updated_at"] = utcnow()
         with self.engine.begin() as conn:
