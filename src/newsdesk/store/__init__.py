@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from newsdesk.exceptions import SourceNotFoundError, StoreError
 from newsdesk.models import Item, Source, utcnow
-from newsdesk.store import schema
-from newsdesk.store.schema import items, metadata, sources
-from newsdesk.store.stories import StoriesMixin, story_id_for
+from newsdesk.store.schema import items, metadata, sources, stories, story_items
+from newsdesk.store.story_rows import StoriesMixin, story_id_for
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +107,6 @@ class Store(StoriesMixin):
     def close(self) -> None:
         self.engine.dispose()
 
-    def connect(self) -> Connection:
-        return self.engine.connect()
-
     # -- sources -------------------------------------------------------------------------
 
     def add_source(self, kind: str, url: str, name: str, emoji: str) -> Source:
@@ -153,18 +149,15 @@ class Store(StoriesMixin):
         """Remove a source, its items, and the stories left without any item."""
         with self.engine.begin() as conn:
             conn.execute(
-                sa.delete(schema.story_items).where(
-                    schema.story_items.c.item_id.in_(
+                sa.delete(story_items).where(
+                    story_items.c.item_id.in_(
                         sa.select(items.c.id).where(items.c.source_id == source_id)
                     )
                 )
             )
             conn.execute(sa.delete(items).where(items.c.source_id == source_id))
             conn.execute(
-                # The submodule newsdesk.store.stories shadows a bare `stories` name here.
-                sa.delete(schema.stories).where(
-                    schema.stories.c.id.not_in(sa.select(schema.story_items.c.story_id))
-                )
+                sa.delete(stories).where(stories.c.id.not_in(sa.select(story_items.c.story_id)))
             )
             gone = conn.execute(sa.delete(sources).where(sources.c.id == source_id)).rowcount
         if not gone:
