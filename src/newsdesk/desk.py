@@ -26,6 +26,8 @@ from newsdesk.sources import get_kind, parse_spec
 from newsdesk.store import Store, UpsertCounts
 
 if TYPE_CHECKING:
+    from newsdesk.briefs.writer import BriefProgress, BriefResult, BriefWriter
+    from newsdesk.llm import LLMBackend
     from newsdesk.stories import ClusterRun, Progress, StoryView
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,16 @@ class Desk:
     def store(self) -> Store:
         return Store.for_data_dir(self.settings.data_path, self.settings.database_url)
 
+    @cached_property
+    def llm(self) -> LLMBackend:
+        """The model backend that ``llm_backend`` names; the model loads on first use."""
+        from newsdesk.llm import get_backend
+
+        return get_backend(self.settings)
+
     def close(self) -> None:
+        if "llm" in self.__dict__:
+            self.llm.close()
         if "store" in self.__dict__:
             self.store.close()
 
@@ -304,6 +315,39 @@ class Desk:
         if live != story_id:
             view.redirected_from = story_id
         return view
+
+    # -- briefs --------------------------------------------------------------------------
+
+    @cached_property
+    def brief_writer(self) -> BriefWriter:
+        from newsdesk.briefs.writer import BriefWriter
+
+        return BriefWriter(self.store, self.settings, self.llm)
+
+    def write_brief(self, story_id: str, *, force: bool = False) -> BriefResult:
+        """Write the story's brief, unless one was written from the same sources and model.
+
+        Raises:
+            StoryNotFoundError: no such story.
+        """
+        return self.brief_writer.write(story_id, force=force)
+
+    def write_briefs(
+        self,
+        *,
+        limit: int = 10,
+        force: bool = False,
+        progress: BriefProgress | None = None,
+    ) -> list[BriefResult]:
+        """Write the briefs of the ``limit`` best stories; a failure is that story's result."""
+        from newsdesk.briefs.writer import write_briefs
+
+        ids = [view.id for view in self.stories(limit=limit)]
+        return write_briefs(self.brief_writer, ids, force=force, progress=progress)
+
+    def brief(self, story_id: str) -> Any:
+        """The newest brief of the story (a row with ``brief``, ``passages``...), or None."""
+        return self.store.latest_brief(self.store.resolve_story_id(story_id))
 
     # -- reading -------------------------------------------------------------------------
 

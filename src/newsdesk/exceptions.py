@@ -11,6 +11,9 @@ Hierarchy::
     │   └── ParseError             a document is not a feed / listing / API answer
     ├── StoryNotFoundError     no story (nor redirect) with that id
     ├── EmbeddingError         an embedding model is missing or its server failed (.url)
+    ├── ModelError             a model file is missing, partial, corrupt or cannot load (.path)
+    ├── LLMError               a model server is down or answered garbage (.url)
+    ├── BriefError             a story's brief could not be written (.story_id)
     └── FetchError             anything that stopped a download (carries .url)
         ├── BlockedAddressError    the SSRF guard refused a host (private, loopback...)
         ├── TooLargeError          the (decompressed) body passed the size limit
@@ -70,6 +73,24 @@ class EmbeddingError(NewsdeskError):
     def __init__(self, message: str, url: str | None = None) -> None:
         super().__init__(f"{url}: {message}" if url else message)
         self.url = url
+
+
+class ModelError(NewsdeskError):
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class LLMError(NewsdeskError):
+    def __init__(self, message: str, url: str | None = None) -> None:
+        super().__init__(f"{url}: {message}" if url else message)
+        self.url = url
+
+
+class BriefError(NewsdeskError):
+    def __init__(self, story_id: str, message: str) -> None:
+        super().__init__(f"story {story_id}: {message}")
+        self.story_id = story_id
 
 
 class FetchError(NewsdeskError):

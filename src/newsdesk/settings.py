@@ -149,6 +149,66 @@ SETTINGS: tuple[Setting, ...] = (
         "embed_threads", int, 0, "CPU threads for the minilm backend (0: onnxruntime chooses)."
     ),
     Setting(
+        "llm_backend",
+        str,
+        "llamacpp",
+        "Model backend that writes briefs: `llamacpp` (in process, a GGUF file, on the CPU) "
+        "or `openai` (any OpenAI-compatible server: vLLM, SGLang, llama.cpp's server, Ollama).",
+    ),
+    Setting(
+        "llm_model",
+        str,
+        "qwen2.5-coder-1.5b",
+        "llamacpp: a known model name (`newsdesk models list`) or the path of any GGUF file; "
+        "openai: the model name sent to the server.",
+    ),
+    Setting(
+        "models_dir",
+        str,
+        "",
+        "Folder of pulled model files. Empty: `models` in the data directory.",
+    ),
+    Setting("llm_threads", int, 0, "CPU threads for the llamacpp backend (0: every core)."),
+    Setting(
+        "llm_context",
+        int,
+        4096,
+        "Context window in tokens (llamacpp): instructions, source pack and answer.",
+    ),
+    Setting(
+        "llm_url",
+        str,
+        "",
+        "Base URL of the OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (openai).",
+    ),
+    Setting(
+        "llm_api_key_env",
+        str,
+        "OPENAI_API_KEY",
+        "Name of the environment variable holding the model server's API key (openai).",
+    ),
+    Setting(
+        "llm_structured_output",
+        str,
+        "json_schema",
+        "How the openai backend asks for JSON: `json_schema` (OpenAI, vLLM, SGLang, "
+        "llama.cpp's server), `json_object` (llama-cpp-python's server) or `none` "
+        "(schema in the prompt, answer validated).",
+    ),
+    Setting("llm_timeout", float, 300.0, "Seconds to wait for one answer of the model server."),
+    Setting(
+        "llm_retries",
+        int,
+        1,
+        "Retries of a brief section whose answer does not validate; then that story fails.",
+    ),
+    Setting(
+        "brief_pack_tokens",
+        int,
+        1200,
+        "Tokens of source passages a brief is written from (capped by the context).",
+    ),
+    Setting(
         "cluster_window_hours",
         int,
         72,

@@ -140,3 +140,31 @@ item_embeddings = sa.Table(
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("vector", sa.LargeBinary, nullable=False),
 )
+
+# -- briefs (migration 0003) -------------------------------------------------------------
+
+# One row per version of a story's brief. ``key`` hashes what the brief was written from
+# (source pack, model, prompt version): the same key is never written twice.
+briefs = sa.Table(
+    "briefs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "story_id",
+        sa.String(32),
+        sa.ForeignKey("stories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("brief", sa.JSON, nullable=False),
+    sa.Column("passages", sa.JSON, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False),
+    sa.Column("cached_tokens", sa.Integer, nullable=False),
+    sa.Column("completion_tokens", sa.Integer, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("story_id", "version", name="uq_briefs_story_version"),
+)

@@ -1,0 +1,157 @@
+"""The source pack: a story's items as numbered passages, the model's only material.
+
+Each item becomes passages of a few sentences, headed by source, author and date. Items are
+taken most important first (engagement, then the earliest report), and passages round-robin
+over the items (every item's lead before any item's second passage), until the token budget
+that the model's context allows is spent. Citations in a brief are passage ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Chat-template control strings (<|im_start|>, [INST], <s>...) in a source would be read as
+# the template's own tokens: a source could open a system turn. They lose their brackets.
+_CONTROL = re.compile(r"<\|[^|<>]{0,40}\|>|\[/?INST\]|</?s>|<<SYS>>|<</SYS>>", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
+_SPACE = re.compile(r"\s+")
+PASSAGE_WORDS = 70
+MAX_PASSAGES = 60
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: int
+    item_id: int
+    source: str
+    author: str | None
+    date: str | None
+    url: str | None
+    text: str
+
+    def header(self) -> str:
+        parts = [self.source]
+        if self.author:
+            parts.append(self.author)
+        if self.date:
+            parts.append(self.date)
+        return f"[{self.id}] " + " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class SourcePack:
+    passages: tuple[Passage, ...]
+    tokens: int
+
+    def render(self) -> str:
+        return "\n\n".join(f"{p.header()}\n{p.text}" for p in self.passages)
+
+    def urls(self) -> set[str]:
+        """Every URL that the sources carry: the only ones a brief may contain."""
+        found = {p.url for p in self.passages if p.url}
+        for p in self.passages:
+            found.update(_URL.findall(p.text))
+        return found
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [asdict(p) for p in self.passages]
+
+    @classmethod
+    def from_json(cls, rows: Sequence[dict[str, Any]]) -> SourcePack:
+        return cls(tuple(Passage(**row) for row in rows), 0)
+
+
+_URL = re.compile(r"https?://[^\s<>\"')\]]+")
+
+
+def neutralize(text: str) -> str:
+    """The text with chat-template control strings made plain words."""
+    return _CONTROL.sub(lambda m: " " + m.group(0).strip("<>[]|/").replace("|", " ") + " ", text)
+
+
+def sentences(text: str) -> list[str]:
+    text = _SPACE.sub(" ", neutralize(text)).strip()
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()] if text else []
+
+
+def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
+    """Sentences grouped into passages of about ``words`` words (a long sentence is cut)."""
+    out: list[str] = []
+    current: list[str] = []
+    count = 0
+    for sentence in sentences(text):
+        n = len(sentence.split())
+        if n > words:
+            if current:
+                out.append(" ".join(current))
+                current, count = [], 0
+            tokens = sentence.split()
+            out.extend(" ".join(tokens[i : i + words]) for i in range(0, n, words))
+            continue
+        if current and count + n > words:
+            out.append(" ".join(current))
+            current, count = [], 0
+        current.append(sentence)
+        count += n
+    if current:
+        out.append(" ".join(current))
+    return out
+
+
+def _item_text(row: Any) -> str:
+    body = (getattr(row, "article_text", None) or "").strip() or (row.text or "").strip()
+    title = (row.title or "").strip()
+    if body.startswith(title):
+        return body
+    return f"{title}. {body}" if body else title
+
+
+def _importance(row: Any) -> tuple[float, float]:
+    when = row.published_at or row.collected_at
+    return (-(row.score or 0) - 2 * (row.comment_count or 0), when.timestamp() if when else 0.0)
+
+
+def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], int]) -> SourcePack:
+    """The pack of a story's item rows, within ``budget`` tokens.
+
+    Args:
+        rows: the story's items (``Store.story_items``), in any order.
+        budget: tokens the rendered pack may take.
+        count_tokens: the model's token counter.
+    """
+    ordered = sorted(rows, key=_importance)
+    chunks = [chunk(_item_text(row)) for row in ordered]
+    chosen: list[tuple[int, int]] = []  # (item index, chunk index)
+    used = 0
+    depth = 0
+    while len(chosen) < MAX_PASSAGES and any(depth < len(c) for c in chunks):
+        for i, item_chunks in enumerate(chunks):
+            if depth >= len(item_chunks) or len(chosen) >= MAX_PASSAGES:
+                continue
+            row = ordered[i]
+            cost = count_tokens(item_chunks[depth]) + 16  # and its header line
+            if used + cost > budget:
+                continue
+            chosen.append((i, depth))
+            used += cost
+        depth += 1
+    chosen.sort()
+    passages = []
+    for number, (i, j) in enumerate(chosen, start=1):
+        row = ordered[i]
+        when = row.published_at or row.collected_at
+        passages.append(
+            Passage(
+                id=number,
+                item_id=row.id,
+                source=getattr(row, "source_name", None) or "source",
+                author=row.author or None,
+                date=when.date().isoformat() if when else None,
+                url=row.url or None,
+                text=chunks[i][j],
+            )
+        )
+    return SourcePack(tuple(passages), used)

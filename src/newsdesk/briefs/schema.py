@@ -1,0 +1,163 @@
+"""The brief: what the model writes for a story, section by section, as pydantic models.
+
+Every sentence-level claim is a ``Claim``: its text and the ids of the source passages that
+support it (``cites``). Lengths and counts are bounded here, and the bounds travel into the
+JSON Schema that constrains decoding, so that a small model cannot loop. Each section is its
+own model (``SECTIONS``); ``Brief`` is all of them together, published as JSON Schema in
+docs/brief.schema.json.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PERSONAS: tuple[str, ...] = (
+    "Founders & Product Leaders",
+    "ML Engineers",
+    "Researchers",
+    "Developers",
+    "Policy & Legal",
+    "Investors",
+)
+Persona = Literal[
+    "Founders & Product Leaders",
+    "ML Engineers",
+    "Researchers",
+    "Developers",
+    "Policy & Legal",
+    "Investors",
+]
+
+PassageId = Annotated[int, Field(ge=1, le=99)]
+Hashtag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=30)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Claim(_Strict):
+    """One sentence, and the passages that support it."""
+
+    text: str = Field(min_length=8, max_length=220)
+    cites: list[PassageId] = Field(min_length=1, max_length=3)
+
+
+class Headline(_Strict):
+    hook: str = Field(min_length=8, max_length=120, description="One line that makes one read")
+    hashtags: list[Hashtag] = Field(min_length=1, max_length=5)
+
+
+class TLDR(_Strict):
+    what_changed: Claim
+    why_it_matters: Claim
+    what_to_do_next: Claim
+    who_should_care: list[Persona] = Field(min_length=1, max_length=3)
+
+
+class TLDRSection(_Strict):
+    tldr: TLDR
+
+
+class Takeaways(_Strict):
+    key_takeaways: list[Claim] = Field(min_length=1, max_length=3)
+
+
+class Comparison(_Strict):
+    """A small table, or no columns and no rows when nothing in the story compares."""
+
+    columns: list[Annotated[str, Field(max_length=30)]] = Field(max_length=4)
+    rows: list[list[Annotated[str, Field(max_length=40)]]] = Field(max_length=4)
+    cites: list[PassageId] = Field(max_length=3)
+
+
+class ComparisonSection(_Strict):
+    comparison: Comparison
+
+
+class DeepDive(_Strict):
+    technical_deep_dive: list[Claim] = Field(min_length=1, max_length=3)
+
+
+class Implication(_Strict):
+    prediction: str = Field(min_length=8, max_length=160)
+    rationale: Claim
+
+
+class Implications(_Strict):
+    future_implications: list[Implication] = Field(max_length=2)
+
+
+class TimelineEntry(_Strict):
+    date: str = Field(pattern=r"^[12][0-9]{3}-[01][0-9]-[0-3][0-9]$")
+    event: Claim
+
+
+class Timeline(_Strict):
+    timeline: list[TimelineEntry] = Field(max_length=4)
+
+
+class Brief(_Strict):
+    """A whole brief: every section, as stored and served."""
+
+    hook: str
+    hashtags: list[str]
+    tldr: TLDR
+    key_takeaways: list[Claim]
+    comparison: Comparison
+    technical_deep_dive: list[Claim]
+    future_implications: list[Implication]
+    timeline: list[TimelineEntry]
+
+    def claims(self) -> list[Claim]:
+        """Every claim of the brief, in reading order."""
+        out = [self.tldr.what_changed, self.tldr.why_it_matters, self.tldr.what_to_do_next]
+        out += self.key_takeaways + self.technical_deep_dive
+        out += [i.rationale for i in self.future_implications]
+        out += [t.event for t in self.timeline]
+        return out
+
+
+SECTIONS: dict[str, type[_Strict]] = {
+    "headline": Headline,
+    "tldr": TLDRSection,
+    "key_takeaways": Takeaways,
+    "comparison": ComparisonSection,
+    "technical_deep_dive": DeepDive,
+    "future_implications": Implications,
+    "timeline": Timeline,
+}
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline_refs(defs[node["$ref"].split("/")[-1]], defs)
+        return {
+            k: _inline_refs(v, defs)
+            for k, v in node.items()
+            if k != "$defs" and not (k in ("title", "description") and isinstance(v, str))
+        }
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with references inlined, titles and descriptions dropped.
+
+    Servers' structured output and llama.cpp's grammar converter all take this plain form.
+    """
+    schema = model.model_json_schema()
+    return dict(_inline_refs(schema, schema.get("$defs", {})))
+
+
+def assemble(sections: dict[str, BaseModel]) -> Brief:
+    """One ``Brief`` from the validated sections (each holds some of the brief's fields)."""
+    merged: dict[str, Any] = {}
+    for section in sections.values():
+        merged.update(section.model_dump())
+    merged["hashtags"] = list(dict.fromkeys(merged.get("hashtags", [])))
+    return Brief.model_validate(merged)

@@ -1,0 +1,131 @@
+"""Language-model backends: messages in, text (JSON that satisfies a schema) out.
+
+A backend is a class with a ``name``, capability flags as class attributes and two methods,
+``generate`` and ``stream``, registered with ``@register``; ``get_backend(settings)`` builds
+the one that ``llm_backend`` names. The built-in backends register the same way a third
+party's would:
+
+- ``llamacpp`` (the embedded default): llama-cpp-python in process, a GGUF file, decoding
+  constrained by a grammar made from the JSON Schema, and the KV cache of the previous call
+  reused for the shared prefix of the next one (``llm/llamacpp.py``);
+- ``openai``: any OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, Ollama, a
+  hosted endpoint), with the server's structured output where it has one and validation
+  with a bounded retry where it does not (``llm/openai.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
+
+from newsdesk.exceptions import LLMError
+
+if TYPE_CHECKING:
+    from newsdesk.settings import Settings
+
+
+class Message(TypedDict):
+    role: str
+    content: str
+
+
+@dataclass
+class Generation:
+    """One answer and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    """Prompt tokens the model evaluated for this call (a reused prefix is not counted)."""
+    cached_tokens: int
+    """Prompt tokens taken from the cache of an earlier call."""
+    completion_tokens: int
+    seconds: float
+    prompt_seconds: float = 0.0
+    """Seconds until the first generated token."""
+
+
+class LLMBackend:
+    """Base of the language-model backends.
+
+    Capability flags (class attributes): ``supports_schema``, decoding is constrained to a
+    JSON Schema, so the answer always parses; ``can_stream``; ``caches_prefix``, a prompt
+    prefix shared with the previous call is not evaluated again.
+    """
+
+    name: ClassVar[str]
+    supports_schema: ClassVar[bool] = False
+    can_stream: ClassVar[bool] = False
+    caches_prefix: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def model_name(self) -> str:
+        """The model's name as stored with what it wrote."""
+        return str(self.settings.llm_model)
+
+    @property
+    def context_tokens(self) -> int:
+        return int(self.settings.llm_context)
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 512,
+    ) -> Generation:
+        """Answer ``messages``; with ``schema``, the answer is JSON meant to satisfy it.
+
+        Raises:
+            ModelError: the model file is missing or cannot load.
+            LLMError: the server is down or answered something unusable.
+        """
+        raise NotImplementedError
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int = 512) -> Iterator[str]:
+        """Yield the answer's text piece by piece (backends with ``can_stream``)."""
+        raise LLMError(f"the {self.name} backend cannot stream")
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes; an estimate where the backend has no tokenizer at hand."""
+        return len(text) // 4 + 1
+
+    def close(self) -> None:
+        """Free the model or connection."""
+
+
+BACKENDS: dict[str, type[LLMBackend]] = {}
+
+B = TypeVar("B", bound=type[LLMBackend])
+
+
+def register(cls: B) -> B:
+    """Class decorator: make a backend available under ``cls.name`` (replacing any other)."""
+    BACKENDS[cls.name] = cls
+    return cls
+
+
+def get_backend(settings: Settings) -> LLMBackend:
+    """The backend that ``settings.llm_backend`` names.
+
+    Raises:
+        LLMError: no backend has that name.
+    """
+    _load_builtins()
+    name = settings.llm_backend
+    try:
+        cls = BACKENDS[name]
+    except KeyError:
+        known = ", ".join(sorted(BACKENDS))
+        raise LLMError(
+            f"No model backend {name!r}: set NEWSDESK_LLM_BACKEND to one of {known}"
+        ) from None
+    return cls(settings)
+
+
+def _load_builtins() -> None:
+    # The modules register on import; llama_cpp itself loads only when a model does.
+    from newsdesk.llm import llamacpp, openai  # noqa: F401
