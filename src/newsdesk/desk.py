@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -336,13 +336,19 @@ class Desk:
         self,
         *,
         limit: int = 10,
+        story_ids: Sequence[str] | None = None,
         force: bool = False,
         progress: BriefProgress | None = None,
     ) -> list[BriefResult]:
-        """Write the briefs of the ``limit`` best stories; a failure is that story's result."""
+        """Write the briefs of ``story_ids``, or of the ``limit`` best stories.
+
+        One story's failure is its result; the others go on.
+        """
         from newsdesk.briefs.writer import write_briefs
 
-        ids = [view.id for view in self.stories(limit=limit)]
+        ids = (
+            list(story_ids) if story_ids is not None else [v.id for v in self.stories(limit=limit)]
+        )
         return write_briefs(self.brief_writer, ids, force=force, progress=progress)
 
     def brief(self, story_id: str) -> Any:

@@ -146,7 +146,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("embed_batch_size", int, 32, "Texts embedded per batch."),
     Setting(
-        "embed_threads", int, 0, "CPU threads for the minilm backend (0: onnxruntime chooses)."
+        "embed_threads",
+        int,
+        0,
+        "Texts the minilm backend embeds at once, one CPU thread each (0: one per CPU).",
     ),
     Setting(
         "llm_backend",

@@ -41,7 +41,7 @@ class _Strict(BaseModel):
 class Claim(_Strict):
     """One sentence, and the passages that support it."""
 
-    text: str = Field(min_length=8, max_length=220)
+    text: str = Field(min_length=8, max_length=180)
     cites: list[PassageId] = Field(min_length=1, max_length=3)
 
 
@@ -69,7 +69,9 @@ class Comparison(_Strict):
     """A small table, or no columns and no rows when nothing in the story compares."""
 
     columns: list[Annotated[str, Field(max_length=30)]] = Field(max_length=4)
-    rows: list[list[Annotated[str, Field(max_length=40)]]] = Field(max_length=4)
+    rows: list[Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=4)]] = Field(
+        max_length=4
+    )
     cites: list[PassageId] = Field(max_length=3)
 
 

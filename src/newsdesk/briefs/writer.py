@@ -75,18 +75,29 @@ INSTRUCTIONS: dict[str, str] = {
     "passages or their headers; an empty list if there are none.",
 }
 
-MAX_TOKENS: dict[str, int] = {
-    "headline": 80,
-    "tldr": 280,
-    "key_takeaways": 240,
-    "comparison": 220,
-    "technical_deep_dive": 240,
-    "future_implications": 240,
-    "timeline": 280,
-}
+# Tokens per character a model spends at worst on ordinary text, for the answer budget.
+_TOKENS_PER_CHAR = 0.4
+
+
+def max_tokens(schema: Any) -> int:
+    """Enough tokens for the longest answer the schema allows, so none is cut off."""
+    if not isinstance(schema, dict):
+        return 0
+    if "enum" in schema:
+        return max(len(str(v)) for v in schema["enum"]) // 2 + 4
+    kind = schema.get("type")
+    if kind == "string":
+        return int(schema.get("maxLength", 16) * _TOKENS_PER_CHAR) + 4
+    if kind == "integer":
+        return 3
+    if kind == "array":
+        return 2 + int(schema.get("maxItems", 1)) * (max_tokens(schema.get("items")) + 2)
+    props = schema.get("properties") or {}
+    return 2 + sum(6 + max_tokens(sub) for sub in props.values())
+
 
 # Room in the context for the instructions, one section's instruction and its answer.
-_RESERVED_TOKENS = 700
+_RESERVED_TOKENS = 900
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 
 
@@ -246,7 +257,9 @@ class BriefWriter:
                 # Decoding is greedy: the same prompt would give the same answer again.
                 retry = INSTRUCTIONS[name] + " Your last answer was cut off or invalid; be brief."
                 messages = [messages[0], {"role": "user", "content": retry}]
-            generation = self.backend.generate(messages, schema=schema, max_tokens=MAX_TOKENS[name])
+            generation = self.backend.generate(
+                messages, schema=schema, max_tokens=max_tokens(schema)
+            )
             result.calls += 1
             result.generations.append(generation)
             result.prompt_tokens += generation.prompt_tokens

@@ -178,6 +178,8 @@ class LlamaCppBackend(LLMBackend):
             # alphabetical): a claim's text before its cites, the hook before its hashtags.
             gbnf = json_schema_to_gbnf(key, prop_order=_property_order(schema))
             gbnf = _SPACE_RULE.sub('space ::= " "?', gbnf)
+            # The converter's char rule lets control characters into strings; JSON does not.
+            gbnf = gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
             self._grammars[key] = LlamaGrammar.from_string(gbnf, verbose=False)
         return self._grammars[key]
 
