@@ -1,0 +1,230 @@
+"""Model files and backends, with real GGUF files from the package index and a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import MODELS_DIR, SMALL_MODEL, llm_settings
+from newsdesk.exceptions import LLMError, ModelError
+from newsdesk.llm import BACKENDS, get_backend
+from newsdesk.llm.files import KNOWN, check_gguf, resolve, verify
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 40},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3},
+    },
+    "required": ["name", "tags"],
+    "additionalProperties": False,
+}
+MESSAGES = [
+    {"role": "system", "content": "You describe software. Qwen is a family of open models."},
+    {"role": "user", "content": "Name the model family and give tags."},
+]
+
+
+@pytest.fixture(scope="module")
+def small_path() -> Path:
+    """The pulled SmolLM2 file (pulled and verified on first use)."""
+    return resolve(llm_settings(MODELS_DIR.parent, SMALL_MODEL))
+
+
+# -- model files ---------------------------------------------------------------------------
+
+
+def test_missing_known_model_says_how_to_pull(tmp_path: Path) -> None:
+    settings = llm_settings(tmp_path, SMALL_MODEL, models_dir=str(tmp_path / "empty"))
+    with pytest.raises(ModelError, match="newsdesk models pull smollm2-135m"):
+        resolve(settings, pull_missing=False)
+
+
+def test_partial_model_file_is_refused(tmp_path: Path, small_path: Path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with small_path.open("rb") as f:
+        (folder / small_path.name).write_bytes(f.read(5_000_000))
+    settings = llm_settings(tmp_path, SMALL_MODEL, models_dir=str(folder))
+    with pytest.raises(ModelError, match="partial"):
+        resolve(settings)
+
+
+def test_corrupt_model_file_is_refused(tmp_path: Path, small_path: Path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    copy = folder / small_path.name
+    shutil.copyfile(small_path, copy)
+    with copy.open("r+b") as f:
+        f.seek(50_000_000)
+        byte = f.read(1)
+        f.seek(50_000_000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ModelError, match="corrupt"):
+        verify(KNOWN[SMALL_MODEL], copy)
+    settings = llm_settings(tmp_path, SMALL_MODEL, models_dir=str(folder))
+    with pytest.raises(ModelError, match="corrupt"):
+        resolve(settings)
+
+
+def test_verified_file_is_not_hashed_again_until_it_changes(
+    tmp_path: Path, small_path: Path
+) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    copy = folder / small_path.name
+    shutil.copyfile(small_path, copy)
+    settings = llm_settings(tmp_path, SMALL_MODEL, models_dir=str(folder))
+    assert resolve(settings) == copy  # hashed in full and stamped
+    with copy.open("r+b") as f:
+        f.seek(1000)
+        f.write(b"\0\0\0\0")
+    os.utime(copy, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    with pytest.raises(ModelError, match="corrupt"):
+        resolve(settings)
+
+
+def test_own_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"<html>not a model</html>")
+    with pytest.raises(ModelError, match="not a GGUF file"):
+        check_gguf(path)
+    with pytest.raises(ModelError, match="No model file"):
+        check_gguf(tmp_path / "absent.gguf")
+
+
+def test_broken_gguf_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "broken.gguf"
+    path.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 4000)
+    backend = get_backend(llm_settings(tmp_path, str(path)))
+    with pytest.raises(ModelError, match="cannot load"):
+        backend.generate(MESSAGES)
+
+
+def test_unknown_backend_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(LLMError, match="llamacpp, openai"):
+        get_backend(llm_settings(tmp_path, llm_backend="nope"))
+    assert BACKENDS["llamacpp"].supports_schema and BACKENDS["openai"].caches_prefix
+
+
+# -- llamacpp ------------------------------------------------------------------------------
+
+
+def test_llamacpp_answers_the_schema_and_reuses_the_prefix(tmp_path: Path) -> None:
+    backend = get_backend(llm_settings(tmp_path, SMALL_MODEL))
+    first = backend.generate(MESSAGES, schema=SCHEMA, max_tokens=120)
+    data = json.loads(first.text)
+    assert set(data) == {"name", "tags"} and len(data["tags"]) <= 3
+    assert first.completion_tokens > 0 and first.cached_tokens == 0
+    other = [MESSAGES[0], {"role": "user", "content": "Now answer for llama.cpp."}]
+    second = backend.generate(other, schema=SCHEMA, max_tokens=120)
+    json.loads(second.text)
+    assert second.cached_tokens >= backend.count_tokens(MESSAGES[0]["content"])
+    assert second.prompt_tokens < first.prompt_tokens
+    assert "".join(backend.stream(MESSAGES, max_tokens=8)).strip()
+    backend.close()
+
+
+# -- openai, against llama-cpp-python's own server -----------------------------------------
+
+# The wheel `make` builds loads ggml's CPU variants on demand; the server needs them loaded
+# as newsdesk does, before it starts.
+_SERVER = (
+    "import runpy, sys, llama_cpp\n"
+    "from newsdesk.llm.llamacpp import _load_cpu_backends\n"
+    "_load_cpu_backends(llama_cpp)\n"
+    "sys.argv = ['llama_cpp.server'] + sys.argv[1:]\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__')\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def llama_server(small_path: Path) -> Iterator[str]:
+    port = _free_port()
+    args = ["--model", str(small_path), "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--n_ctx", "2048", "--n_threads", "2", "--model_alias", SMALL_MODEL]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(base + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"llama_cpp.server did not start: {err[-2000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_openai_backend_against_a_real_server(tmp_path: Path, llama_server: str) -> None:
+    settings = llm_settings(
+        tmp_path, llm_backend="openai", llm_url=llama_server, llm_structured_output="json_object"
+    )
+    backend = get_backend(settings)
+    answer = backend.generate(MESSAGES, schema=SCHEMA, max_tokens=120)
+    assert set(json.loads(answer.text)) == {"name", "tags"}
+    assert answer.completion_tokens > 0
+    assert "".join(backend.stream(MESSAGES, max_tokens=8)).strip()
+    backend.close()
+
+
+def test_briefs_through_the_server(tmp_path: Path, llama_server: str, shared_data: Path) -> None:
+    import gzip
+
+    from newsdesk.briefs.schema import Brief
+    from newsdesk.desk import Desk
+
+    subset = tmp_path / "posts.jsonl.gz"
+    source = shared_data / "reddit-localllama" / "posts.jsonl.gz"
+    with gzip.open(source, "rt") as src, gzip.open(subset, "wt") as out:
+        for _, line in zip(range(40), src, strict=False):
+            out.write(line)
+    desk = Desk(
+        llm_settings(
+            tmp_path / "data",
+            SMALL_MODEL,
+            llm_backend="openai",
+            llm_url=llama_server,
+            llm_structured_output="json_object",
+        )
+    )
+    desk.import_reddit(subset)
+    desk.cluster()
+    result = desk.write_briefs(limit=1)[0]
+    assert result.error is None and result.written
+    row = desk.brief(result.story_id)
+    Brief.model_validate(row.brief)
+    assert row.backend == "openai"
+    desk.close()
+
+
+def test_openai_backend_needs_a_url(tmp_path: Path) -> None:
+    with pytest.raises(LLMError, match="NEWSDESK_LLM_URL"):
+        get_backend(llm_settings(tmp_path, llm_backend="openai"))
