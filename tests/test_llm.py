@@ -155,18 +155,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server(small_path: Path) -> Iterator[str]:
+def llama_server(small_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     args = ["--model", str(small_path), "--host", "127.0.0.1", "--port", str(port)]
     args += ["--n_ctx", "2048", "--n_threads", "2", "--model_alias", SMALL_MODEL]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    args += ["--verbose", "False"]
+    # The server's log goes to a file: a pipe nobody reads fills up and blocks the server.
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, *args], stdout=log_file, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(base + "/models", timeout=2).status_code == 200:
@@ -174,13 +176,17 @@ def llama_server(small_path: Path) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                pytest.fail(f"llama_cpp.server did not start: {err[-2000:]}")
+                proc.kill()
+                tail = log.read_text(errors="replace")[-2000:]
+                pytest.fail(f"llama_cpp.server did not start: {tail}")
             time.sleep(0.5)
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def test_openai_backend_against_a_real_server(tmp_path: Path, llama_server: str) -> None:

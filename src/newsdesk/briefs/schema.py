@@ -42,7 +42,10 @@ class Claim(_Strict):
     """One sentence, and the passages that support it."""
 
     text: str = Field(min_length=8, max_length=180)
-    cites: list[PassageId] = Field(min_length=1, max_length=3)
+    # The model must cite (minItems in the schema it is given); a citation of a passage that
+    # does not exist is dropped afterwards, and a claim left without one stays, uncited, for
+    # the grounding checker to mark.
+    cites: list[PassageId] = Field(max_length=3, json_schema_extra={"minItems": 1})
 
 
 class Headline(_Strict):

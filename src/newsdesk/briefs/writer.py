@@ -269,7 +269,12 @@ class BriefWriter:
                 data = json.loads(generation.text)
                 data = _drop_bad_cites(_scrub(data, allowed), len(pack.passages))
                 return model.model_validate(data)
-            except (ValueError, ValidationError) as e:
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                problem = f"{where}: {first['msg']}"[:200]
+                log.info("section %s of %s did not validate: %s", name, story_id, problem)
+            except ValueError as e:
                 problem = str(e).splitlines()[0][:200]
                 log.info("section %s of %s did not validate: %s", name, story_id, problem)
         raise BriefError(story_id, f"the model's {name} did not validate: {problem}")
