@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,11 +22,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from newsdesk.briefs.writer import BriefResult
 from newsdesk.desk import Desk, SourceUpdate
 from newsdesk.exceptions import BriefError, ModelError, NewsdeskError
-from newsdesk.llm.files import ModelFile
 from newsdesk.models import Source
+
+if TYPE_CHECKING:
+    from newsdesk.briefs.writer import BriefResult
+    from newsdesk.llm.files import ModelFile
 
 app = typer.Typer(
     help="newsdesk: collect the sources you read into stories with grounded briefs.",

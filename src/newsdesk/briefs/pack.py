@@ -18,6 +18,7 @@ from typing import Any
 _CONTROL = re.compile(r"<\|[^|<>]{0,40}\|>|\[/?INST\]|</?s>|<<SYS>>|<</SYS>>", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 _SPACE = re.compile(r"\s+")
+URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 PASSAGE_WORDS = 70
 MAX_PASSAGES = 60
 
@@ -53,18 +54,11 @@ class SourcePack:
         """Every URL that the sources carry: the only ones a brief may contain."""
         found = {p.url for p in self.passages if p.url}
         for p in self.passages:
-            found.update(_URL.findall(p.text))
+            found.update(URL.findall(p.text))
         return found
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in self.passages]
-
-    @classmethod
-    def from_json(cls, rows: Sequence[dict[str, Any]]) -> SourcePack:
-        return cls(tuple(Passage(**row) for row in rows), 0)
-
-
-_URL = re.compile(r"https?://[^\s<>\"')\]]+")
 
 
 def neutralize(text: str) -> str:

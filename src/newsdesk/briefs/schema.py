@@ -9,18 +9,10 @@ docs/brief.schema.json.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PERSONAS: tuple[str, ...] = (
-    "Founders & Product Leaders",
-    "ML Engineers",
-    "Researchers",
-    "Developers",
-    "Policy & Legal",
-    "Investors",
-)
 Persona = Literal[
     "Founders & Product Leaders",
     "ML Engineers",
@@ -29,6 +21,7 @@ Persona = Literal[
     "Policy & Legal",
     "Investors",
 ]
+PERSONAS: tuple[str, ...] = get_args(Persona)
 
 PassageId = Annotated[int, Field(ge=1, le=99)]
 Hashtag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=30)]

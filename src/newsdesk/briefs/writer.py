@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from newsdesk.briefs.pack import SourcePack, build_pack
+from newsdesk.briefs.pack import URL, SourcePack, build_pack
 from newsdesk.briefs.schema import PERSONAS, SECTIONS, Brief, assemble, json_schema
-from newsdesk.exceptions import BriefError, NewsdeskError
+from newsdesk.exceptions import BriefError, NewsdeskError, StoryNotFoundError
 from newsdesk.llm import Generation, LLMBackend, Message
 
 if TYPE_CHECKING:
@@ -98,7 +97,6 @@ def max_tokens(schema: Any) -> int:
 
 # Room in the context for the instructions, one section's instruction and its answer.
 _RESERVED_TOKENS = 900
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 
 
 @dataclass
@@ -142,7 +140,7 @@ def sources_key(rows: Sequence[Any], budget: int, model: str) -> str:
 def _scrub(value: Any, allowed: set[str]) -> Any:
     """Remove every URL that the sources do not carry, in every string of ``value``."""
     if isinstance(value, str):
-        return _URL.sub(lambda m: m.group(0) if m.group(0) in allowed else "", value).strip()
+        return URL.sub(lambda m: m.group(0) if m.group(0) in allowed else "", value).strip()
     if isinstance(value, list):
         return [_scrub(v, allowed) for v in value]
     if isinstance(value, dict):
@@ -175,13 +173,9 @@ class BriefWriter:
         return f"{self.backend.name}:{self.backend.model_name}"
 
     def budget(self) -> int:
-        return max(
-            256, min(int(self.settings.brief_pack_tokens), self._context() - _RESERVED_TOKENS)
-        )
-
-    def _context(self) -> int:
-        # The configured context, without loading a model to ask it.
-        return int(self.settings.llm_context)
+        """Pack tokens: the setting, capped by the configured context (no model is loaded)."""
+        room = int(self.settings.llm_context) - _RESERVED_TOKENS
+        return max(256, min(int(self.settings.brief_pack_tokens), room))
 
     def write(self, story_id: str, *, force: bool = False) -> BriefResult:
         """Write the story's brief unless an identical one exists (or ``force``).
@@ -189,8 +183,6 @@ class BriefWriter:
         Raises:
             StoryNotFoundError: no such story.
         """
-        from newsdesk.exceptions import StoryNotFoundError
-
         story_id = self.store.resolve_story_id(story_id)
         story = self.store.get_story(story_id)
         if story is None:

@@ -66,10 +66,6 @@ class LLMBackend:
         """The model's name as stored with what it wrote."""
         return str(self.settings.llm_model)
 
-    @property
-    def context_tokens(self) -> int:
-        return int(self.settings.llm_context)
-
     def generate(
         self,
         messages: Sequence[Message],

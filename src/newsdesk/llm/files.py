@@ -76,8 +76,6 @@ KNOWN: dict[str, ModelFile] = {
     )
 }
 
-DEFAULT_MODEL = "qwen2.5-coder-1.5b"
-
 Progress = Callable[[int, int], None]
 """Called with (bytes done, bytes in all) while a file is joined or hashed."""
 

@@ -165,10 +165,6 @@ class LlamaCppBackend(LLMBackend):
         log.info("loaded %s (%d threads, context %d)", path, threads, llm.n_ctx())
         return llm
 
-    @property
-    def context_tokens(self) -> int:
-        return int(self._model().n_ctx())
-
     def _grammar(self, schema: dict[str, Any]) -> Any:
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
