@@ -157,9 +157,17 @@ def main() -> int:
         )
         + f" = {free_rate:.2f} tokens/s"
     )
+    forced = sum(g.forced_tokens for g in gens)
+    total = sum(g.completion_tokens for g in gens)
     print(
-        f"constrained, writing briefs: {sum(g.completion_tokens for g in gens):,} tokens "
-        f"in {len(gens)} calls = {constrained:.2f} tokens/s"
+        f"constrained, writing briefs: {total:,} tokens in {len(gens)} calls "
+        f"= {constrained:.2f} tokens/s"
+    )
+    chosen = constrained * (total - forced) / total if total else 0.0
+    print(
+        f"  of which fixed by the schema (jump-forward, no forward pass of their own): "
+        f"{forced:,} ({forced / max(1, total):.0%}); tokens the model chose: {chosen:.2f}/s "
+        f"= {chosen / free_rate:.2f} of free"
     )
     print(f"ratio constrained / free: {constrained / free_rate:.2f} (goal >= 0.8)")
     print(

@@ -43,6 +43,8 @@ class Generation:
     seconds: float
     prompt_seconds: float = 0.0
     """Seconds until the first generated token."""
+    forced_tokens: int = 0
+    """Completion tokens that the schema fixed and no forward pass chose (jump-forward)."""
 
 
 class LLMBackend:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -24,9 +25,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from newsdesk.exceptions import ModelError
 from newsdesk.llm import Generation, LLMBackend, Message, register
 from newsdesk.llm.files import resolve
+from newsdesk.llm.forward import JsonCursor
 
 if TYPE_CHECKING:
     from newsdesk.settings import Settings
@@ -124,7 +128,7 @@ class LlamaCppBackend(LLMBackend):
         super().__init__(settings)
         self._llm: Any = None
         self._formatter: Any = None
-        self._grammars: dict[str, Any] = {}
+        self._constraints: dict[str, _Constraint] = {}
         self._lock = threading.Lock()
         self.path: Path | None = None
 
@@ -165,10 +169,10 @@ class LlamaCppBackend(LLMBackend):
         log.info("loaded %s (%d threads, context %d)", path, threads, llm.n_ctx())
         return llm
 
-    def _grammar(self, schema: dict[str, Any]) -> Any:
+    def _constraint(self, schema: dict[str, Any]) -> _Constraint:
         key = json.dumps(schema, sort_keys=True)
-        if key not in self._grammars:
-            from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+        if key not in self._constraints:
+            from llama_cpp.llama_grammar import json_schema_to_gbnf
 
             # Properties in the order the schema declares them (the converter's default is
             # alphabetical): a claim's text before its cites, the hook before its hashtags.
@@ -176,8 +180,10 @@ class LlamaCppBackend(LLMBackend):
             gbnf = _SPACE_RULE.sub('space ::= " "?', gbnf)
             # The converter's char rule lets control characters into strings; JSON does not.
             gbnf = gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
-            self._grammars[key] = LlamaGrammar.from_string(gbnf, verbose=False)
-        return self._grammars[key]
+            self._constraints[key] = _Constraint(self._llm, gbnf)
+        constraint = self._constraints[key]
+        constraint.reset()
+        return constraint
 
     def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         llm = self._model()
@@ -200,19 +206,75 @@ class LlamaCppBackend(LLMBackend):
             n += 1
         return min(n, len(tokens) - 1)
 
-    def _run(self, tokens: list[int], max_tokens: int, grammar: Any) -> Iterator[tuple[int, float]]:
+    def _run(
+        self, tokens: list[int], max_tokens: int, schema: dict[str, Any] | None
+    ) -> Iterator[tuple[int, float, bool]]:
+        """Greedy decoding after the cached prefix: each token, when it came, whether forced.
+
+        With a schema, the grammar checks each chosen token, and the text that the schema
+        fixes (keys, brackets, quotes) is appended without a forward pass of its own: it is
+        evaluated in one batch with the token before it.
+        """
+        llama_cpp = _import_llama_cpp()
         llm = self._llm
-        is_eog = _import_llama_cpp().llama_vocab_is_eog
+        constraint = self._constraint(schema) if schema is not None else None
+        cursor = JsonCursor(schema) if schema is not None else None
+        reuse = self._cached_prefix(tokens)
+        if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
+            llm.n_tokens = reuse
+        else:
+            llm.reset()
         vocab = llm._model.vocab
-        for token in llm.generate(
-            tokens, temp=0.0, top_k=1, repeat_penalty=1.0, grammar=grammar, reset=True
-        ):
-            if is_eog(vocab, token):
+        ctx = llm._ctx.ctx
+        n_vocab = llm.n_vocab()
+        batch = list(tokens[llm.n_tokens :])
+        left = max_tokens
+        forced: list[int] = []
+        while True:
+            if cursor is not None and constraint is not None:
+                forced = self._jump(cursor, constraint, left)
+                batch += forced
+                left -= len(forced)
+            llm.eval(batch)
+            now = time.perf_counter()
+            for token in forced:
+                yield token, now, True
+            if left <= 0 or (cursor is not None and cursor.complete):
                 return
-            yield token, time.perf_counter()
-            max_tokens -= 1
-            if max_tokens <= 0:
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,)
+            )
+            token = int(np.argmax(logits))
+            if constraint is not None:
+                token = constraint.choose(token, logits)
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
                 return
+            yield token, time.perf_counter(), False
+            left -= 1
+            if cursor is not None:
+                cursor.feed(self._piece(token))
+                if cursor.complete:
+                    return
+            batch = [token]
+
+    def _piece(self, token: int) -> str:
+        # Latin-1 keeps every byte as one character: JSON's structure is ASCII, and the
+        # bytes of a UTF-8 character split over tokens are never mistaken for it.
+        return str(self._llm.detokenize([token]).decode("latin-1"))
+
+    def _jump(self, cursor: JsonCursor, constraint: _Constraint, left: int) -> list[int]:
+        """The tokens of the text the schema fixes next, as far as the grammar agrees."""
+        text = cursor.forced()
+        if not text or left <= 0:
+            return []
+        out: list[int] = []
+        for token in self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False):
+            if len(out) >= left or not constraint.allows(token):
+                break
+            constraint.accept(token)
+            cursor.feed(self._piece(token))
+            out.append(token)
+        return out
 
     def generate(
         self,
@@ -224,14 +286,15 @@ class LlamaCppBackend(LLMBackend):
         with self._lock:
             tokens = self._prompt_tokens(messages)
             llm = self._llm
-            grammar = self._grammar(schema) if schema is not None else None
             cached = self._cached_prefix(tokens)
             start = time.perf_counter()
             first: float | None = None
             out: list[int] = []
-            for token, at in self._run(tokens, max_tokens, grammar):
+            forced = 0
+            for token, at, was_forced in self._run(tokens, max_tokens, schema):
                 first = first or at
                 out.append(token)
+                forced += was_forced
             end = time.perf_counter()
             text = llm.detokenize(out).decode("utf-8", errors="replace")
         return Generation(
@@ -241,6 +304,7 @@ class LlamaCppBackend(LLMBackend):
             completion_tokens=len(out),
             seconds=end - start,
             prompt_seconds=(first or end) - start,
+            forced_tokens=forced,
         )
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int = 512) -> Iterator[str]:
@@ -248,7 +312,7 @@ class LlamaCppBackend(LLMBackend):
             tokens = self._prompt_tokens(messages)
             llm = self._llm
             pending = b""
-            for token, _ in self._run(tokens, max_tokens, None):
+            for token, _, _ in self._run(tokens, max_tokens, None):
                 pending += llm.detokenize([token])
                 try:
                     piece = pending.decode("utf-8")
@@ -261,9 +325,90 @@ class LlamaCppBackend(LLMBackend):
         return len(self._model().tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def close(self) -> None:
+        for constraint in self._constraints.values():
+            constraint.close()
+        self._constraints.clear()
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+
+
+class _Constraint:
+    """A GBNF grammar over greedy decoding, checked on one token first (llama.cpp's fast path).
+
+    Applying a grammar to every token of the vocabulary (152k for Qwen) costs more than a
+    forward pass of a small model. The greedy choice is almost always valid, so only that
+    token is checked; the whole vocabulary is filtered only when the grammar rejects it.
+    The result is the same as filtering first: the best token that the grammar allows.
+    """
+
+    def __init__(self, llm: Any, gbnf: str) -> None:
+        llama_cpp = _import_llama_cpp()
+        self._api = llama_cpp
+        self._sampler = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, gbnf.encode("utf-8"), b"root"
+        )
+        if not self._sampler:
+            raise ModelError("llama.cpp rejected the grammar made from the JSON schema")
+        self._eog = [t for t in (llm.token_eos(), llm._model.token_eot()) if t >= 0]
+        n_vocab = llm.n_vocab()
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_array = llama_cpp.llama_token_data_array(
+            data=self._one, size=1, selected=-1, sorted=False
+        )
+        self._all = (llama_cpp.llama_token_data * n_vocab)()
+        self._all_array = llama_cpp.llama_token_data_array(
+            data=self._all, size=n_vocab, selected=-1, sorted=False
+        )
+        self._all_view = np.ctypeslib.as_array(self._all)
+        self._ids = np.arange(n_vocab, dtype=np.int32)
+        self.rejections = 0
+
+    def reset(self) -> None:
+        self._api.llama_sampler_reset(self._sampler)
+        self.rejections = 0
+
+    def allows(self, token: int) -> bool:
+        self._one[0].id = token
+        self._one[0].logit = 0.0
+        self._one_array.size = 1
+        self._api.llama_sampler_apply(self._sampler, ctypes.byref(self._one_array))
+        return not math.isinf(self._one[0].logit)
+
+    def accept(self, token: int) -> None:
+        self._api.llama_sampler_accept(self._sampler, token)
+
+    def choose(self, token: int, logits: Any) -> int:
+        """The greedy ``token`` if the grammar allows it, else the best token it allows.
+
+        Where the answer may end, it ends: a complete value is never followed by more.
+        """
+        if not self.allows(token):
+            self.rejections += 1
+            token = next((t for t in self._eog if self.allows(t)), -1)
+            if token < 0:
+                token = self._best(logits)
+        self.accept(token)
+        return token
+
+    def _best(self, logits: Any) -> int:
+        view = self._all_view
+        view["id"] = self._ids
+        view["logit"] = logits
+        self._all_array.size = len(view)
+        self._all_array.selected = -1
+        self._all_array.sorted = False
+        self._api.llama_sampler_apply(self._sampler, ctypes.byref(self._all_array))
+        # The grammar sets the logits of the tokens it rejects to -inf, in place.
+        best = int(np.argmax(view["logit"]))
+        if math.isinf(view["logit"][best]):
+            raise ModelError("the grammar allows no token here: the schema cannot be completed")
+        return int(view["id"][best])
+
+    def close(self) -> None:
+        if self._sampler:
+            self._api.llama_sampler_free(self._sampler)
+            self._sampler = None
 
 
 _CHATML = (
