@@ -72,6 +72,18 @@ def test_boilerplate_body_under_different_titles_does_not_join() -> None:
     assert all(r.reason == "new" for r in results)
 
 
+def test_a_site_name_in_titles_does_not_glue_its_stories() -> None:
+    c = OnlineClusterer()
+    site = " - WTOC-TV: Savannah, Beaufort, SC, News, Weather & Sports"
+    a = c.add(doc("a", "Teen wounded in Pennsylvania Avenue shooting" + site))
+    b = c.add(doc("b", "Police investigate overnight burglaries" + site[:30], hours=2))
+    same = c.add(doc("c", "Teen wounded in Pennsylvania Avenue shooting dies" + site, hours=5))
+    assert b.new_story
+    assert same.story_id == a.story_id
+    # A hyphen inside a headline is not a site's name.
+    assert c._headline("Colts top Chiefs 20 - 13 - WTOC-TV: Savannah") == "Colts top Chiefs 20 - 13"
+
+
 def test_boilerplate_groups_of_gva_never_glue_incidents(shared_data: Path) -> None:
     """GVA's byte-identical bodies reused across incidents (paywall, error and login
     pages) under clearly different titles: no two incidents share a story through them."""

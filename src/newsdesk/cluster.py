@@ -14,7 +14,9 @@ Evidence, strongest first:
    arrive), blended with a cosine over named entities and numbers -- two similar events
    (two shootings in one city on one weekend) differ in who, where and how many -- and,
    when given, with embeddings; members published within a day of the item score a
-   little higher. A story scores as its best member inside the window.
+   little higher. A story scores as its best member inside the window. A title's
+   trailing site name ("- WMC Action News 5") is dropped once another title has ended
+   with it.
 
 Everything but the canonical URL only looks at stories with a member published within
 ``window_hours`` of the item; past it, up to ``follow_up_hours``, a follow-up article can
@@ -132,6 +134,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # A word, or a number with an age unit glued on ("16 - year - old" in tokenized text).
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*|\d[\d,.:]*(?:\s*-\s*year\s*-\s*old)?")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
+# Where a headline hands over to its site's name: "Teen shot - WMC Action News 5 - Memphis".
+_TITLE_PARTS = re.compile(r"\s+(?:-|–|—|\||::)\s+")
 
 
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
@@ -359,6 +363,7 @@ class OnlineClusterer:
         self._by_link: dict[str, set[int]] = {}  # link -> stories
         self._by_band: dict[tuple[int, bytes], list[int]] = {}  # MinHash band -> docs
         self._paragraph_seen: dict[int, list[tuple[int, set[str]]]] = {}
+        self._title_tails: set[str] = set()  # what earlier titles had after a separator
         self._dead = 0
 
     # ----------------------------------------------------------------- public API
@@ -390,12 +395,31 @@ class OnlineClusterer:
             self._stories.append(_Story(story_id))
         return self._story_index[story_id]
 
+    def _headline(self, title: str) -> str:
+        """The title without the trailing parts that earlier titles also had after a
+        separator: a site's name ("- WTOC-TV: Savannah, Beaufort, SC") says nothing about
+        the event, yet glued together different stories of one site. Only trailing parts
+        go, so a hyphen inside the headline ("20 - 13") is safe."""
+        parts = _TITLE_PARTS.split(title)
+        if len(parts) == 1:
+            return title
+        # Sites cut long titles at different lengths: the start of a part names it.
+        keys = [" ".join(tokens(p))[:12] for p in parts]
+        end = len(parts)
+        while end > 1 and keys[end - 1] in self._title_tails:
+            end -= 1
+        self._title_tails.update(k for k in keys[1:] if k)
+        if end == len(parts):
+            return title
+        return title[: list(_TITLE_PARTS.finditer(title))[end - 1].start()]
+
     def _extract(self, doc: ClusterDoc) -> _Features:
         c = self.config
+        title = self._headline(doc.title)
         # Paragraphs reused under a clearly different title, or already in several
         # stories, are boilerplate (a site's footer, a "sign in to read" box): they are
         # left out of every feature.
-        title_tokens = set(tokens(doc.title))
+        title_tokens = set(tokens(title))
         kept: list[str] = []
         hashes: list[int] = []
         for paragraph in _paragraphs(doc.text):
@@ -411,8 +435,8 @@ class OnlineClusterer:
         body_words = _TOKEN.findall(doc.text.lower())
         signature = minhash(body_words) if len(body_words) >= c.min_body_words else None
         features = _Features(
-            words=self._words.vector(term_weights(doc.title, text, c.title_weight)),
-            entities=self._entities.vector(_sublinear(entities(doc.title, text))),
+            words=self._words.vector(term_weights(title, text, c.title_weight)),
+            entities=self._entities.vector(_sublinear(entities(title, text))),
             title_tokens=title_tokens,
             signature=signature,
             paragraphs=hashes,
