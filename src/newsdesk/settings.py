@@ -212,6 +212,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Tokens of source passages a brief is written from (capped by the context).",
     ),
     Setting(
+        "grounding_judge",
+        bool,
+        True,
+        "Ask the model backend whether each claim's cited passages support it, on top of "
+        "the word and embedding checks (off: those two alone, no model needed).",
+    ),
+    Setting(
+        "grounding_judge_model",
+        str,
+        "",
+        "Model that judges support (a known name or GGUF path; openai: a model name). "
+        "Empty: llm_model.",
+    ),
+    Setting(
         "cluster_window_hours",
         int,
         72,
