@@ -587,6 +587,49 @@ def eval_related(
         console.print(f"Pearson r with the Lee human ratings (1,225 pairs): {r:.3f}")
 
 
+@eval_app.command("grounding")
+def eval_grounding(
+    dataset: Annotated[str, typer.Option(help="frank or aggrefact")] = "frank",
+    path: Annotated[Path | None, typer.Option(help="A file in the dataset's format.")] = None,
+    limit: Annotated[int, typer.Option(help="Score only the first N summaries (0: all).")] = 0,
+    judge: Annotated[
+        bool | None, typer.Option("--judge/--no-judge", help="Default: grounding_judge.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Reuse judge answers kept in the data directory.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Check each summary sentence against its article; score against human factuality."""
+    from newsdesk.evaluate import dataset_path
+    from newsdesk.grounding import Checker
+    from newsdesk.grounding_eval import LOADERS, report, run_grounding_eval, to_json
+
+    if dataset not in LOADERS:
+        raise typer.BadParameter(f"choose one of {', '.join(sorted(LOADERS))}")
+    settings = _desk().settings
+    pairs = LOADERS[dataset](dataset_path(dataset, path))
+    if limit:
+        pairs = pairs[:limit]
+    cache_file = settings.data_path / "grounding-judge.jsonl" if cache else None
+    checker = Checker(settings, judge=judge, cache=cache_file)
+    try:
+        with _progress() as bar:
+            task = bar.add_task("checking", total=len(pairs))
+            run = run_grounding_eval(
+                pairs, checker, progress=lambda n: bar.update(task, completed=n)
+            )
+    finally:
+        checker.close()
+    if as_json:
+        sys.stdout.write(json.dumps(to_json(run)) + "\n")
+        return
+    report(run, sys.stdout)
+    judged = f", judge: {run.judge_calls} model calls" if checker.judge else ", no judge"
+    speed = run.claims / run.seconds if run.seconds else 0.0
+    console.print(f"{run.claims} claims in {run.seconds:.1f} s: {speed:.1f} claims/s{judged}")
+
+
 @import_app.command("reddit")
 def import_reddit(
     path: Annotated[Path, typer.Argument(help="A .jsonl or .jsonl.gz dump, one t3 a line.")],

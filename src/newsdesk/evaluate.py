@@ -172,6 +172,8 @@ DATASET_FILES = {
     "ecbplus": "ecbplus/ecbplus_docs_train_dev.jsonl",
     "gva": "gva-incident-news/gva_incident_docs_dev.jsonl.gz",
     "lee": "lee-news-similarity",
+    "frank": "frank/frank_valid.jsonl",
+    "aggrefact": "aggrefact-unified-errors",
 }
 
 

@@ -1,0 +1,597 @@
+"""The support checker: does a claim say only what the passages it cites say?
+
+Three signals, each in [0, 1]:
+
+1. lexical: the numbers, dates and names of the claim must occur in its passages, compared
+   after normalization ("1.5B" = "1.5 billion" = "1,500,000,000", "Sept." = "September",
+   "%" = "percent", "two" = "2"); a rounded number matches the exact one it rounds. The
+   score is the share of these key terms found, times the share of the claim's other
+   content words found (stems), since a claim may also invent a plain word ("resigned").
+2. semantic: the cosine of the claim's MiniLM embedding with its best passage sentence,
+   rescaled from [``SEMANTIC_FLOOR``, ``SEMANTIC_CEILING``] to [0, 1].
+3. judge (optional, ``grounding_judge``): the model backend answers supported / partial /
+   unsupported under a JSON schema (1, 0.5, 0). The passages come first in the prompt and
+   the claim last, so that checking many claims against the same passages evaluates them
+   once (the llamacpp backend reuses the KV cache of a shared prefix).
+
+The support score is a weighted mean of the signals; the label follows from two
+thresholds. Weights and thresholds were chosen on the FRANK validation split (docs/
+grounding.md). A claim is never "supported" while one of its numbers or dates is missing
+from its passages, whatever the other signals say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from newsdesk.embeddings import EmbeddingBackend
+    from newsdesk.llm import LLMBackend, Message
+    from newsdesk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Label = Literal["supported", "partial", "unsupported"]
+LABELS: tuple[Label, ...] = ("supported", "partial", "unsupported")
+JUDGE_VALUES: dict[str, float] = {"supported": 1.0, "partial": 0.5, "unsupported": 0.0}
+
+# Chosen on the FRANK validation split (docs/grounding.md).
+SEMANTIC_FLOOR = 0.3
+SEMANTIC_CEILING = 0.9
+WEIGHTS = {"lexical": 0.5, "semantic": 0.5, "judge": 0.0}
+WEIGHTS_WITH_JUDGE = {"lexical": 0.4, "semantic": 0.3, "judge": 0.3}
+SUPPORTED = 0.7
+PARTIAL = 0.45
+
+# --------------------------------------------------------------------------- normalization
+
+_MONTHS = {
+    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4,
+    "april": 4, "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8,
+    "sep": 9, "sept": 9, "september": 9, "oct": 10, "october": 10, "nov": 11,
+    "november": 11, "dec": 12, "december": 12,
+}  # fmt: skip
+_WEEKDAYS = {
+    "mon": 1, "monday": 1, "tue": 2, "tues": 2, "tuesday": 2, "wed": 3, "wednesday": 3,
+    "thu": 4, "thur": 4, "thurs": 4, "thursday": 4, "fri": 5, "friday": 5, "sat": 6,
+    "saturday": 6, "sun": 7, "sunday": 7,
+}  # fmt: skip
+_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+    "million": 1e6, "billion": 1e9, "dozen": 12,
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+    "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "twice": 2,
+}  # fmt: skip
+_SCALES = {"k": 1e3, "m": 1e6, "mn": 1e6, "b": 1e9, "bn": 1e9, "t": 1e12, "tn": 1e12}
+_MULTIPLIERS = {
+    "hundred": 1e2, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
+    "dozen": 12, "bn": 1e9, "mn": 1e6, "tn": 1e12, "mln": 1e6, "bln": 1e9,
+}  # fmt: skip
+# Words that a claim may carry without its sources: function words, and words so vague
+# that finding them proves nothing either way.
+_STOPWORD_TEXT = """a about above after again against all also am an and any are as at be
+    because been before being below between both but by can could did do does doing down during each
+    few for from further had has have having he her here hers herself him himself his how i
+    if in into is it its itself just me more most my myself no nor not now of off on once
+    only or other our ours ourselves out over own same she should so some such than that
+    the their theirs them themselves then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you
+    your yours yourself yourselves said says say told tell according also new one ones
+    s t ve ll re d m said will would may might must shall us mr mrs ms dr st per cent
+    percent year years day days week weeks month months time times people"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+_TOKEN = re.compile(
+    r"\d+(?:,\d{3})*(?:\.\d+)?(?:[A-Za-z]{1,2}\b)?|[A-Za-z][A-Za-z0-9'’\-]*\.?|[%$£€]",
+)
+_SCALE_WORD = re.compile(r"^(\d+(?:,\d{3})*(?:\.\d+)?)(k|m|mn|bn|b|tn|t)$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]?\s+(?=[\"'‘“(\[]?[A-Za-z0-9])")
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:mr|mrs|ms|dr|st|prof|gen|sen|rep|gov|lt|col|sgt|capt|jr|sr|inc|ltd|co|corp|"
+    r"vs|no|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|u\.s|u\.k|e\.g|i\.e|etc)"
+    r"|\b[a-z])\.$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number as written: its value, and how far off a rounded mention of it may be."""
+
+    value: float
+    tolerance: float
+    text: str
+
+    def matches(self, other: Quantity) -> bool:
+        """True when ``other`` is this number, or this number is ``other`` rounded."""
+        return abs(self.value - other.value) <= max(self.tolerance, 1e-9 * abs(self.value))
+
+
+def _words(text: str) -> list[str]:
+    return [m.group(0) for m in _TOKEN.finditer(text)]
+
+
+def _plain(word: str) -> str:
+    w = word.lower().strip(".-'’")
+    for suffix in ("'s", "’s"):
+        if w.endswith(suffix):
+            w = w[: -len(suffix)]
+    return w
+
+
+def stem(word: str) -> str:
+    """A crude English stem: enough to match "reported" with "reports"."""
+    w = _plain(word)
+    for suffix in ("ies", "ied"):
+        if w.endswith(suffix) and len(w) > 4:
+            return w[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            break
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
+        w = w[:-1]
+    return w.rstrip("e") if len(w) > 3 else w
+
+
+def _number(text: str) -> tuple[float, float] | None:
+    """Value and rounding tolerance of a digit string ("1,500", "2.75", "26th", "1990s")."""
+    digits = re.sub(r"[a-z]+$", "", text.lower()).replace(",", "")
+    try:
+        value = float(digits)
+    except ValueError:
+        return None
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    return value, 0.5 * 10.0**-decimals
+
+
+def quantities(text: str) -> list[Quantity]:
+    """The numbers of a text, scales applied: "1.5B", "1.5 billion" and "1,500,000,000"
+    are all 1.5e9, "two" is 2. Years and days of the month are numbers too."""
+    words = _words(text)
+    out: list[Quantity] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        low = _plain(word)
+        found: tuple[float, float] | None = None
+        if m := _SCALE_WORD.match(word.rstrip(".")):
+            base = _number(m.group(1))
+            if base:
+                scale = _SCALES[m.group(2).lower()]
+                found = (base[0] * scale, base[1] * scale)
+        elif word[0].isdigit():
+            found = _number(word)
+        elif low in _NUMBER_WORDS:
+            found = (float(_NUMBER_WORDS[low]), 0.0)
+        if found is None:
+            i += 1
+            continue
+        value, tolerance = found
+        # "1.5 billion", "three million", "two dozen": a multiplier word scales the number.
+        while i + 1 < len(words) and _plain(words[i + 1]) in _MULTIPLIERS:
+            scale = _MULTIPLIERS[_plain(words[i + 1])]
+            value, tolerance = value * scale, tolerance * scale
+            i += 1
+        out.append(Quantity(value, tolerance, word))
+        i += 1
+    return out
+
+
+def dates(text: str) -> set[str]:
+    """Months and weekdays named in a text, normalized ("Sept." -> "month:9")."""
+    out: set[str] = set()
+    for word in _words(text):
+        low = _plain(word)
+        if low in _MONTHS and (low != "may" or word[0].isupper()) and len(low) > 2:
+            # "mar", "jan"... as bare lowercase words are rare; "may" needs its capital.
+            if low in {"mar", "sat", "sun"} and not word[0].isupper():
+                continue
+            out.add(f"month:{_MONTHS[low]}")
+        elif low in _WEEKDAYS and (len(low) > 3 or word[0].isupper()):
+            if low in {"sat", "sun", "wed"} and not word[0].isupper():
+                continue
+            out.add(f"weekday:{_WEEKDAYS[low]}")
+    return out
+
+
+def names(text: str) -> set[str]:
+    """Names in a text: capitalized words that do not open a sentence, and acronyms.
+
+    A text written all in lower case (as some benchmarks ship) yields none.
+    """
+    out: set[str] = set()
+    for sentence in split_sentences(text):
+        for index, word in enumerate(_words(sentence)):
+            low = _plain(word)
+            if not word[0].isalpha() or low in _MONTHS or low in _WEEKDAYS:
+                continue
+            capital = (word.isupper() and len(word) > 1) or (index > 0 and word[0].isupper())
+            if capital and low not in _STOPWORDS and low not in _NUMBER_WORDS:
+                out.add(low)
+    return out
+
+
+def content_words(text: str) -> set[str]:
+    """Stems of the words that carry meaning (no function words, no numbers)."""
+    out = set()
+    for word in _words(text):
+        low = _plain(word)
+        if not word[0].isalpha() or low in _STOPWORDS or low in _NUMBER_WORDS or len(low) < 2:
+            continue
+        if low in _MONTHS or low in _WEEKDAYS:
+            continue
+        out.add(stem(low))
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a text, in lower case as well as in normal case ("mr. smith" stays)."""
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        return []
+    out: list[str] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        piece = text[start : m.start()].rstrip()
+        if _ABBREVIATION.search(piece.split(" ")[-1] if piece else ""):
+            continue
+        if piece:
+            out.append(piece)
+        start = m.end()
+    if text[start:].strip():
+        out.append(text[start:].strip())
+    return out
+
+
+def chunk_passages(text: str, words: int = 70) -> list[str]:
+    """A document as passages of about ``words`` words, whole sentences each."""
+    out: list[str] = []
+    current: list[str] = []
+    count = 0
+    for sentence in split_sentences(text):
+        n = len(sentence.split())
+        if current and count + n > words:
+            out.append(" ".join(current))
+            current, count = [], 0
+        current.append(sentence)
+        count += n
+    if current:
+        out.append(" ".join(current))
+    return out
+
+
+# --------------------------------------------------------------------------- lexical
+
+
+@dataclass(frozen=True)
+class Lexical:
+    score: float
+    missing: list[str]
+    """Key terms of the claim (numbers, dates, names) that the passages lack."""
+    missing_words: list[str]
+    content_found: float
+    key_found: float
+    numbers_missing: bool
+
+
+def lexical_support(claim: str, passages: Sequence[str]) -> Lexical:
+    """How much of the claim's wording occurs in the passages (see the module docstring)."""
+    source = " ".join(passages)
+    source_numbers = quantities(source)
+    source_dates = dates(source)
+    plain = [_plain(w) for w in _words(source)]
+    # "Qwen 3" and "Qwen-3" also stand for "Qwen3".
+    source_tokens = set(plain) | {a + b for a, b in itertools.pairwise(plain)}
+    source_tokens |= {t.replace("-", "") for t in source_tokens}
+    source_stems = {stem(w) for w in source_tokens}
+    missing: list[str] = []
+    numbers_missing = False
+    keys = 0
+    for q in quantities(claim):
+        keys += 1
+        if not any(q.matches(s) for s in source_numbers):
+            missing.append(q.text)
+            numbers_missing = True
+    for d in sorted(dates(claim)):
+        keys += 1
+        if d not in source_dates:
+            missing.append(d)
+            numbers_missing = True
+    claim_names = names(claim)
+    for name in sorted(claim_names):
+        keys += 1
+        if (
+            name not in source_tokens
+            and name.replace("-", "") not in source_tokens
+            and stem(name) not in source_stems
+        ):
+            missing.append(name)
+    key_found = 1.0 - len(missing) / keys if keys else 1.0
+    words = content_words(claim) - {stem(n) for n in claim_names}
+    missing_words = sorted(w for w in words if w not in source_stems)
+    content_found = 1.0 - len(missing_words) / len(words) if words else 1.0
+    return Lexical(
+        score=key_found * content_found,
+        missing=missing,
+        missing_words=missing_words,
+        content_found=content_found,
+        key_found=key_found,
+        numbers_missing=numbers_missing,
+    )
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The checker's answer for one claim."""
+
+    label: Label
+    score: float
+    """Support in [0, 1]: the weighted mean of the signals."""
+    reasons: list[str] = field(default_factory=list)
+    signals: dict[str, float] = field(default_factory=dict)
+    """Each signal's value: ``lexical``, ``semantic``, ``judge`` when it ran; and what they
+    are made of: ``terms`` and ``words`` (shares found), ``cosine`` (raw similarity)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "score": round(self.score, 4),
+            "reasons": self.reasons,
+            "signals": {k: round(v, 4) for k, v in self.signals.items()},
+        }
+
+
+def grounding_score(verdicts: Iterable[Verdict]) -> float:
+    """The share of claims that are supported (1.0 when there are none)."""
+    labels = [v.label for v in verdicts]
+    return sum(label == "supported" for label in labels) / len(labels) if labels else 1.0
+
+
+def combine(signals: dict[str, float], numbers_missing: bool = False) -> tuple[float, Label]:
+    """The support score and label of a claim from its signals."""
+    weights = WEIGHTS_WITH_JUDGE if "judge" in signals else WEIGHTS
+    used = [k for k in weights if k in signals]
+    total = sum(weights[k] for k in used)
+    score = sum(weights[k] * signals[k] for k in used) / total if total else 0.0
+    label: Label = (
+        "supported" if score >= SUPPORTED else "partial" if score >= PARTIAL else ("unsupported")
+    )
+    if numbers_missing and label == "supported":
+        label = "partial"
+    return score, label
+
+
+def semantic_value(cosine: float) -> float:
+    """A cosine rescaled to [0, 1] between the floor and the ceiling."""
+    span = SEMANTIC_CEILING - SEMANTIC_FLOOR
+    return min(1.0, max(0.0, (cosine - SEMANTIC_FLOOR) / span))
+
+
+# --------------------------------------------------------------------------- judge
+
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"label": {"type": "string", "enum": list(LABELS)}},
+    "required": ["label"],
+    "additionalProperties": False,
+}
+JUDGE_SYSTEM = (
+    "You check facts. You get numbered source passages, then one claim that cites some of "
+    "them. Answer whether the cited passages support the claim. supported: the passages "
+    "state everything the claim says (paraphrase is fine). partial: the passages state "
+    "some of it, but a detail of the claim (a name, number, date, place or who did what) "
+    "is missing or different. unsupported: the passages do not say it, or contradict it. "
+    'Answer with JSON: {"label": "supported" | "partial" | "unsupported"}.'
+)
+
+
+def judge_messages(passages: Sequence[str], claim: str, cites: Sequence[int]) -> list[Message]:
+    """The judge's prompt: instructions, the passages, then the claim (so the prefix up to
+    the claim is the same for every claim checked against these passages)."""
+    numbered = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(passages, start=1))
+    cited = ", ".join(f"[{c}]" for c in cites) or "none"
+    return [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {
+            "role": "user",
+            "content": f"Passages:\n\n{numbered}\n\nClaim (cites {cited}): {claim}\n\n"
+            f"Do passages {cited} support the claim?",
+        },
+    ]
+
+
+class JudgeCache:
+    """Judge answers kept in a JSON Lines file, keyed by a hash of the model and prompt."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._answers: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_text("utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    self._answers[row["key"]] = row["label"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+
+    @staticmethod
+    def key(model: str, messages: Sequence[Message]) -> str:
+        raw = json.dumps([model, list(messages)], sort_keys=True).encode("utf-8")
+        return hashlib.sha256(raw).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        return self._answers.get(key)
+
+    def put(self, key: str, label: str) -> None:
+        with self._lock:
+            self._answers[key] = label
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"key": key, "label": label}) + "\n")
+
+
+# --------------------------------------------------------------------------- checker
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim and the 1-based numbers of the passages it cites."""
+
+    text: str
+    cites: tuple[int, ...]
+
+
+class Checker:
+    """Checks claims against the passages they cite.
+
+    Args:
+        settings: newsdesk settings (``grounding_judge``, ``grounding_judge_model`` and the
+            backends' settings).
+        embedder: the embedding backend (default: the one ``embed_backend`` names).
+        llm: the model backend for the judge (default: ``llm_backend``, with
+            ``grounding_judge_model`` when set); built only when the judge runs.
+        judge: run the LLM judge (default: ``grounding_judge``).
+        cache: a file of judge answers to reuse and extend.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: EmbeddingBackend | None = None,
+        llm: LLMBackend | None = None,
+        judge: bool | None = None,
+        cache: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._llm = llm
+        self.judge = bool(settings.grounding_judge) if judge is None else judge
+        self.cache = JudgeCache(cache) if cache is not None else None
+        self.judge_calls = 0
+
+    @property
+    def embedder(self) -> EmbeddingBackend:
+        if self._embedder is None:
+            from newsdesk.embeddings import get_backend
+
+            self._embedder = get_backend(self.settings)
+        return self._embedder
+
+    @property
+    def llm(self) -> LLMBackend:
+        if self._llm is None:
+            from newsdesk.llm import get_backend
+
+            settings = self.settings
+            if settings.grounding_judge_model:
+                settings = settings.with_(llm_model=settings.grounding_judge_model)
+            self._llm = get_backend(settings)
+        return self._llm
+
+    def check(self, claim: str, passages: Sequence[str]) -> Verdict:
+        """Check one claim against the passages it cites (all of ``passages``)."""
+        return self.check_all(passages, [Claim(claim, tuple(range(1, len(passages) + 1)))])[0]
+
+    def check_all(
+        self,
+        passages: Sequence[str],
+        claims: Sequence[Claim],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Verdict]:
+        """Check claims that cite passages of one source pack.
+
+        Args:
+            passages: the pack's passages; a claim's cites are 1-based numbers into it.
+            claims: the claims, each with its cites (one without cites is unsupported).
+            progress: called with the number of claims checked so far.
+
+        Returns:
+            one verdict per claim, in order.
+        """
+        sentences = [split_sentences(p) or [p] for p in passages]
+        flat = [s for group in sentences for s in group]
+        vectors = self.embedder.embed(flat + [c.text for c in claims]) if flat or claims else None
+        owner = [i for i, group in enumerate(sentences) for _ in group]
+        out: list[Verdict] = []
+        for index, claim in enumerate(claims):
+            cites = [c for c in claim.cites if 1 <= c <= len(passages)]
+            if not cites:
+                out.append(Verdict("unsupported", 0.0, ["cites no passage"], {}))
+                continue
+            cited = [passages[c - 1] for c in cites]
+            lex = lexical_support(claim.text, cited)
+            assert vectors is not None
+            rows = [j for j, o in enumerate(owner) if o + 1 in cites]
+            cosine = float(np.max(vectors[rows] @ vectors[len(flat) + index])) if rows else 0.0
+            signals = {
+                "lexical": lex.score,
+                "semantic": semantic_value(cosine),
+                "terms": lex.key_found,
+                "words": lex.content_found,
+                "cosine": cosine,
+            }
+            reasons = []
+            if lex.missing:
+                reasons.append("not in the cited passages: " + ", ".join(lex.missing))
+            if lex.missing_words:
+                reasons.append("words not in the cited passages: " + ", ".join(lex.missing_words))
+            reasons.append(f"best sentence similarity {cosine:.2f}")
+            if self.judge:
+                label = self._judge(passages, claim.text, cites)
+                signals["judge"] = JUDGE_VALUES[label]
+                reasons.append(f"judge: {label}")
+            score, verdict = combine(signals, lex.numbers_missing)
+            out.append(Verdict(verdict, score, reasons, signals))
+            if progress:
+                progress(index + 1)
+        return out
+
+    def _judge(self, passages: Sequence[str], claim: str, cites: Sequence[int]) -> str:
+        messages = judge_messages(passages, claim, cites)
+        key = JudgeCache.key(self.llm.model_name, messages) if self.cache else ""
+        if self.cache and (hit := self.cache.get(key)):
+            return hit
+        self.judge_calls += 1
+        generation = self.llm.generate(messages, schema=JUDGE_SCHEMA, max_tokens=12)
+        try:
+            label = str(json.loads(generation.text)["label"])
+        except (ValueError, KeyError, TypeError):
+            label = "unsupported"
+        if label not in JUDGE_VALUES:
+            label = "unsupported"
+        if self.cache:
+            self.cache.put(key, label)
+        return label
+
+    def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+
+
+def cosine_top(matrix: np.ndarray, vector: np.ndarray, k: int) -> list[int]:
+    """Indices of the ``k`` rows most similar to ``vector``, best first."""
+    scores = matrix @ vector
+    order = np.argsort(-scores, kind="stable")
+    return [int(i) for i in order[: max(0, k)] if not math.isnan(float(scores[i]))]

@@ -1,0 +1,248 @@
+"""The support checker: normalization cases, wrong citations in real recorded posts, and a
+quality floor on the FRANK validation split (read from ../shared/data by path)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from conftest import CONTENT_MODEL, MODELS_DIR, llm_settings
+from newsdesk.briefs.pack import SourcePack, build_pack
+from newsdesk.grounding import (
+    Checker,
+    Claim,
+    Verdict,
+    dates,
+    grounding_score,
+    lexical_support,
+    names,
+    quantities,
+    split_sentences,
+)
+from newsdesk.grounding_eval import (
+    balanced_accuracy,
+    detokenize,
+    load_aggrefact,
+    load_frank,
+    run_grounding_eval,
+    spearman,
+)
+from newsdesk.settings import Settings
+from newsdesk.sources.reddit import RedditPost, adapt_post, iter_dump
+
+# -- normalization -------------------------------------------------------------------------
+
+
+def _values(text: str) -> list[float]:
+    return [q.value for q in quantities(text)]
+
+
+@pytest.mark.parametrize(
+    ("claim", "source"),
+    [
+        ("a 1.5B model", "a model with 1.5 billion parameters"),
+        ("a 1.5 billion dollar deal", "the deal is worth $1,500,000,000"),
+        ("it raised $20m", "it raised 20 million dollars"),
+        ("45% of users", "45 percent of the users"),
+        ("two models", "2 models"),
+        ("released on Sept. 26", "released on September 26th"),
+        ("out on Tuesday", "out on Tues."),
+        ("about 1.5 billion", "exactly 1,523,400,000"),  # a rounded number matches
+        ("in the 1990s", "since 1990"),
+        ("7B and 70B", "sizes of 7 billion and 70 billion parameters"),
+        ("10,000 downloads", "10000 downloads"),
+    ],
+)
+def test_numbers_and_dates_match_after_normalization(claim: str, source: str) -> None:
+    lex = lexical_support(claim, [source])
+    assert lex.missing == [], lex
+
+
+@pytest.mark.parametrize(
+    ("claim", "source"),
+    [
+        ("a 1.6B model", "a model with 1.5 billion parameters"),
+        ("it raised $20m", "it raised 20 billion dollars"),
+        ("released on Oct. 26", "released on September 26th"),
+        ("out on Wednesday", "out on Tuesday"),
+        ("about 1.5 billion", "exactly 1,423,400,000"),
+        ("three people died", "two people died"),
+    ],
+)
+def test_a_different_number_or_date_is_missing(claim: str, source: str) -> None:
+    lex = lexical_support(claim, [source])
+    assert lex.missing and lex.numbers_missing, lex
+
+
+def test_quantities_values() -> None:
+    assert _values("1.5B, 1.5 bn, 1,500,000,000") == [1.5e9] * 3
+    assert _values("two dozen, 3rd, 26th, 2012") == [24, 3, 26, 2012]
+    assert dates("Sept. 5, sep 6, September, Tues") == {"month:9", "weekday:2"}
+    assert dates("you may go") == set()  # "may" the verb is no month
+
+
+def test_names_and_missing_names() -> None:
+    assert names("Alibaba released Qwen3 with NVIDIA. It runs.") == {"qwen3", "nvidia"}
+    lex = lexical_support("Meta released Llama 4", ["Alibaba released Qwen 3 today."])
+    assert "llama" in lex.missing
+
+
+def test_sentences_split_lower_case_text_and_keep_abbreviations() -> None:
+    text = "mr. smith went to the u.s. on monday. he stayed. Dr. Who arrived at 5 p.m. today."
+    assert split_sentences(text) == [
+        "mr. smith went to the u.s. on monday.",
+        "he stayed.",
+        "Dr. Who arrived at 5 p.m. today.",
+    ]
+
+
+def test_detokenize_undoes_treebank_tokens() -> None:
+    assert detokenize("the 23-year-old , who -lrb- aged 23 -rrb- is n't here .") == (
+        "the 23-year-old, who (aged 23) isn't here."
+    )
+    assert (
+        detokenize("it\\'s over the wall.One inmate said") == "it's over the wall. One inmate said"
+    )
+
+
+def test_grounding_score_is_the_share_supported() -> None:
+    verdicts = [Verdict("supported", 0.9), Verdict("partial", 0.5), Verdict("unsupported", 0.1)]
+    assert grounding_score(verdicts) == pytest.approx(1 / 3)
+    assert grounding_score([]) == 1.0
+
+
+def test_metrics() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 1, 2], [0, 0, 1]) == pytest.approx(1.0)
+    assert balanced_accuracy([True, False, False, False], [True, True, False, False]) == 0.75
+
+
+# -- wrong citations in recorded posts -----------------------------------------------------
+
+
+@dataclass
+class _Row:
+    """An item row as the store returns it, made from a real recorded post."""
+
+    id: int
+    title: str
+    text: str
+    url: str | None
+    author: str | None
+    published_at: datetime | None
+    score: int | None
+    comment_count: int | None
+    article_text: str | None = None
+    source_name: str = "r/LocalLLaMA"
+
+    @property
+    def collected_at(self) -> datetime | None:
+        return self.published_at
+
+
+def _recorded_pack(shared_data: Path) -> SourcePack:
+    """A pack of two unrelated real posts: the first and the last long self post of the
+    archive (19 months apart)."""
+    posts = [
+        p
+        for p in iter_dump(shared_data / "reddit-localllama" / "posts.jsonl.gz")
+        if isinstance(p, RedditPost) and len(p.selftext.split()) > 120
+    ]
+    rows = []
+    for number, post in enumerate((posts[0], posts[-1]), start=1):
+        item = adapt_post(post)
+        rows.append(
+            _Row(
+                number,
+                item.title,
+                item.text,
+                item.url,
+                item.author,
+                item.published_at,
+                item.score,
+                item.comment_count,
+            )
+        )
+    return build_pack(rows, budget=700, count_tokens=lambda t: len(t.split()) * 4 // 3 + 1)
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    return llm_settings(tmp_path / "data", CONTENT_MODEL, **overrides)
+
+
+def _claims(pack: SourcePack) -> tuple[int, int, str]:
+    """A passage of each post, and a true sentence of the first."""
+    first = pack.passages[0]
+    other = next(p for p in pack.passages if p.item_id != first.item_id)
+    sentence = max(split_sentences(first.text), key=lambda s: len(s.split()))
+    return first.id, other.id, sentence
+
+
+def test_a_claim_citing_the_wrong_passage_is_caught(shared_data: Path, tmp_path: Path) -> None:
+    pack = _recorded_pack(shared_data)
+    right, wrong, sentence = _claims(pack)
+    checker = Checker(_settings(tmp_path), judge=False)
+    texts = [p.text for p in pack.passages]
+    good, bad = checker.check_all(texts, [Claim(sentence, (right,)), Claim(sentence, (wrong,))])
+    assert good.label == "supported", good
+    assert bad.label == "unsupported", bad
+    assert bad.score < good.score
+    assert any("not in the cited passages" in r for r in bad.reasons)
+    assert checker.check(sentence, []).label == "unsupported"  # no cites, no support
+
+
+@pytest.mark.skipif(
+    not (MODELS_DIR / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").exists(),
+    reason=f"qwen2.5-coder-0.5b not pulled into {MODELS_DIR} (`newsdesk models pull`)",
+)
+def test_the_judge_does_not_rescue_a_wrong_citation(shared_data: Path, tmp_path: Path) -> None:
+    pack = _recorded_pack(shared_data)
+    right, wrong, sentence = _claims(pack)
+    cache = tmp_path / "judge.jsonl"
+    checker = Checker(_settings(tmp_path), judge=True, cache=cache)
+    texts = [p.text for p in pack.passages]
+    try:
+        good, bad = checker.check_all(texts, [Claim(sentence, (right,)), Claim(sentence, (wrong,))])
+    finally:
+        checker.close()
+    assert "judge" in good.signals and "judge" in bad.signals
+    assert bad.label == "unsupported", bad
+    assert good.score > bad.score
+    assert checker.judge_calls == 2
+    assert len(cache.read_text().splitlines()) == 2
+    # A second checker answers from the cache file without the model.
+    again = Checker(_settings(tmp_path), judge=True, cache=cache)
+    again.check_all(texts, [Claim(sentence, (right,))])
+    assert again.judge_calls == 0
+
+
+# -- quality floor -------------------------------------------------------------------------
+
+# Measured on the whole FRANK validation split without the judge (docs/benchmarks.md); the
+# floors sit a little under it, so that a regression fails.
+FLOORS = {
+    "cnndm": {"spearman": 0.30, "balanced_accuracy": 0.65},
+    "bbc": {"spearman": 0.15, "balanced_accuracy": 0.60},
+}
+
+
+def test_frank_quality_floor(shared_data: Path, tmp_path: Path) -> None:
+    pairs = load_frank(shared_data / "frank" / "frank_valid.jsonl")
+    assert len(pairs) == 671
+    run = run_grounding_eval(pairs, Checker(_settings(tmp_path), judge=False))
+    metrics = run.metrics()
+    print(json.dumps(metrics), f"{run.claims / run.seconds:.1f} claims/s")
+    for subset, floors in FLOORS.items():
+        for name, floor in floors.items():
+            assert metrics[subset][name] >= floor, (subset, name, metrics[subset][name])
+
+
+def test_aggrefact_loads(shared_data: Path) -> None:
+    pairs = load_aggrefact(shared_data / "aggrefact-unified-errors")
+    assert len(pairs) == 750
+    assert {p.subset for p in pairs} == {"cnndm", "bbc"}
+    assert {p.gold for p in pairs} == {0.0, 1.0}
