@@ -587,6 +587,39 @@ def eval_related(
         console.print(f"Pearson r with the Lee human ratings (1,225 pairs): {r:.3f}")
 
 
+@eval_app.command("timeline")
+def eval_timeline(
+    dataset: Annotated[str, typer.Option(help="timeline17 or covidtls")] = "timeline17",
+    path: Annotated[
+        Path | None, typer.Option(help="A folder or timeline file in the dataset's format.")
+    ] = None,
+    system: Annotated[
+        Path | None,
+        typer.Option(help="Score this timeline (tilse text or JSON) instead of building one."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Build a timeline per gold timeline (news-tls protocol); Date-F1 and alignment ROUGE."""
+    from newsdesk.timeline_eval import DATASETS, METRICS, run_timeline_eval
+
+    if dataset not in DATASETS:
+        raise typer.BadParameter(f"choose one of {', '.join(sorted(DATASETS))}")
+    results, means = run_timeline_eval(dataset, path, system)
+    if as_json:
+        out: dict[str, object] = {k: round(v, 4) for k, v in means.items()}
+        out["timelines"] = [
+            {"name": r.name, "dates": r.gold_dates, **{k: round(v, 4) for k, v in r.scores.items()}}
+            for r in results
+        ]
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    table = Table("timeline", "dates", "Date-F1", "AR1-F", "AR2-F", "agree R1-F", "agree R2-F")
+    for r in results:
+        table.add_row(r.name, str(r.gold_dates), *(f"{r.scores[m]:.3f}" for m in METRICS))
+    table.add_row("mean", "", *(f"{means[m]:.3f}" for m in METRICS))
+    console.print(table)
+
+
 @eval_app.command("grounding")
 def eval_grounding(
     dataset: Annotated[str, typer.Option(help="frank or aggrefact")] = "frank",
