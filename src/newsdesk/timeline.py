@@ -32,6 +32,8 @@ from typing import Literal
 
 import numpy as np
 
+from newsdesk.models import Item, as_utc
+
 Granularity = Literal["day", "month", "year"]
 # How a sentence got its date: a date written out, one resolved against the publication
 # date, or (for a sentence that names no date) the publication date of its source.
@@ -310,7 +312,7 @@ def find_dates(text: str, published: date | datetime | None = None) -> list[Date
     when the words before it speak of the future ("will", "is due to"). Expressions that cannot
     be resolved (no publication date, February 30) are left out.
     """
-    ref = published.date() if isinstance(published, datetime) else published
+    ref = _as_date(published)
     found: list[DateMention] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in _PATTERNS:
@@ -322,7 +324,10 @@ def find_dates(text: str, published: date | datetime | None = None) -> list[Date
             ):
                 taken.append((m.start(), m.end()))
                 continue
-            resolved = _resolve(kind, m, ref, _tense(text, m.start(), m.end()))
+            try:
+                resolved = _resolve(kind, m, ref, _tense(text, m.start(), m.end()))
+            except (ValueError, OverflowError):  # "2,350 years ago", "31 June": no date
+                resolved = None
             if resolved is None:
                 continue
             d, granularity, basis = resolved
@@ -404,7 +409,11 @@ def _resolve(
 
 
 def _as_date(value: date | datetime | None) -> date | None:
-    return value.date() if isinstance(value, datetime) else value
+    """A publication date: a datetime's UTC calendar day, a date as it is."""
+    if isinstance(value, datetime):
+        utc = as_utc(value)
+        return utc.date() if utc else None
+    return value
 
 
 def dated_sentences(
@@ -439,6 +448,15 @@ def dated_sentences(
         if not seen and undated and pub is not None:
             out.append(DatedSentence(pub, "day", sentence, source, "published", "", pub))
     return out
+
+
+def item_evidence(
+    item: Item, source: str | None = None, *, undated: bool = False
+) -> list[DatedSentence]:
+    """The dated evidence of a stored item (its title, then its text), credited to
+    ``source`` (a story id, say) or else the item's ``external_id``."""
+    text = f"{item.title.strip()}\n\n{item.text}" if item.title.strip() else item.text
+    return dated_sentences(text, item.published_at, source or item.external_id, undated=undated)
 
 
 # --------------------------------------------------------------------------- ranking
