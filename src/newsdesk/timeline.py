@@ -7,8 +7,8 @@ Two stages:
    "2024-09-03", "June 2009") and relative ones ("yesterday", "on Monday", "last Tuesday",
    "two weeks ago", "next month") against the text's publication date. A careful set of
    regular expressions does this, not a general date parser: dateparser's
-   ``search_dates`` was measured at about 100x the time on Timeline17 articles and reads
-   "may", "second" or "now" as dates (docs/timelines.md).
+   ``search_dates`` took about 14 times as long on Timeline17 articles and read "we",
+   "now", "may" and "a second" as dates (docs/timelines.md).
 2. ``build_timeline(evidence, k, span)`` ranks the candidate dates by how many distinct
    sources mention them (Tran et al. 2013 and news-tls found date reference counts the
    strongest signal), picks ``k`` of them, and gives each the sentence(s) most central
