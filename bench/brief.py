@@ -1,14 +1,15 @@
 """Brief benchmark: write the briefs of the best stories of recorded Reddit posts on the CPU.
 
 Through the real path (`Desk.write_briefs` on a fresh SQLite store, stories from
-`Desk.cluster`): the default generator in process (llama.cpp), 2 threads. Prints seconds
+`Desk.cluster`): the default generator in process (llama.cpp), 2 threads, on the most
+important stories whose source text fills at least half of the pack budget. Prints seconds
 per complete brief (median, p90), generated tokens/s while writing briefs divided by
 llama.cpp's free (unconstrained) generation speed for the same model on a prompt of the
 same size (the baseline, measured in the same run), prompt tokens evaluated per brief
 divided by the source pack's size, and peak RSS.
 
-    .venv/bin/python bench/brief.py [--data ../shared/data] [--stories 10] [--posts 300]
-        [--model qwen2.5-coder-1.5b] [--threads 2]
+    .venv/bin/python bench/brief.py [--data ../shared/data] [--stories 10] [--posts 1000]
+        [--min-pack 0.5] [--model qwen2.5-coder-1.5b] [--threads 2]
 """
 
 from __future__ import annotations
@@ -72,11 +73,29 @@ def free_generation(desk: Desk, story_id: str) -> list[Generation]:
     return gens
 
 
+def full_stories(desk: Desk, count: int, min_share: float) -> list[str]:
+    """Story ids by importance whose pack fills at least ``min_share`` of the budget."""
+    from newsdesk.briefs.pack import build_pack
+
+    budget = desk.brief_writer.budget()
+    out: list[str] = []
+    for view in desk.stories(limit=2000):
+        rows = desk.store.story_items(view.id)
+        if build_pack(rows, budget, desk.llm.count_tokens).tokens >= min_share * budget:
+            out.append(view.id)
+            if len(out) >= count:
+                break
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--stories", type=int, default=10, help="briefs to write")
-    parser.add_argument("--posts", type=int, default=300, help="Reddit posts to import")
+    parser.add_argument("--posts", type=int, default=1000, help="Reddit posts to import")
+    parser.add_argument(
+        "--min-pack", type=float, default=0.5, help="least share of the pack budget filled"
+    )
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -105,14 +124,16 @@ def main() -> int:
         desk = Desk(settings)
         desk.import_reddit(subset)
         run = desk.cluster()
-        ranked = [v.id for v in desk.stories(limit=args.stories + 1)]
-        targets, spare = ranked[: args.stories], ranked[args.stories :]
-
-        # Load the model, then the baseline on a story that gets no brief here (so that
-        # nothing it leaves in the prompt cache helps a brief), before and after the briefs.
         start = time.perf_counter()
         desk.llm.count_tokens("warm up")
         load_s = time.perf_counter() - start
+        # The most important stories with enough source text to fill at least half of the
+        # pack budget (a one-line post makes a brief of its instructions, not of a pack).
+        ranked = full_stories(desk, args.stories + 1, args.min_pack)
+        targets, spare = ranked[: args.stories], ranked[args.stories :]
+
+        # The baseline on a story that gets no brief here (so that nothing it leaves in the
+        # prompt cache helps a brief), before and after the briefs.
         baseline_id = spare[0] if spare else targets[-1]
         load_before = os.getloadavg()[0]
         free = free_generation(desk, baseline_id)
@@ -125,7 +146,10 @@ def main() -> int:
         desk.close()
 
     print(f"model: {args.model}, {args.threads} threads; loaded in {load_s:.1f} s")
-    print(f"posts: {args.posts:,}; stories: {run.new_stories:,}; briefs asked: {len(targets)}")
+    print(
+        f"posts: {args.posts:,}; stories: {run.new_stories:,}; briefs asked: {len(targets)} "
+        f"(the most important with a pack of at least {args.min_pack:.0%} of the budget)"
+    )
     print(f"load average: {load_before:.2f} before, {load_after:.2f} after")
     done = [r for r in results if r.written and not r.error]
     for r in results:
