@@ -225,8 +225,8 @@ def test_the_judge_does_not_rescue_a_wrong_citation(shared_data: Path, tmp_path:
 # Measured on the whole FRANK validation split without the judge (docs/benchmarks.md); the
 # floors sit a little under it, so that a regression fails.
 FLOORS = {
-    "cnndm": {"spearman": 0.30, "balanced_accuracy": 0.65},
-    "bbc": {"spearman": 0.15, "balanced_accuracy": 0.60},
+    "cnndm": {"spearman": 0.30, "balanced_accuracy": 0.62},
+    "bbc": {"spearman": 0.10, "balanced_accuracy": 0.56},
 }
 
 

@@ -624,7 +624,9 @@ def eval_timeline(
 def eval_grounding(
     dataset: Annotated[str, typer.Option(help="frank or aggrefact")] = "frank",
     path: Annotated[Path | None, typer.Option(help="A file in the dataset's format.")] = None,
-    limit: Annotated[int, typer.Option(help="Score only the first N summaries (0: all).")] = 0,
+    limit: Annotated[
+        int, typer.Option(help="Score only the first N summaries of each subset (0: all).")
+    ] = 0,
     judge: Annotated[
         bool | None, typer.Option("--judge/--no-judge", help="Default: grounding_judge.")
     ] = None,
@@ -636,14 +638,18 @@ def eval_grounding(
     """Check each summary sentence against its article; score against human factuality."""
     from newsdesk.evaluate import dataset_path
     from newsdesk.grounding import Checker
-    from newsdesk.grounding_eval import LOADERS, report, run_grounding_eval, to_json
+    from newsdesk.grounding_eval import (
+        LOADERS,
+        first_of_each,
+        report,
+        run_grounding_eval,
+        to_json,
+    )
 
     if dataset not in LOADERS:
         raise typer.BadParameter(f"choose one of {', '.join(sorted(LOADERS))}")
     settings = _desk().settings
-    pairs = LOADERS[dataset](dataset_path(dataset, path))
-    if limit:
-        pairs = pairs[:limit]
+    pairs = first_of_each(LOADERS[dataset](dataset_path(dataset, path)), limit)
     cache_file = settings.data_path / "grounding-judge.jsonl" if cache else None
     checker = Checker(settings, judge=judge, cache=cache_file)
     try:

@@ -48,12 +48,12 @@ LABELS: tuple[Label, ...] = ("supported", "partial", "unsupported")
 JUDGE_VALUES: dict[str, float] = {"supported": 1.0, "partial": 0.5, "unsupported": 0.0}
 
 # Chosen on the FRANK validation split (docs/grounding.md).
-SEMANTIC_FLOOR = 0.3
-SEMANTIC_CEILING = 0.9
-WEIGHTS = {"lexical": 0.5, "semantic": 0.5, "judge": 0.0}
-WEIGHTS_WITH_JUDGE = {"lexical": 0.4, "semantic": 0.3, "judge": 0.3}
-SUPPORTED = 0.7
-PARTIAL = 0.45
+SEMANTIC_FLOOR = 0.2
+SEMANTIC_CEILING = 0.8
+WEIGHTS = {"lexical": 0.3, "semantic": 0.7}
+WEIGHTS_WITH_JUDGE = {"lexical": 0.3, "semantic": 0.4, "judge": 0.3}
+SUPPORTED = 0.825
+PARTIAL = 0.5
 
 # --------------------------------------------------------------------------- normalization
 
@@ -350,7 +350,8 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
     """Each signal's value: ``lexical``, ``semantic``, ``judge`` when it ran; and what they
-    are made of: ``terms`` and ``words`` (shares found), ``cosine`` (raw similarity)."""
+    are made of: ``terms`` and ``words`` (shares found), ``cosine`` (raw similarity),
+    ``numbers`` (1.0 when every number and date was found)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -551,6 +552,7 @@ class Checker:
                 "terms": lex.key_found,
                 "words": lex.content_found,
                 "cosine": cosine,
+                "numbers": 0.0 if lex.numbers_missing else 1.0,
             }
             reasons = []
             if lex.missing:

@@ -205,6 +205,19 @@ class GroundingRun:
         return out
 
 
+def first_of_each(pairs: Sequence[Pair], limit: int) -> list[Pair]:
+    """The first ``limit`` pairs of each subset, in file order (all when ``limit`` is 0)."""
+    if limit <= 0:
+        return list(pairs)
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for pair in pairs:
+        seen[pair.subset] += 1
+        if seen[pair.subset] <= limit:
+            out.append(pair)
+    return out
+
+
 def _by_article(pairs: Sequence[Pair]) -> Iterator[list[Pair]]:
     groups: dict[str, list[Pair]] = defaultdict(list)
     for pair in pairs:
