@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import MODELS_DIR, SMALL_MODEL, llm_settings
+from conftest import CONTENT_MODEL, MODELS_DIR, SMALL_MODEL, llm_settings
 from newsdesk.exceptions import LLMError, ModelError
 from newsdesk.llm import BACKENDS, get_backend
 from newsdesk.llm.files import KNOWN, check_gguf, resolve, verify
@@ -133,6 +133,36 @@ def test_llamacpp_answers_the_schema_and_reuses_the_prefix(tmp_path: Path) -> No
     assert second.prompt_tokens < first.prompt_tokens
     assert "".join(backend.stream(MESSAGES, max_tokens=8)).strip()
     backend.close()
+
+
+def test_guesses_from_the_prompt_do_not_change_the_answer(tmp_path: Path) -> None:
+    """Prompt-lookup guesses are checked by the model: the same answer, fewer passes."""
+    passage = (
+        "llama.cpp added a new quantization type that keeps the quality of 8-bit weights "
+        "at the size of 4-bit weights on consumer CPUs and phones."
+    )
+    messages = [
+        {"role": "system", "content": "Copy the passage exactly.\n\nPassage: " + passage},
+        {"role": "user", "content": "Copy the passage, word for word."},
+    ]
+    schema = {
+        "type": "object",
+        "properties": {"text": {"type": "string", "maxLength": 200}},
+        "required": ["text"],
+        "additionalProperties": False,
+    }
+    answers = {}
+    for draft in (0, 6):
+        settings = llm_settings(tmp_path, CONTENT_MODEL, llm_draft_tokens=draft)
+        backend = get_backend(settings)
+        answers[draft] = backend.generate(messages, schema=schema, max_tokens=80)
+        backend.close()
+    assert answers[6].text == answers[0].text
+    assert answers[0].guessed_tokens == 0
+    assert answers[6].guessed_tokens > 0
+    # The keys, quotes and brackets were written by the schema, not by forward passes.
+    assert answers[0].forced_tokens > 0
+    json.loads(answers[6].text)
 
 
 # -- openai, against llama-cpp-python's own server -----------------------------------------

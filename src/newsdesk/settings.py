@@ -171,6 +171,13 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Folder of pulled model files. Empty: `models` in the data directory.",
     ),
+    Setting(
+        "llm_draft_tokens",
+        int,
+        6,
+        "Tokens guessed ahead from the prompt inside strings (llamacpp; 0: off). The "
+        "model checks every guess, so the answer is the same.",
+    ),
     Setting("llm_threads", int, 0, "CPU threads for the llamacpp backend (0: every core)."),
     Setting(
         "llm_context",

@@ -45,6 +45,8 @@ class Generation:
     """Seconds until the first generated token."""
     forced_tokens: int = 0
     """Completion tokens that the schema fixed and no forward pass chose (jump-forward)."""
+    guessed_tokens: int = 0
+    """Completion tokens guessed from the prompt and confirmed by the model in one batch."""
 
 
 class LLMBackend:

@@ -46,6 +46,11 @@ class JsonCursor:
         self._started = False
         self._last = ""
 
+    @property
+    def in_string(self) -> bool:
+        """Inside a string value: the model writes free text."""
+        return bool(self._stack) and self._stack[-1].kind == "string"
+
     # -- following the answer -------------------------------------------------------------
 
     def feed(self, text: str) -> None:

@@ -131,6 +131,7 @@ class LlamaCppBackend(LLMBackend):
         self._constraints: dict[str, _Constraint] = {}
         self._lock = threading.Lock()
         self.path: Path | None = None
+        self.draft_tokens = max(0, int(settings.llm_draft_tokens))
 
     @property
     def model_name(self) -> str:
@@ -208,12 +209,20 @@ class LlamaCppBackend(LLMBackend):
 
     def _run(
         self, tokens: list[int], max_tokens: int, schema: dict[str, Any] | None
-    ) -> Iterator[tuple[int, float, bool]]:
-        """Greedy decoding after the cached prefix: each token, when it came, whether forced.
+    ) -> Iterator[tuple[int, float, str]]:
+        """Greedy decoding after the cached prefix: each token, when it came, and how
+        (``forced`` by the schema, ``guessed`` from the prompt and confirmed, ``chosen``).
 
         With a schema, the grammar checks each chosen token, and the text that the schema
         fixes (keys, brackets, quotes) is appended without a forward pass of its own: it is
         evaluated in one batch with the token before it.
+
+        Inside a string, the next tokens are guessed from the prompt (a brief copies names,
+        numbers and phrases from its sources): the last tokens written are looked up in the
+        prompt and what followed them there is evaluated in the same batch. The model's own
+        greedy choice at each position decides; guesses it agrees with cost no pass of
+        their own, the others are dropped from the cache (prompt-lookup decoding). The
+        answer is the model's greedy answer either way.
         """
         llama_cpp = _import_llama_cpp()
         llm = self._llm
@@ -227,35 +236,75 @@ class LlamaCppBackend(LLMBackend):
         vocab = llm._model.vocab
         ctx = llm._ctx.ctx
         n_vocab = llm.n_vocab()
-        batch = list(tokens[llm.n_tokens :])
+        lookup = _Lookup(tokens, self.draft_tokens) if cursor is not None else None
+        pending = list(tokens[llm.n_tokens :])
         left = max_tokens
-        forced: list[int] = []
+        written: list[int] = []
         while True:
+            forced: list[int] = []
             if cursor is not None and constraint is not None:
                 forced = self._jump(cursor, constraint, left)
-                batch += forced
+                pending += forced
                 left -= len(forced)
-            llm.eval(batch)
+                written += forced
+            draft: list[int] = []
+            if lookup is not None and cursor is not None and cursor.in_string and left > 1:
+                draft = lookup.draft(written)[: left - 1]
+            self._eval(pending + draft, outputs=len(draft) + 1)
             now = time.perf_counter()
             for token in forced:
-                yield token, now, True
+                yield token, now, "forced"
             if left <= 0 or (cursor is not None and cursor.complete):
                 return
-            logits = np.ctypeslib.as_array(
-                llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,)
-            )
-            token = int(np.argmax(logits))
-            if constraint is not None:
-                token = constraint.choose(token, logits)
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                return
-            yield token, time.perf_counter(), False
-            left -= 1
-            if cursor is not None:
-                cursor.feed(self._piece(token))
-                if cursor.complete:
+            for i in range(len(draft) + 1):
+                logits = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits_ith(ctx, i - len(draft) - 1), shape=(n_vocab,)
+                )
+                token = int(np.argmax(logits))
+                if constraint is not None:
+                    token = constraint.choose(token, logits)
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    self._drop(len(draft) - i)
                     return
-            batch = [token]
+                guessed = i < len(draft) and token == draft[i]
+                yield token, time.perf_counter(), "guessed" if guessed else "chosen"
+                left -= 1
+                written.append(token)
+                if cursor is not None:
+                    cursor.feed(self._piece(token))
+                    if cursor.complete:
+                        self._drop(len(draft) - i)
+                        return
+                if guessed and left > 0 and not (cursor is not None and cursor.forced()):
+                    continue  # evaluated with the guess: its logits are next in the batch
+                # Drop the guesses from this position on; the token goes in the next batch.
+                self._drop(len(draft) - i)
+                pending = [token]
+                break
+            if left <= 0:
+                return
+
+    def _eval(self, batch: list[int], *, outputs: int = 1) -> None:
+        """Evaluate ``batch`` after the cached tokens, with logits for its last ``outputs``."""
+        llm = self._llm
+        llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+        for start in range(0, len(batch), llm.n_batch):
+            part = batch[start : start + llm.n_batch]
+            llm._batch.set_batch(batch=part, n_past=llm.n_tokens, logits_all=False)
+            if start + len(part) == len(batch):
+                for i in range(max(0, len(part) - outputs), len(part)):
+                    llm._batch.batch.logits[i] = True
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[llm.n_tokens : llm.n_tokens + len(part)] = part
+            llm.n_tokens += len(part)
+        llm._requires_eval = False
+
+    def _drop(self, count: int) -> None:
+        """Forget the last ``count`` evaluated tokens (guesses the model did not take)."""
+        if count > 0:
+            llm = self._llm
+            llm.n_tokens -= count
+            llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
 
     def _piece(self, token: int) -> str:
         # Latin-1 keeps every byte as one character: JSON's structure is ASCII, and the
@@ -290,11 +339,11 @@ class LlamaCppBackend(LLMBackend):
             start = time.perf_counter()
             first: float | None = None
             out: list[int] = []
-            forced = 0
-            for token, at, was_forced in self._run(tokens, max_tokens, schema):
+            how: dict[str, int] = {"forced": 0, "guessed": 0, "chosen": 0}
+            for token, at, kind in self._run(tokens, max_tokens, schema):
                 first = first or at
                 out.append(token)
-                forced += was_forced
+                how[kind] += 1
             end = time.perf_counter()
             text = llm.detokenize(out).decode("utf-8", errors="replace")
         return Generation(
@@ -304,7 +353,8 @@ class LlamaCppBackend(LLMBackend):
             completion_tokens=len(out),
             seconds=end - start,
             prompt_seconds=(first or end) - start,
-            forced_tokens=forced,
+            forced_tokens=how["forced"],
+            guessed_tokens=how["guessed"],
         )
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int = 512) -> Iterator[str]:
@@ -331,6 +381,26 @@ class LlamaCppBackend(LLMBackend):
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+
+
+class _Lookup:
+    """Guesses of the next tokens: what followed the last few written tokens in the prompt."""
+
+    def __init__(self, prompt: list[int], size: int, ngram: int = 2) -> None:
+        self.size = size
+        self.ngram = ngram
+        self.prompt = prompt
+        self._at: dict[tuple[int, ...], int] = {}
+        if size > 0:
+            for i in range(len(prompt) - ngram):
+                # The latest occurrence wins: the pack comes last in the prompt.
+                self._at[tuple(prompt[i : i + ngram])] = i + ngram
+
+    def draft(self, written: list[int]) -> list[int]:
+        if self.size <= 0 or len(written) < self.ngram:
+            return []
+        at = self._at.get(tuple(written[-self.ngram :]))
+        return [] if at is None else self.prompt[at : at + self.size]
 
 
 class _Constraint:
