@@ -98,6 +98,12 @@ def main() -> int:
     )
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--judge",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the model judge of the support checker (off: words and embeddings only)",
+    )
     args = parser.parse_args()
     data = args.data.resolve()
     posts = data / "reddit-localllama" / "posts.jsonl.gz"
@@ -120,6 +126,7 @@ def main() -> int:
             models_dir=str(Path.home() / ".cache" / "newsdesk" / "models"),
             llm_model=args.model,
             llm_threads=args.threads,
+            grounding_judge=args.judge,
         )
         desk = Desk(settings)
         desk.import_reddit(subset)
@@ -145,7 +152,10 @@ def main() -> int:
         rss = peak_rss_mb()
         desk.close()
 
-    print(f"model: {args.model}, {args.threads} threads; loaded in {load_s:.1f} s")
+    print(
+        f"model: {args.model}, {args.threads} threads; loaded in {load_s:.1f} s; "
+        f"grounding judge {'on' if args.judge else 'off'}"
+    )
     print(
         f"posts: {args.posts:,}; stories: {run.new_stories:,}; briefs asked: {len(targets)} "
         f"(the most important with a pack of at least {args.min_pack:.0%} of the budget)"
@@ -182,6 +192,7 @@ def main() -> int:
         + f" = {free_rate:.2f} tokens/s"
     )
     forced = sum(g.forced_tokens for g in gens)
+    guessed = sum(g.guessed_tokens for g in gens)
     total = sum(g.completion_tokens for g in gens)
     print(
         f"constrained, writing briefs: {total:,} tokens in {len(gens)} calls "
@@ -192,6 +203,10 @@ def main() -> int:
         f"  of which fixed by the schema (jump-forward, no forward pass of their own): "
         f"{forced:,} ({forced / max(1, total):.0%}); tokens the model chose: {chosen:.2f}/s "
         f"= {chosen / free_rate:.2f} of free"
+    )
+    print(
+        f"  guessed from the prompt and confirmed in one batch: {guessed:,} "
+        f"({guessed / max(1, total):.0%})"
     )
     print(f"ratio constrained / free: {constrained / free_rate:.2f} (goal >= 0.8)")
     print(

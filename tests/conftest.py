@@ -34,6 +34,8 @@ def llm_settings(data_dir: Path, model: str = SMALL_MODEL, **overrides: object) 
         "llm_threads": 2,
         "llm_context": 2048,
         "brief_pack_tokens": 600,
+        # The model judge of the support checker has its own tests (it doubles model calls).
+        "grounding_judge": False,
         "allow_hosts": ["127.0.0.1"],
     }
     values.update(overrides)

@@ -174,6 +174,23 @@ def _add_item(desk: Desk, story_id: str, text: str, url: str = "https://example.
     refresh_stories(desk.store, desk.settings, [story_id])
 
 
+NEW_TEXT = "The team published new benchmark numbers for the release. " * 5
+
+
+def assert_timeline_from_evidence(row: Any) -> None:
+    """Every timeline entry's date is a date its evidence names, in the passage it cites."""
+    from newsdesk.briefs.writer import _day
+    from newsdesk.timeline import dated_sentences
+
+    passages = {p["id"]: p for p in row.passages}
+    for entry in Brief.model_validate(row.brief).timeline:
+        (cite,) = entry.event.cites
+        passage = passages[cite]
+        assert entry.evidence and entry.evidence in passage["text"]
+        found = dated_sentences(entry.evidence, _day(passage["date"]), str(cite))
+        assert entry.date in {d.date.isoformat() for d in found}
+
+
 def test_briefs_validate_are_cached_and_versioned(
     clustered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,6 +206,12 @@ def test_briefs_validate_are_cached_and_versioned(
         assert all(1 <= c <= count for claim in brief.claims() for c in claim.cites)
         assert row.prompt_tokens > 0 and row.completion_tokens > 0 and row.seconds > 0
         assert row.model == "smollm2-135m" and row.backend == "llamacpp"
+        assert_timeline_from_evidence(row)
+        # Every claim has the checker's verdict, and the brief its grounding score.
+        assert len(row.verdicts) == len(brief.claims())
+        assert {v["label"] for v in row.verdicts} <= {"supported", "partial", "unsupported"}
+        assert 0.0 <= row.grounding_score <= 1.0
+        assert row.changes is None  # a first version has nothing to compare with
 
     calls = _count_calls(monkeypatch, desk)
     again = desk.write_briefs(story_ids=ids)
@@ -196,14 +219,49 @@ def test_briefs_validate_are_cached_and_versioned(
     assert [(r.written, r.version) for r in again] == [(False, 1)] * 2
 
     changed = results[1].story_id
-    _add_item(desk, changed, "The team published new benchmark numbers for the release. " * 5)
+    _add_item(desk, changed, NEW_TEXT)
     third = desk.write_briefs(story_ids=ids)
     written = {r.story_id: r.version for r in third if r.written}
     assert written == {changed: 2}
-    assert len(calls) == len(SECTIONS)
+    rewritten = next(r for r in third if r.written)
+    assert len(calls) == rewritten.calls >= len(SECTIONS)
     assert [v.version for v in desk.store.brief_versions(changed)] == [1, 2]
+    # Version 2 says what is new since version 1: the new item, at least.
+    v2 = desk.brief(changed)
+    new_item = desk.store.get_item(f"test:{changed}:{len(NEW_TEXT)}")
+    assert v2.changes["version"] == 1
+    assert new_item.id in v2.changes["new_items"]
 
     assert desk.write_brief(ids[0], force=True).version == 2  # nothing changed, but forced
+    desk.close()
+
+
+def test_story_page_shows_claims_with_citations_and_verdicts(
+    clustered: Path, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from newsdesk.web import LABELS, create_app
+
+    desk = _desk(clustered, tmp_path)
+    written, pending = (v.id for v in desk.stories(limit=2))
+    assert desk.write_brief(written).error is None
+    client = TestClient(create_app(desk))
+    page = client.get(f"/stories/{written}")
+    assert page.status_code == 200
+    row = desk.brief(written)
+    brief = Brief.model_validate(row.brief)
+    html = page.text
+    assert html.count('class="verdict ') == len(brief.claims()) == len(row.verdicts)
+    for verdict in row.verdicts:
+        assert LABELS[verdict["label"]] in html
+    assert f"{100 * row.grounding_score:.0f}% of claims supported" in html
+    for claim in brief.claims():
+        for n in claim.cites:
+            assert f'href="#passage-{n}"' in html and f'id="passage-{n}"' in html
+    assert "Read original on" in html
+    assert "The brief of this story is pending." in client.get(f"/stories/{pending}").text
+    assert client.get("/stories/no-such-story").status_code == 404
     desk.close()
 
 
@@ -253,7 +311,31 @@ def test_content_model_writes_from_the_passages(clustered: Path, tmp_path: Path)
     assert _content_words(claim.text) & _content_words(cited)
     # Prefix reuse: the pack is evaluated about once, not once per section.
     assert row.prompt_tokens < 1.5 * (result.pack_tokens + 400)
+    assert_timeline_from_evidence(row)
     desk.close()
+
+
+def test_a_claim_citing_the_wrong_passage_is_caught(clustered: Path, tmp_path: Path) -> None:
+    """A sentence of a written brief, made to cite a passage of another story, fails."""
+    from newsdesk.grounding import Claim as Checked
+
+    desk = _desk(clustered, tmp_path, CONTENT_MODEL)
+    first, other = desk.stories(limit=2)
+    assert desk.write_brief(first.id).error is None
+    row = desk.brief(first.id)
+    claim = Brief.model_validate(row.brief).tldr.what_changed
+    mine = [p["text"] for p in row.passages]
+    foreign = [p.text for p in build_pack(desk.store.story_items(other.id), 300, _wc).passages]
+    checker = desk.brief_writer.checker
+    right = checker.check_all(mine, [Checked(claim.text, tuple(claim.cites))])[0]
+    wrong = checker.check_all(mine + foreign, [Checked(claim.text, (len(mine) + 1,))])[0]
+    assert wrong.label == "unsupported", wrong
+    assert wrong.score < right.score
+    desk.close()
+
+
+def _wc(text: str) -> int:
+    return len(text.split())
 
 
 # -- a server that fails -------------------------------------------------------------------

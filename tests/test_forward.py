@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from newsdesk.briefs.schema import SECTIONS, json_schema
+from newsdesk.briefs.schema import SECTIONS, Timeline, TimelineWording, json_schema
 from newsdesk.llm.forward import JsonCursor
 
 CLAIM = {"text": 'A claim with "quotes", a \\ and ünïcode.', "cites": [1, 12]}
@@ -41,20 +41,22 @@ ANSWERS: dict[str, list[dict[str, Any]]] = {
     ],
     "timeline": [
         {"timeline": []},
-        {"timeline": [{"date": "2025-01-02", "event": CLAIM}] * 4},
+        {"timeline": [{"date": "2025-01-02", "event": CLAIM, "evidence": "On 2 Jan."}] * 4},
     ],
+    "timeline_wording": [{"events": []}, {"events": ["It shipped.", "It was fixed."]}],
 }
+MODELS: dict[str, Any] = {**SECTIONS, "timeline": Timeline, "timeline_wording": TimelineWording}
 
 
 def canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-@pytest.mark.parametrize("name", list(SECTIONS))
+@pytest.mark.parametrize("name", list(MODELS))
 def test_forced_text_is_what_every_valid_answer_carries(name: str) -> None:
-    schema = json_schema(SECTIONS[name])
+    schema = json_schema(MODELS[name])
     for answer in ANSWERS[name]:
-        SECTIONS[name].model_validate(answer)
+        MODELS[name].model_validate(answer)
         text = canonical(answer)
         forced_chars = 0
         for i in range(len(text) + 1):

@@ -66,10 +66,9 @@ def _ago(value: object) -> str:
 
 
 def _span(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    from newsdesk.stories import short_span
+
+    return short_span(seconds)
 
 
 @app.command()

@@ -226,6 +226,13 @@ SETTINGS: tuple[Setting, ...] = (
         "the word and embedding checks (off: those two alone, no model needed).",
     ),
     Setting(
+        "grounding_policy",
+        str,
+        "mark",
+        "What a brief does with a claim the checker finds unsupported: mark (keep it, shown "
+        "as unverified) or drop (remove it where its section can do without it).",
+    ),
+    Setting(
         "grounding_judge_model",
         str,
         "",

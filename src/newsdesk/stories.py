@@ -200,6 +200,14 @@ def freshness(story: Any, settings: Settings, now: datetime | None = None) -> st
     return "Fresh" if age < timedelta(hours=settings.fresh_hours) else "Stale"
 
 
+def short_span(seconds: int) -> str:
+    """A duration as the pages say it: "4h", "3d", "12m", "40s"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(0, seconds)}s"
+
+
 def collection_delay(first_item: Any) -> timedelta | None:
     """Collected minus published of the story's first item ("collected in 4h")."""
     if first_item.published_at is None:

@@ -1,17 +1,21 @@
-"""The site. For now one page: what was collected, newest first (the full site comes later)."""
+"""The site: what was collected, newest first, and each story with its brief (the full site
+is issue 6)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from newsdesk.desk import Desk
+from newsdesk.exceptions import StoryNotFoundError
+from newsdesk.stories import StoryView, short_span
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -55,11 +59,47 @@ def create_app(desk: Desk) -> FastAPI:
         }
         return TEMPLATES.TemplateResponse(request, "items.html", context)
 
+    @app.get("/stories/{story_id}", response_class=HTMLResponse)
+    def story(request: Request, story_id: str) -> Response:
+        try:
+            view = desk.story(story_id)
+        except StoryNotFoundError:
+            return HTMLResponse("<h1>No such story</h1>", status_code=404)
+        if view.redirected_from:
+            return RedirectResponse(f"/stories/{view.id}", status_code=301)
+        return TEMPLATES.TemplateResponse(request, "story.html", story_context(desk, view))
+
     @app.get("/api/v1/stats")
     def stats() -> JSONResponse:
         return JSONResponse(desk.stats())
 
     return app
+
+
+LABELS = {"supported": "supported", "partial": "partly supported", "unsupported": "unverified"}
+
+
+def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
+    """What the story page shows: the story, its newest brief and each claim's verdict."""
+    from newsdesk.briefs.schema import Brief
+
+    row = desk.store.latest_brief(view.id)
+    brief = Brief.model_validate(row.brief) if row is not None else None
+    verdicts: dict[int, Any] = {}
+    if brief is not None and row.verdicts:
+        for claim, verdict in zip(brief.claims(), row.verdicts, strict=False):
+            verdicts[id(claim)] = SimpleNamespace(**verdict)
+    delay = view.collection_delay
+    return {
+        "story": view,
+        "row": row,
+        "brief": brief,
+        "passages": [SimpleNamespace(**p) for p in row.passages] if row is not None else [],
+        "verdict": lambda claim: verdicts.get(id(claim)),
+        "LABELS": LABELS,
+        "tags": list(dict.fromkeys([*(brief.hashtags if brief else []), *view.tags])),
+        "delay": short_span(int(delay.total_seconds())) if delay is not None else "",
+    }
 
 
 def run(desk: Desk, host: str, port: int) -> None:

@@ -3,8 +3,8 @@
 Every sentence-level claim is a ``Claim``: its text and the ids of the source passages that
 support it (``cites``). Lengths and counts are bounded here, and the bounds travel into the
 JSON Schema that constrains decoding, so that a small model cannot loop. Each section is its
-own model (``SECTIONS``); ``Brief`` is all of them together, published as JSON Schema in
-docs/brief.schema.json.
+own model (``SECTIONS``, and ``TimelineWording`` for the timeline); ``Brief`` is all of
+them together, published as JSON Schema in docs/brief.schema.json.
 """
 
 from __future__ import annotations
@@ -89,12 +89,22 @@ class Implications(_Strict):
 
 
 class TimelineEntry(_Strict):
+    """A dated event. The date is never the model's: it is the date that a sentence of the
+    cited passage names (``newsdesk.timeline``); the model only words the event."""
+
     date: str = Field(pattern=r"^[12][0-9]{3}-[01][0-9]-[0-3][0-9]$")
     event: Claim
+    evidence: str = Field(default="", max_length=400, description="The dated source sentence")
 
 
 class Timeline(_Strict):
     timeline: list[TimelineEntry] = Field(max_length=4)
+
+
+class TimelineWording(_Strict):
+    """What the model writes for a timeline: one sentence per dated piece of evidence."""
+
+    events: list[Annotated[str, Field(min_length=8, max_length=160)]] = Field(max_length=4)
 
 
 class Brief(_Strict):
@@ -125,8 +135,9 @@ SECTIONS: dict[str, type[_Strict]] = {
     "comparison": ComparisonSection,
     "technical_deep_dive": DeepDive,
     "future_implications": Implications,
-    "timeline": Timeline,
 }
+"""The sections the model writes from the pack. The timeline is built from dated evidence
+(``newsdesk.timeline``) and only worded by the model (``TimelineWording``)."""
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:

@@ -15,9 +15,11 @@ passages say, and any URL that the sources do not carry is removed from the brie
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,17 +28,28 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from newsdesk.briefs.pack import URL, SourcePack, build_pack
-from newsdesk.briefs.schema import SECTIONS, Brief, assemble, json_schema
+from newsdesk.briefs.schema import (
+    SECTIONS,
+    Brief,
+    Claim,
+    Timeline,
+    TimelineEntry,
+    TimelineWording,
+    assemble,
+    json_schema,
+)
 from newsdesk.exceptions import BriefError, NewsdeskError, StoryNotFoundError
 from newsdesk.llm import Generation, LLMBackend, Message
 
 if TYPE_CHECKING:
+    from newsdesk.embeddings import EmbeddingBackend
+    from newsdesk.grounding import Checker, Verdict
     from newsdesk.settings import Settings
     from newsdesk.store import Store
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 
 # Short on purpose: every token here is evaluated once per brief, and each section's
 # instruction once per section. The grammar and the keys that jump-forward decoding writes
@@ -63,9 +76,12 @@ INSTRUCTIONS: dict[str, str] = {
     "technical_deep_dive": "Technical deep dive: 1 to 3 sentences on how it works (method, "
     "architecture, numbers).",
     "future_implications": "Up to 2 future implications: a prediction and its rationale.",
-    "timeline": "Up to 4 dated events the passages state, oldest first, date as YYYY-MM-DD; "
-    "none if the passages give no date.",
+    "timeline": "For each dated sentence below, in order, one short sentence on the event "
+    "it dates, from that sentence only:",
 }
+
+# The most dates a timeline shows.
+TIMELINE_DATES = 4
 
 # Tokens per character a model spends at worst on ordinary text, for the answer budget.
 _TOKENS_PER_CHAR = 0.4
@@ -156,10 +172,27 @@ def _drop_bad_cites(value: Any, count: int) -> Any:
 class BriefWriter:
     """Writes briefs with one backend into one store."""
 
-    def __init__(self, store: Store, settings: Settings, backend: LLMBackend) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        backend: LLMBackend,
+        embedder: EmbeddingBackend | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.backend = backend
+        self._embedder = embedder
+        self._checker: Checker | None = None
+
+    @property
+    def checker(self) -> Checker:
+        """The support checker, on this writer's model and the desk's embedder."""
+        if self._checker is None:
+            from newsdesk.grounding import Checker
+
+            self._checker = Checker(self.settings, embedder=self._embedder, llm=self.backend)
+        return self._checker
 
     @property
     def model(self) -> str:
@@ -194,6 +227,7 @@ class BriefWriter:
             if not pack.passages:
                 raise BriefError(story_id, "its items have no text to write from")
             brief = self._sections(story_id, pack, result)
+            brief, verdicts = self._ground(brief, pack)
         except NewsdeskError as e:
             result.error = str(e)
             result.seconds = time.perf_counter() - start
@@ -212,6 +246,9 @@ class BriefWriter:
             cached_tokens=result.cached_tokens,
             completion_tokens=result.completion_tokens,
             seconds=round(result.seconds, 3),
+            verdicts=[v.to_json() for v in verdicts],
+            grounding_score=grounding_score(verdicts),
+            changes=changes(latest, brief, pack),
         )
         result.written = True
         return result
@@ -223,7 +260,81 @@ class BriefWriter:
         for name, model in SECTIONS.items():
             messages: list[Message] = [system, {"role": "user", "content": INSTRUCTIONS[name]}]
             done[name] = self._section(story_id, name, model, messages, pack, allowed, result)
+        done["timeline"] = self._timeline(story_id, system, pack, allowed, result)
         return assemble(done)
+
+    def _ground(self, brief: Brief, pack: SourcePack) -> tuple[Brief, list[Verdict]]:
+        """Check every claim against the passages it cites; with ``grounding_policy = drop``,
+        remove the unsupported claims that a section can do without."""
+        from newsdesk.grounding import Claim as Checked
+
+        claims = brief.claims()
+        verdicts = self.checker.check_all(
+            [p.text for p in pack.passages], [Checked(c.text, tuple(c.cites)) for c in claims]
+        )
+        if self.settings.grounding_policy != "drop":
+            return brief, verdicts
+        keep = [v.label != "unsupported" for v in verdicts]
+        data = brief.model_dump()
+        at = 3  # the TL;DR's three claims stay, marked: the TL;DR needs them
+        for name in ("key_takeaways", "technical_deep_dive", "future_implications", "timeline"):
+            kept = []
+            for entry in data[name]:
+                if keep[at]:
+                    kept.append(entry)
+                at += 1
+            data[name] = kept
+        verdicts = verdicts[:3] + [v for v, k in zip(verdicts[3:], keep[3:], strict=True) if k]
+        return Brief.model_validate(data), verdicts
+
+    def _timeline(
+        self,
+        story_id: str,
+        system: Message,
+        pack: SourcePack,
+        allowed: set[str],
+        result: BriefResult,
+    ) -> Timeline:
+        """Dates from the sentences of the pack that name them, worded by the model.
+
+        The dates, their order and the passage each cites come from the evidence
+        (``newsdesk.timeline``); the model only writes one sentence per entry, from that
+        entry's evidence. No evidence, no entry, no model call.
+        """
+        entries = evidence_timeline(pack, TIMELINE_DATES)
+        if not entries:
+            return Timeline(timeline=[])
+        listing = "\n".join(
+            f"{n}. {entry.date.isoformat()} [{cite}]: {entry.summary[0].sentence}"
+            for n, (entry, cite) in enumerate(entries, 1)
+        )
+        schema = json_schema(TimelineWording)
+        schema["properties"]["events"]["minItems"] = len(entries)
+        schema["properties"]["events"]["maxItems"] = len(entries)
+        messages: list[Message] = [
+            system,
+            {"role": "user", "content": INSTRUCTIONS["timeline"] + "\n" + listing},
+        ]
+        try:
+            wording = self._section(
+                story_id, "timeline", TimelineWording, messages, pack, allowed, result, schema
+            )
+            events = list(wording.events)  # type: ignore[attr-defined]
+        except BriefError:
+            events = []
+        if len(events) != len(entries):
+            # The evidence itself, cut to a claim's length, rather than no timeline.
+            events = [entry.summary[0].sentence[:180] for entry, _ in entries]
+        return Timeline(
+            timeline=[
+                TimelineEntry(
+                    date=entry.date.isoformat(),
+                    event=Claim(text=event, cites=[cite]),
+                    evidence=entry.summary[0].sentence[:400],
+                )
+                for (entry, cite), event in zip(entries, events, strict=True)
+            ]
+        )
 
     def _section(
         self,
@@ -234,13 +345,15 @@ class BriefWriter:
         pack: SourcePack,
         allowed: set[str],
         result: BriefResult,
+        schema: dict[str, Any] | None = None,
     ) -> BaseModel:
-        schema = json_schema(model)
+        schema = schema or json_schema(model)
+        instruction = messages[1]["content"]
         problem = ""
         for attempt in range(1 + max(0, int(self.settings.llm_retries))):
             if attempt:
                 # Decoding is greedy: the same prompt would give the same answer again.
-                retry = INSTRUCTIONS[name] + " Your last answer was cut off or invalid; be brief."
+                retry = "Your last answer was cut off or invalid; be brief. " + instruction
                 messages = [messages[0], {"role": "user", "content": retry}]
             generation = self.backend.generate(
                 messages, schema=schema, max_tokens=max_tokens(schema)
@@ -263,6 +376,58 @@ class BriefWriter:
                 problem = str(e).splitlines()[0][:200]
                 log.info("section %s of %s did not validate: %s", name, story_id, problem)
         raise BriefError(story_id, f"the model's {name} did not validate: {problem}")
+
+
+def grounding_score(verdicts: Sequence[Verdict]) -> float | None:
+    from newsdesk.grounding import grounding_score as score
+
+    return round(score(verdicts), 4) if verdicts else None
+
+
+def changes(previous: Any, brief: Brief, pack: SourcePack) -> dict[str, Any] | None:
+    """What is new since the previous version: its new sources and its new claims.
+
+    A claim is new when no claim of the previous version has nearly the same words
+    (Jaccard similarity of their word sets under 0.6): a rewording is not news.
+    """
+    if previous is None:
+        return None
+    old_items = {p["item_id"] for p in previous.passages}
+    new_items = sorted({p.item_id for p in pack.passages} - old_items)
+    old_claims = [_words(c.text) for c in Brief.model_validate(previous.brief).claims()]
+    new_claims = [
+        c.text
+        for c in brief.claims()
+        if all(_jaccard(_words(c.text), old) < 0.6 for old in old_claims)
+    ]
+    return {"version": previous.version, "new_items": new_items, "new_claims": new_claims}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def evidence_timeline(pack: SourcePack, k: int) -> list[tuple[Any, int]]:
+    """Up to ``k`` timeline entries from the dated sentences of the pack's passages, each
+    with the id of the passage its summary sentence comes from."""
+    from newsdesk.timeline import build_timeline, dated_sentences
+
+    evidence = []
+    for passage in pack.passages:
+        evidence += dated_sentences(passage.text, _day(passage.date), str(passage.id))
+    timeline = build_timeline(evidence, k)
+    return [(entry, int(entry.summary[0].source)) for entry in timeline.entries if entry.summary]
+
+
+def _day(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None
 
 
 def write_briefs(

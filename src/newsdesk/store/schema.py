@@ -141,7 +141,7 @@ item_embeddings = sa.Table(
     sa.Column("vector", sa.LargeBinary, nullable=False),
 )
 
-# -- briefs (migration 0003) -------------------------------------------------------------
+# -- briefs (migrations 0003, 0004) -----------------------------------------------------
 
 # One row per version of a story's brief. ``key`` hashes what the brief was written from
 # (source pack, model, prompt version): the same key is never written twice.
@@ -166,5 +166,11 @@ briefs = sa.Table(
     sa.Column("completion_tokens", sa.Integer, nullable=False),
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Migration 0004: the checker's verdict on each claim (reading order, as
+    # ``Brief.claims``), the share of supported claims, and what changed since the previous
+    # version (new sources, new claims).
+    sa.Column("verdicts", sa.JSON(none_as_null=True)),
+    sa.Column("grounding_score", sa.Float),
+    sa.Column("changes", sa.JSON(none_as_null=True)),
     sa.UniqueConstraint("story_id", "version", name="uq_briefs_story_version"),
 )
