@@ -99,6 +99,9 @@ def main() -> int:
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--draft", type=int, default=0, help="prompt-lookup guesses per step (0: off)"
+    )
+    parser.add_argument(
         "--judge",
         action=argparse.BooleanOptionalAction,
         default=False,
@@ -126,6 +129,7 @@ def main() -> int:
             models_dir=str(Path.home() / ".cache" / "newsdesk" / "models"),
             llm_model=args.model,
             llm_threads=args.threads,
+            llm_draft_tokens=args.draft,
             grounding_judge=args.judge,
         )
         desk = Desk(settings)
@@ -153,7 +157,8 @@ def main() -> int:
         desk.close()
 
     print(
-        f"model: {args.model}, {args.threads} threads; loaded in {load_s:.1f} s; "
+        f"model: {args.model}, {args.threads} threads, {args.draft} guesses per step; "
+        f"loaded in {load_s:.1f} s; "
         f"grounding judge {'on' if args.judge else 'off'}"
     )
     print(

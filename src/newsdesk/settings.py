@@ -174,9 +174,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "llm_draft_tokens",
         int,
-        6,
-        "Tokens guessed ahead from the prompt inside strings (llamacpp; 0: off). The "
-        "model checks every guess, so the answer is the same.",
+        0,
+        "Tokens guessed ahead from the prompt inside strings and checked by the model in "
+        "one batch (llamacpp; 0: off). Slower on 2 CPU cores (docs/benchmarks.md).",
     ),
     Setting("llm_threads", int, 0, "CPU threads for the llamacpp backend (0: every core)."),
     Setting(

@@ -222,7 +222,8 @@ class LlamaCppBackend(LLMBackend):
         prompt and what followed them there is evaluated in the same batch. The model's own
         greedy choice at each position decides; guesses it agrees with cost no pass of
         their own, the others are dropped from the cache (prompt-lookup decoding). The
-        answer is the model's greedy answer either way.
+        answer is the model's greedy answer either way. Off unless ``llm_draft_tokens`` is
+        set: on 2 CPU cores a batch of guesses costs more than the passes it saves.
         """
         llama_cpp = _import_llama_cpp()
         llm = self._llm
