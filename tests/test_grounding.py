@@ -246,3 +246,19 @@ def test_aggrefact_loads(shared_data: Path) -> None:
     assert len(pairs) == 750
     assert {p.subset for p in pairs} == {"cnndm", "bbc"}
     assert {p.gold for p in pairs} == {0.0, 1.0}
+
+
+def test_eval_grounding_command_json(shared_data: Path) -> None:
+    from typer.testing import CliRunner
+
+    from newsdesk.cli import app
+
+    path = shared_data / "frank" / "frank_valid.jsonl"
+    result = CliRunner().invoke(
+        app, ["eval", "grounding", "--path", str(path), "--limit", "5", "--no-judge", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(out["cnndm"]) >= {"spearman", "balanced_accuracy"}
+    assert set(out["bbc"]) >= {"spearman", "balanced_accuracy"}
+    assert out["cnndm"]["pairs"] == 5 and out["judge_calls"] == 0
