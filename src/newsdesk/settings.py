@@ -221,7 +221,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "grounding_judge",
         bool,
-        True,
+        False,
         "Ask the model backend whether each claim's cited passages support it, on top of "
         "the word and embedding checks (off: those two alone, no model needed).",
     ),
