@@ -92,11 +92,17 @@ def test_names_and_missing_names() -> None:
 
 
 def test_sentences_split_lower_case_text_and_keep_abbreviations() -> None:
-    text = "mr. smith went to the u.s. on monday. he stayed. Dr. Who arrived at 5 p.m. today."
-    assert split_sentences(text) == [
+    lower = "mr. smith went to the u.s. on monday. he stayed. j. doe left at 5 p.m. today."
+    assert split_sentences(lower) == [
         "mr. smith went to the u.s. on monday.",
         "he stayed.",
+        "j. doe left at 5 p.m. today.",
+    ]
+    mixed = "Dr. Who arrived at 5 p.m. today. He stayed in the U.S. for a week. It rained."
+    assert split_sentences(mixed) == [
         "Dr. Who arrived at 5 p.m. today.",
+        "He stayed in the U.S. for a week.",
+        "It rained.",
     ]
 
 

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from newsdesk.timeline import split_sentences
+
 if TYPE_CHECKING:
     from newsdesk.embeddings import EmbeddingBackend
     from newsdesk.llm import LLMBackend, Message
@@ -101,13 +103,6 @@ _TOKEN = re.compile(
     r"\d+(?:,\d{3})*(?:\.\d+)?(?:[A-Za-z]{1,2}\b)?|[A-Za-z][A-Za-z0-9'’\-]*\.?|[%$£€]",
 )
 _SCALE_WORD = re.compile(r"^(\d+(?:,\d{3})*(?:\.\d+)?)(k|m|mn|bn|b|tn|t)$", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]?\s+(?=[\"'‘“(\[]?[A-Za-z0-9])")
-_ABBREVIATION = re.compile(
-    r"(?:\b(?:mr|mrs|ms|dr|st|prof|gen|sen|rep|gov|lt|col|sgt|capt|jr|sr|inc|ltd|co|corp|"
-    r"vs|no|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|u\.s|u\.k|e\.g|i\.e|etc)"
-    r"|\b[a-z])\.$",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -238,25 +233,6 @@ def content_words(text: str) -> set[str]:
         if low in _MONTHS or low in _WEEKDAYS:
             continue
         out.add(stem(low))
-    return out
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a text, in lower case as well as in normal case ("mr. smith" stays)."""
-    text = re.sub(r"\s+", " ", text).strip()
-    if not text:
-        return []
-    out: list[str] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        piece = text[start : m.start()].rstrip()
-        if _ABBREVIATION.search(piece.split(" ")[-1] if piece else ""):
-            continue
-        if piece:
-            out.append(piece)
-        start = m.end()
-    if text[start:].strip():
-        out.append(text[start:].strip())
     return out
 
 
