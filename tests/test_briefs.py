@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CONTENT_MODEL, ROOT, SHARED_DATA, llm_settings
+from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, SHARED_DATA, llm_settings
 from newsdesk.briefs.pack import build_pack, chunk, neutralize
 from newsdesk.briefs.schema import SECTIONS, Brief, json_schema
 from newsdesk.briefs.writer import BriefWriter, _scrub
@@ -263,6 +263,27 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     assert "The brief of this story is pending." in client.get(f"/stories/{pending}").text
     assert client.get("/stories/no-such-story").status_code == 404
     desk.close()
+
+    # The CLI shows the same brief (unchanged: nothing is written) with its verdicts.
+    from typer.testing import CliRunner
+
+    from newsdesk.cli import app
+
+    env = {
+        "NEWSDESK_DATA_DIR": str(tmp_path / "data"),
+        "NEWSDESK_MODELS_DIR": str(MODELS_DIR),
+        "NEWSDESK_LLM_MODEL": "smollm2-135m",
+        "NEWSDESK_LLM_CONTEXT": "2048",
+        "NEWSDESK_BRIEF_PACK_TOKENS": "600",
+        "NEWSDESK_GROUNDING_JUDGE": "false",
+    }
+    shown = CliRunner().invoke(app, ["brief", written, "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["version"] == 1 and data["verdicts"] == row.verdicts
+    assert data["grounding_score"] == row.grounding_score
+    printed = CliRunner().invoke(app, ["brief", written], env=env)
+    assert f"grounding {row.grounding_score:.0%} of claims supported" in printed.output
 
 
 HOSTILE = (

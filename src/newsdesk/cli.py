@@ -311,15 +311,24 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
         console.print(f"related: {other_id} {title}")
 
 
-def _claim(claim: dict[str, object]) -> str:
-    cites = claim.get("cites") or []
-    assert isinstance(cites, list)
-    return f"{claim['text']} " + "".join(f"[{c}]" for c in cites)
+_MARKS = {"supported": "[green]✓[/]", "partial": "[yellow]partly supported[/]"}
 
 
 def _print_brief(row: Any) -> None:
     brief = row.brief
     tldr = brief["tldr"]
+    # The verdicts are in reading order, the order in which the claims print.
+    verdicts = iter(row.verdicts or [])
+
+    def _claim(claim: dict[str, object]) -> str:
+        cites = claim.get("cites") or []
+        assert isinstance(cites, list)
+        verdict = next(verdicts, None)
+        mark = ""
+        if verdict is not None:
+            mark = " " + _MARKS.get(verdict["label"], "[red]unverified[/]")
+        return f"{claim['text']} " + "".join(f"[{c}]" for c in cites) + mark
+
     console.print(f"[bold]{brief['hook']}[/]")
     console.print(" ".join("#" + t for t in brief["hashtags"]))
     console.print("\n[bold]TL;DR[/]")
@@ -353,8 +362,19 @@ def _print_brief(row: Any) -> None:
     console.print(
         f"[dim]v{row.version} · {row.backend}:{row.model} · "
         f"{row.prompt_tokens} prompt + {row.completion_tokens} "
-        f"generated tokens · {row.seconds:.1f} s[/]"
+        f"generated tokens · {row.seconds:.1f} s"
+        + (
+            f" · grounding {row.grounding_score:.0%} of claims supported"
+            if row.grounding_score is not None
+            else ""
+        )
+        + "[/]"
     )
+    if row.changes:
+        console.print(
+            f"[dim]new since v{row.changes['version']}: {len(row.changes['new_items'])} "
+            f"items, {len(row.changes['new_claims'])} claims[/]"
+        )
 
 
 def _brief_status(result: BriefResult) -> str:
@@ -439,6 +459,9 @@ def _brief_json(row: Any) -> dict[str, Any]:
         "completion_tokens": row.completion_tokens,
         "seconds": row.seconds,
         "created_at": row.created_at.isoformat(),
+        "verdicts": row.verdicts,
+        "grounding_score": row.grounding_score,
+        "changes": row.changes,
     }
 
 
