@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, SHARED_DATA, llm_settings
 from newsdesk.briefs.pack import build_pack, chunk, neutralize
@@ -261,6 +262,9 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
             assert f'href="#passage-{n}"' in html and f'id="passage-{n}"' in html
     assert "Read original on" in html
     assert "The brief of this story is pending." in client.get(f"/stories/{pending}").text
+    home = client.get("/").text  # the home page leads to both, the hook where there is one
+    assert f'href="/stories/{written}"' in home and f'href="/stories/{pending}"' in home
+    assert str(escape(brief.hook)) in home and "brief pending" in home
     assert client.get("/stories/no-such-story").status_code == 404
     desk.close()
 

@@ -51,7 +51,15 @@ def create_app(desk: Desk) -> FastAPI:
     def home(request: Request, q: str = "") -> Response:
         rows = desk.search(q, 100) if q else desk.recent_items(200)
         names = {s.id: s for s in desk.sources()}
+        stories = [] if q else desk.stories(limit=20)
+        hooks = {}
+        for view in stories:
+            brief = desk.store.latest_brief(view.id)
+            if brief is not None:
+                hooks[view.id] = brief.brief.get("hook")
         context: dict[str, Any] = {
+            "stories": stories,
+            "hooks": hooks,
             "items": rows,
             "sources": names,
             "counts": desk.stats(),
