@@ -385,6 +385,17 @@ def _brief_status(result: BriefResult) -> str:
     return f"unchanged v{result.version}" if result.version else "unchanged"
 
 
+def _write_briefs(desk: Desk, limit: int, *, force: bool = False) -> list[BriefResult]:
+    """The briefs of the best ``limit`` stories, with a progress bar."""
+    with _progress() as progress:
+        task = progress.add_task("briefs", total=limit)
+
+        def advance(result: BriefResult) -> None:
+            progress.advance(task)
+
+        return desk.write_briefs(limit=limit, force=force, progress=advance)
+
+
 @app.command()
 def brief(
     story_id: Annotated[str | None, typer.Argument(help="A story id.")] = None,
@@ -411,13 +422,7 @@ def brief(
         else:
             _print_brief(row)
         return
-    with _progress() as progress:
-        task = progress.add_task("briefs", total=limit)
-
-        def advance(result: BriefResult) -> None:
-            progress.advance(task)
-
-        results = desk.write_briefs(limit=limit, force=force, progress=advance)
+    results = _write_briefs(desk, limit, force=force)
     if as_json:
         out = [
             {
@@ -732,10 +737,14 @@ def serve(
 @app.command()
 def demo(
     serve_site: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+    briefs: Annotated[int, typer.Option(help="Briefs to write for the top stories (0: none).")] = 3,
 ) -> None:
-    """A fresh data directory, the default AI sources, one update, then the site.
+    """A fresh data directory, the default AI sources, one update, briefs of the top
+    stories, then the site.
 
     With internet it fetches live; offline it replays recorded responses (replay/demo.toml).
+    A brief that cannot be written (no model file and no way to pull it) is reported, and
+    the site is served all the same, its story pages saying the brief is pending.
     """
     from newsdesk.demo import prepare_demo
 
@@ -743,6 +752,13 @@ def demo(
     console.print(f"[bold]newsdesk demo[/]: {note}")
     console.print(f"data directory: {desk.settings.data_path}")
     _run_update(desk, desk.due_sources(force=True))
+    if briefs > 0:
+        console.print(f"writing the briefs of the {briefs} top stories with {desk.llm.model_name}")
+        try:
+            for r in _write_briefs(desk, briefs):
+                console.print(f"  {r.story_id}: {_brief_status(r)}")
+        except NewsdeskError as e:
+            err.print(f"[yellow]no briefs:[/] {e}")
     console.print(_stats_line(desk.stats()))
     if serve_site:
         from newsdesk.web import run
