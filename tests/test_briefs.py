@@ -266,6 +266,19 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     assert f'href="/stories/{written}"' in home and f'href="/stories/{pending}"' in home
     assert str(escape(brief.hook)) in home and "brief pending" in home
     assert client.get("/stories/no-such-story").status_code == 404
+
+    # The JSON API gives the same story, brief and verdicts.
+    listed = {s["id"]: s for s in client.get("/api/v1/stories").json()}
+    assert listed[written]["hook"] == brief.hook and listed[pending]["hook"] is None
+    assert listed[written]["grounding_score"] == row.grounding_score
+    one = client.get(f"/api/v1/stories/{written}").json()
+    assert one["brief"]["verdicts"] == row.verdicts and one["brief"]["version"] == 1
+    assert len(one["items"]) == one["item_count"] >= 1
+    assert client.get(f"/api/v1/stories/{pending}").json()["brief"] is None
+    tags = client.get("/api/v1/tags").json()
+    assert tags and tags[0]["stories"] >= tags[-1]["stories"] >= 1
+    tagged = client.get("/api/v1/stories", params={"tag": tags[0]["tag"]}).json()
+    assert tagged and all(tags[0]["tag"] in s["tags"] for s in tagged)
     desk.close()
 
     # The CLI shows the same brief (unchanged: nothing is written) with its verdicts.

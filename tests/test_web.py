@@ -52,3 +52,19 @@ def test_search_and_stats(settings: Settings) -> None:
         "stories": 0,
         "briefs": 0,
     }
+
+
+def test_api_sources_search_and_schema(settings: Settings) -> None:
+    _desk, client = _client(settings)
+    (source,) = client.get("/api/v1/sources").json()
+    assert source["name"] == "Example Lab" and source["error_count"] == 0
+    (hit,) = client.get("/api/v1/search", params={"q": "devstral"}).json()
+    assert hit["title"] == "Devstral benchmarks" and hit["source"] == "Example Lab"
+    assert client.get("/api/v1/search").status_code == 422  # q is required
+    assert client.get("/api/v1/stories").json() == []
+    assert client.get("/api/v1/stories/nope").status_code == 404
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/stories", "/api/v1/stories/{story_id}", "/api/v1/sources"):
+        assert path in paths
+    for path in ("/api/v1/tags", "/api/v1/search", "/api/v1/stats"):
+        assert path in paths

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
@@ -44,8 +44,11 @@ class _SecurityHeaders(BaseHTTPMiddleware):
 
 
 def create_app(desk: Desk) -> FastAPI:
+    from newsdesk.api import router
+
     app = FastAPI(title="newsdesk", docs_url=None, redoc_url=None)
     app.add_middleware(_SecurityHeaders)
+    app.include_router(router(desk))
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request, q: str = "") -> Response:
@@ -76,10 +79,6 @@ def create_app(desk: Desk) -> FastAPI:
         if view.redirected_from:
             return RedirectResponse(f"/stories/{view.id}", status_code=301)
         return TEMPLATES.TemplateResponse(request, "story.html", story_context(desk, view))
-
-    @app.get("/api/v1/stats")
-    def stats() -> JSONResponse:
-        return JSONResponse(desk.stats())
 
     return app
 

@@ -1,0 +1,180 @@
+"""The JSON API under /api/v1: what the pages show, for programs, with its OpenAPI schema
+(/openapi.json). Read-only; every response model is declared here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from newsdesk.desk import Desk
+from newsdesk.exceptions import StoryNotFoundError
+from newsdesk.stories import StoryView
+
+
+class StorySummary(BaseModel):
+    id: str
+    title: str
+    hook: str | None
+    freshness: str
+    collected_in_seconds: int | None
+    importance: float
+    item_count: int
+    source_count: int
+    tags: list[str]
+    first_seen_at: datetime
+    last_updated_at: datetime
+    grounding_score: float | None
+    url: str
+
+
+class ItemOut(BaseModel):
+    id: int
+    title: str
+    url: str | None
+    source: str
+    source_kind: str
+    author: str | None
+    published_at: datetime | None
+
+
+class BriefOut(BaseModel):
+    version: int
+    brief: dict[str, Any]
+    passages: list[dict[str, Any]]
+    verdicts: list[dict[str, Any]] | None
+    grounding_score: float | None
+    changes: dict[str, Any] | None
+    model: str
+    backend: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    created_at: datetime
+
+
+class StoryOut(StorySummary):
+    related: list[dict[str, str]]
+    items: list[ItemOut]
+    brief: BriefOut | None
+
+
+class SourceOut(BaseModel):
+    id: int
+    kind: str
+    name: str
+    url: str
+    emoji: str
+    enabled: bool
+    last_fetch_at: datetime | None
+    error_count: int
+    last_error: str | None
+
+
+class TagOut(BaseModel):
+    tag: str
+    stories: int
+
+
+def _summary(desk: Desk, view: StoryView) -> dict[str, Any]:
+    row = desk.store.latest_brief(view.id)
+    delay = view.collection_delay
+    return {
+        "id": view.id,
+        "title": view.title,
+        "hook": row.brief.get("hook") if row is not None else None,
+        "freshness": view.freshness,
+        "collected_in_seconds": int(delay.total_seconds()) if delay is not None else None,
+        "importance": view.importance,
+        "item_count": view.item_count,
+        "source_count": view.source_count,
+        "tags": view.tags,
+        "first_seen_at": view.first_seen_at,
+        "last_updated_at": view.last_updated_at,
+        "grounding_score": row.grounding_score if row is not None else None,
+        "url": f"/stories/{view.id}",
+    }
+
+
+def router(desk: Desk) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["api"])
+
+    @api.get("/stories", response_model=list[StorySummary])
+    def stories(
+        limit: int = Query(20, ge=1, le=100),
+        offset: int = Query(0, ge=0),
+        tag: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stories, best first (importance with recency decay); ``tag`` filters."""
+        if tag is None:
+            views = desk.stories(limit=limit, offset=offset)
+        else:
+            tagged = [v for v in desk.stories(limit=500) if tag in v.tags]
+            views = tagged[offset : offset + limit]
+        return [_summary(desk, v) for v in views]
+
+    @api.get("/stories/{story_id}", response_model=StoryOut)
+    def story(story_id: str) -> dict[str, Any]:
+        """One story with its items and its newest brief (verdicts and grounding score)."""
+        try:
+            view = desk.story(story_id)
+        except StoryNotFoundError:
+            raise HTTPException(404, f"no story {story_id}") from None
+        row = desk.store.latest_brief(view.id)
+        out = _summary(desk, view)
+        out["related"] = [{"id": i, "title": t} for i, t in view.related]
+        out["items"] = [
+            {
+                "id": item.id,
+                "title": item.title,
+                "url": item.url,
+                "source": item.source_name,
+                "source_kind": item.source_kind,
+                "author": item.author,
+                "published_at": item.published_at,
+            }
+            for item in view.items
+        ]
+        out["brief"] = None if row is None else {k: getattr(row, k) for k in BriefOut.model_fields}
+        return out
+
+    @api.get("/sources", response_model=list[SourceOut])
+    def sources() -> list[dict[str, Any]]:
+        """Every source with its health: last fetch, error count, last error."""
+        return [{k: getattr(s, k) for k in SourceOut.model_fields} for s in desk.sources()]
+
+    @api.get("/tags", response_model=list[TagOut])
+    def tags() -> list[dict[str, Any]]:
+        """Hashtags of the recent stories, by how many stories carry them."""
+        counts: dict[str, int] = {}
+        for view in desk.stories(limit=500):
+            for tag in view.tags:
+                counts[tag] = counts.get(tag, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [{"tag": t, "stories": n} for t, n in ranked]
+
+    @api.get("/search", response_model=list[ItemOut])
+    def search(q: str = Query(min_length=1), limit: int = Query(50, ge=1, le=200)) -> Any:
+        """Items matching ``q`` (full-text search of the store)."""
+        names = {s.id: s for s in desk.sources()}
+        return [
+            {
+                "id": row.id,
+                "title": row.title,
+                "url": row.url,
+                "source": names[row.source_id].name if row.source_id in names else "",
+                "source_kind": names[row.source_id].kind if row.source_id in names else "",
+                "author": row.author,
+                "published_at": row.published_at,
+            }
+            for row in desk.search(q, limit)
+        ]
+
+    @api.get("/stats")
+    def stats() -> dict[str, int]:
+        """Counts of sources, items, stories and briefs."""
+        return desk.stats()
+
+    return api
