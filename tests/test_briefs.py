@@ -19,7 +19,7 @@ from markupsafe import escape
 
 from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, SHARED_DATA, llm_settings
 from newsdesk.briefs.pack import build_pack, chunk, neutralize
-from newsdesk.briefs.schema import SECTIONS, Brief, json_schema
+from newsdesk.briefs.schema import PERSONAS, SECTIONS, Brief, json_schema
 from newsdesk.briefs.writer import BriefWriter, _scrub
 from newsdesk.desk import Desk
 from newsdesk.models import Item
@@ -279,6 +279,33 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     assert tags and tags[0]["stories"] >= tags[-1]["stories"] >= 1
     tagged = client.get("/api/v1/stories", params={"tag": tags[0]["tag"]}).json()
     assert tagged and all(tags[0]["tag"] in s["tags"] for s in tagged)
+
+    # Feeds: only stories with a brief, the TL;DR as content, filters by persona and tag.
+    import feedparser
+
+    for fmt in ("rss", "atom", "json"):
+        response = client.get(f"/feeds/stories.{fmt}")
+        assert response.status_code == 200
+        if fmt == "json":
+            (item,) = response.json()["items"]
+            assert item["title"] == brief.hook and "What changed" in item["content_html"]
+            continue
+        parsed = feedparser.parse(response.content)
+        assert parsed.bozo == 0, parsed.get("bozo_exception")
+        (entry,) = parsed.entries
+        assert entry.title == brief.hook and entry.link.endswith(f"/stories/{written}")
+        content = entry.content[0].value if fmt == "atom" else entry.summary
+        assert "What changed" in content and "<script" not in content
+    persona = brief.tldr.who_should_care[0]
+    other = next(p for p in PERSONAS if p not in brief.tldr.who_should_care)
+
+    def rss(**params: str) -> list[Any]:
+        response = client.get("/feeds/stories.rss", params=params)
+        return list(feedparser.parse(response.content).entries)
+
+    assert len(rss(persona=persona)) == 1
+    assert rss(persona=other) == [] and rss(tag="no-such-tag") == []
+    assert client.get("/feeds/stories.xml").status_code == 404
     desk.close()
 
     # The CLI shows the same brief (unchanged: nothing is written) with its verdicts.

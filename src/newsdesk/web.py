@@ -80,6 +80,20 @@ def create_app(desk: Desk) -> FastAPI:
             return RedirectResponse(f"/stories/{view.id}", status_code=301)
         return TEMPLATES.TemplateResponse(request, "story.html", story_context(desk, view))
 
+    @app.get("/feeds/stories.{fmt}")
+    def feed(
+        request: Request, fmt: str, tag: str | None = None, persona: str | None = None
+    ) -> Response:
+        """Stories with their TL;DR as RSS 2.0, Atom or JSON Feed; ``tag`` or ``persona``
+        for one topic or reader."""
+        from newsdesk.feeds import FORMATS, MEDIA_TYPES, render
+
+        for known in FORMATS:
+            if fmt == known:
+                text = render(desk, known, str(request.base_url), tag=tag, persona=persona)
+                return Response(text, media_type=MEDIA_TYPES[known])
+        return Response("feeds: stories.rss, stories.atom, stories.json", status_code=404)
+
     return app
 
 
