@@ -463,3 +463,42 @@ def test_writer_budget_fits_the_context(tmp_path: Path) -> None:
     settings = llm_settings(tmp_path, llm_context=2048, brief_pack_tokens=5000)
     writer = BriefWriter(None, settings, None)  # type: ignore[arg-type]
     assert writer.budget() == 2048 - 900
+
+
+def test_drop_policy_removes_unsupported_claims_where_a_section_can_spare_them(
+    tmp_path: Path,
+) -> None:
+    from newsdesk.briefs.pack import Passage, SourcePack
+
+    fact = "Qwen2.5-Coder-1.5B was released under the Apache 2.0 license with 1.5B parameters."
+    pack = SourcePack(
+        (Passage(1, 1, "r/LocalLLaMA", "someone", "2025-08-01", None, fact),), tokens=20
+    )
+    true = {"text": fact, "cites": [1]}
+    false = {"text": "The Eiffel Tower moved to Rome in 1850, its mayor said.", "cites": [1]}
+    brief = Brief.model_validate(
+        {
+            "hook": "Qwen ships a small coder",
+            "hashtags": ["qwen"],
+            "tldr": {
+                "what_changed": true,
+                "why_it_matters": false,
+                "what_to_do_next": true,
+                "who_should_care": ["Developers"],
+            },
+            "key_takeaways": [true, false],
+            "comparison": {"columns": [], "rows": [], "cites": []},
+            "technical_deep_dive": [false],
+            "future_implications": [],
+            "timeline": [],
+        }
+    )
+    marked = BriefWriter(None, llm_settings(tmp_path), None)  # type: ignore[arg-type]
+    kept, verdicts = marked._ground(brief, pack)
+    assert kept == brief and [v.label for v in verdicts][:2] == ["supported", "unsupported"]
+    dropping = BriefWriter(None, llm_settings(tmp_path, grounding_policy="drop"), None)  # type: ignore[arg-type]
+    pruned, verdicts = dropping._ground(brief, pack)
+    assert pruned.tldr == brief.tldr  # the TL;DR keeps its three claims, marked
+    assert pruned.key_takeaways == [brief.key_takeaways[0]] and pruned.technical_deep_dive == []
+    assert len(verdicts) == len(pruned.claims()) == 4
+    assert verdicts[1].label == "unsupported" and verdicts[3].label == "supported"
