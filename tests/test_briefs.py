@@ -265,6 +265,16 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     home = client.get("/").text  # the home page leads to both, the hook where there is one
     assert f'href="/stories/{written}"' in home and f'href="/stories/{pending}"' in home
     assert str(escape(brief.hook)) in home and "brief pending" in home
+    mine = client.get("/", params={"persona": brief.tldr.who_should_care[0]}).text
+    assert f'href="/stories/{written}"' in mine and f'href="/stories/{pending}"' not in mine
+    lost = next(p for p in PERSONAS if p not in brief.tldr.who_should_care)
+    assert "No story here yet." in client.get("/", params={"persona": lost}).text
+    tag = brief.hashtags[0]
+    assert f'href="/stories/{written}"' in client.get("/", params={"tag": tag}).text
+    first = set(re.findall(r'href="/stories/([^"]+)"', home))
+    second = client.get("/", params={"page": 2}).text  # 20 stories a page
+    assert 'rel="next"' in home and 'rel="prev"' in second
+    assert len(first) == 20 and not first & set(re.findall(r'href="/stories/([^"]+)"', second))
     assert client.get("/stories/no-such-story").status_code == 404
 
     # The JSON API gives the same story, brief and verdicts.

@@ -7,12 +7,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
+from newsdesk.briefs.schema import PERSONAS
 from newsdesk.desk import Desk
 from newsdesk.exceptions import StoryNotFoundError
 from newsdesk.stories import StoryView, short_span
@@ -51,22 +52,51 @@ def create_app(desk: Desk) -> FastAPI:
     app.include_router(router(desk))
 
     @app.get("/", response_class=HTMLResponse)
-    def home(request: Request, q: str = "") -> Response:
+    def home(
+        request: Request,
+        q: str = "",
+        tag: str | None = None,
+        persona: str | None = None,
+        page: int = Query(1, ge=1),
+    ) -> Response:
         rows = desk.search(q, 100) if q else desk.recent_items(200)
         names = {s.id: s for s in desk.sources()}
-        stories = [] if q else desk.stories(limit=20)
-        hooks = {}
-        for view in stories:
-            brief = desk.store.latest_brief(view.id)
-            if brief is not None:
-                hooks[view.id] = brief.brief.get("hook")
+        stories: list[StoryView] = []
+        hooks: dict[str, str] = {}
+        more = False
+        if not q:
+            # Stories best first, filtered by tag (story or brief hashtags) or persona (the
+            # brief's "who should care"), STORIES_PER_PAGE a page.
+            start = (page - 1) * STORIES_PER_PAGE
+            seen = 0
+            for view in desk.stories(limit=500):
+                row = desk.store.latest_brief(view.id)
+                brief = row.brief if row is not None else None
+                if tag and tag not in {*view.tags, *(brief["hashtags"] if brief else [])}:
+                    continue
+                if persona and not (brief and persona in brief["tldr"]["who_should_care"]):
+                    continue
+                seen += 1
+                if seen <= start:
+                    continue
+                if len(stories) == STORIES_PER_PAGE:
+                    more = True
+                    break
+                stories.append(view)
+                if brief is not None:
+                    hooks[view.id] = brief["hook"]
         context: dict[str, Any] = {
             "stories": stories,
             "hooks": hooks,
-            "items": rows,
+            "items": rows if not (tag or persona) else [],
             "sources": names,
             "counts": desk.stats(),
             "q": q,
+            "tag": tag,
+            "persona": persona,
+            "personas": PERSONAS,
+            "page": page,
+            "more": more,
         }
         return TEMPLATES.TemplateResponse(request, "items.html", context)
 
@@ -97,6 +127,7 @@ def create_app(desk: Desk) -> FastAPI:
     return app
 
 
+STORIES_PER_PAGE = 20
 LABELS = {"supported": "supported", "partial": "partly supported", "unsupported": "unverified"}
 
 
