@@ -261,6 +261,9 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
         for n in claim.cites:
             assert f'href="#passage-{n}"' in html and f'id="passage-{n}"' in html
     assert "Read original on" in html
+    assert "https://twitter.com/intent/tweet?text=" in html
+    assert "https://www.linkedin.com/sharing/share-offsite/?url=" in html
+    assert f"{desk.story(written).items[0].source_emoji} " in html  # the source badge
     assert "The brief of this story is pending." in client.get(f"/stories/{pending}").text
     home = client.get("/").text  # the home page leads to both, the hook where there is one
     assert f'href="/stories/{written}"' in home and f'href="/stories/{pending}"' in home

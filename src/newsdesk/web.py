@@ -1,11 +1,12 @@
-"""The site: what was collected, newest first, and each story with its brief (the full site
-is issue 6)."""
+"""The site: the river of stories, each story with its brief, what was collected, feeds
+(the JSON API is api.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -108,7 +109,12 @@ def create_app(desk: Desk) -> FastAPI:
             return HTMLResponse("<h1>No such story</h1>", status_code=404)
         if view.redirected_from:
             return RedirectResponse(f"/stories/{view.id}", status_code=301)
-        return TEMPLATES.TemplateResponse(request, "story.html", story_context(desk, view))
+        context = story_context(desk, view)
+        context["share"] = share_links(
+            f"{str(request.base_url).rstrip('/')}/stories/{view.id}",
+            context["brief"].hook if context["brief"] else view.title,
+        )
+        return TEMPLATES.TemplateResponse(request, "story.html", context)
 
     @app.get("/feeds/stories.{fmt}")
     def feed(
@@ -131,6 +137,14 @@ STORIES_PER_PAGE = 20
 LABELS = {"supported": "supported", "partial": "partly supported", "unsupported": "unverified"}
 
 
+def share_links(url: str, text: str) -> dict[str, str]:
+    """Share URLs (plain links: no third-party script runs on the page)."""
+    return {
+        "X": "https://twitter.com/intent/tweet?" + urlencode({"text": text, "url": url}),
+        "LinkedIn": "https://www.linkedin.com/sharing/share-offsite/?" + urlencode({"url": url}),
+    }
+
+
 def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     """What the story page shows: the story, its newest brief and each claim's verdict."""
     from newsdesk.briefs.schema import Brief
@@ -151,6 +165,7 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
         "LABELS": LABELS,
         "tags": list(dict.fromkeys([*(brief.hashtags if brief else []), *view.tags])),
         "delay": short_span(int(delay.total_seconds())) if delay is not None else "",
+        "badges": list(dict.fromkeys((i.source_name, i.source_emoji) for i in view.items)),
     }
 
 
