@@ -68,3 +68,26 @@ def test_api_sources_search_and_schema(settings: Settings) -> None:
         assert path in paths
     for path in ("/api/v1/tags", "/api/v1/search", "/api/v1/stats"):
         assert path in paths
+
+
+def test_admin_api_needs_its_token_and_is_off_without_one(settings: Settings) -> None:
+    _desk, off = _client(settings)
+    assert off.post("/api/v1/admin/sources", json={"spec": "hn:top"}).status_code == 404
+
+    desk, client = _client(settings.with_(admin_token="s3cret-token"))
+    add = {"spec": "reddit:LocalLLaMA"}
+    assert client.post("/api/v1/admin/sources", json=add).status_code == 401
+    wrong = {"Authorization": "Bearer s3cret-tokeX"}
+    assert client.post("/api/v1/admin/sources", json=add, headers=wrong).status_code == 403
+    auth = {"Authorization": "Bearer s3cret-token"}
+    created = client.post("/api/v1/admin/sources", json=add, headers=auth)
+    assert created.status_code == 201 and created.json()["kind"] == "reddit"
+    bad = client.post("/api/v1/admin/sources", json={"spec": "no such kind"}, headers=auth)
+    assert bad.status_code == 400 and bad.json()["detail"]
+    ref = str(created.json()["id"])
+    assert client.delete(f"/api/v1/admin/sources/{ref}", headers=auth).status_code == 200
+    assert [s.kind for s in desk.sources()] == ["feed"]
+    assert client.post("/api/v1/admin/stories/nope/brief", headers=auth).status_code == 404
+    # The token is a secret: `newsdesk settings` shows that it is set, not what it is.
+    shown = {name: value for name, value, _, _ in desk.settings_table()}
+    assert shown["admin_token"] == "(set, hidden)"

@@ -1,16 +1,23 @@
 """The JSON API under /api/v1: what the pages show, for programs, with its OpenAPI schema
-(/openapi.json). Read-only; every response model is declared here."""
+(/openapi.json); every response model is declared here.
+
+Reading needs nothing. The admin endpoints under /api/v1/admin (add or remove a source, run
+an update, write a brief again) need ``Authorization: Bearer <admin_token>``; with no
+``admin_token`` set they do not exist (404), and a wrong token is refused (403) after a
+constant-time comparison.
+"""
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel
 
 from newsdesk.desk import Desk
-from newsdesk.exceptions import StoryNotFoundError
+from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
 from newsdesk.stories import StoryView
 
 
@@ -76,6 +83,33 @@ class SourceOut(BaseModel):
 class TagOut(BaseModel):
     tag: str
     stories: int
+
+
+class NewSource(BaseModel):
+    spec: str
+    name: str | None = None
+
+
+class UpdateOut(BaseModel):
+    source: str
+    new: int
+    updated: int
+    not_modified: bool
+    error: str | None
+
+
+class UpdateRun(BaseModel):
+    sources: list[UpdateOut]
+    clustered: int
+    new_stories: int
+
+
+class BriefRun(BaseModel):
+    story_id: str
+    version: int | None
+    written: bool
+    error: str | None
+    seconds: float
 
 
 def _summary(desk: Desk, view: StoryView) -> dict[str, Any]:
@@ -177,4 +211,75 @@ def router(desk: Desk) -> APIRouter:
         """Counts of sources, items, stories and briefs."""
         return desk.stats()
 
+    api.include_router(admin_router(desk))
     return api
+
+
+def admin_router(desk: Desk) -> APIRouter:
+    def authorized(authorization: str | None = Header(default=None)) -> None:
+        token = str(desk.settings.admin_token or "")
+        if not token:
+            raise HTTPException(404, "admin endpoints are off: no admin_token is set")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise HTTPException(401, "admin endpoints need Authorization: Bearer <token>")
+        if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+            raise HTTPException(403, "wrong admin token")
+
+    admin = APIRouter(prefix="/admin", dependencies=[Depends(authorized)])
+
+    def source_out(source: Any) -> dict[str, Any]:
+        return {k: getattr(source, k) for k in SourceOut.model_fields}
+
+    @admin.post("/sources", response_model=SourceOut, status_code=201)
+    def add_source(body: NewSource) -> dict[str, Any]:
+        """Add a source from a spec (``reddit:LocalLLaMA``, ``hn:top``, a feed URL)."""
+        try:
+            return source_out(desk.add_source(body.spec, name=body.name))
+        except NewsdeskError as e:
+            raise HTTPException(400, str(e)) from None
+
+    @admin.delete("/sources/{ref}", response_model=SourceOut)
+    def remove_source(ref: str) -> dict[str, Any]:
+        """Remove a source (id or name) and its items."""
+        try:
+            return source_out(desk.remove_source(ref))
+        except NewsdeskError as e:
+            raise HTTPException(404, str(e)) from None
+
+    @admin.post("/update", response_model=UpdateRun)
+    def update(force: bool = False) -> dict[str, Any]:
+        """Fetch the due sources (all with ``force``), then cluster the new items."""
+        results = desk.update(sources=desk.due_sources(force=force))
+        run = desk.cluster()
+        return {
+            "sources": [
+                {
+                    "source": r.source.name,
+                    "new": r.counts.new,
+                    "updated": r.counts.updated,
+                    "not_modified": r.not_modified,
+                    "error": r.error,
+                }
+                for r in results
+            ],
+            "clustered": run.items,
+            "new_stories": run.new_stories,
+        }
+
+    @admin.post("/stories/{story_id}/brief", response_model=BriefRun)
+    def write_brief(story_id: str, force: bool = True) -> dict[str, Any]:
+        """Write the story's brief again (``force``: even if nothing changed)."""
+        try:
+            r = desk.write_brief(story_id, force=force)
+        except StoryNotFoundError:
+            raise HTTPException(404, f"no story {story_id}") from None
+        return {
+            "story_id": r.story_id,
+            "version": r.version,
+            "written": r.written,
+            "error": r.error,
+            "seconds": round(r.seconds, 2),
+        }
+
+    return admin

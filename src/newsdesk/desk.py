@@ -369,7 +369,10 @@ class Desk:
 
     def settings_table(self) -> Iterator[tuple[str, Any, str, str]]:
         """(name, value, origin, help) of every setting, for `newsdesk settings`."""
-        from newsdesk.settings import SETTINGS
+        from newsdesk.settings import SECRET_SETTINGS, SETTINGS
 
         for s in SETTINGS:
-            yield s.name, self.settings.values[s.name], self.settings.origins[s.name], s.help
+            value = self.settings.values[s.name]
+            if s.name in SECRET_SETTINGS and value:
+                value = "(set, hidden)"
+            yield s.name, value, self.settings.origins[s.name], s.help

@@ -35,6 +35,9 @@ def _default_data_dir() -> str:
 
 _UA = "newsdesk/0.1 (+https://github.com/newsdesk/newsdesk; self-hosted news reader)"
 
+# Settings whose value is a secret: shown as set or not, never printed.
+SECRET_SETTINGS = frozenset({"admin_token"})
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "data_dir",
@@ -204,6 +207,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How the openai backend asks for JSON: `json_schema` (OpenAI, vLLM, SGLang, "
         "llama.cpp's server), `json_object` (llama-cpp-python's server) or `none` "
         "(schema in the prompt, answer validated).",
+    ),
+    Setting(
+        "admin_token",
+        str,
+        "",
+        "Bearer token of the admin API (/api/v1/admin: sources, update, briefs); empty: "
+        "the admin API is off.",
     ),
     Setting("llm_timeout", float, 300.0, "Seconds to wait for one answer of the model server."),
     Setting(
