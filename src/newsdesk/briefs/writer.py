@@ -420,7 +420,12 @@ def evidence_timeline(pack: SourcePack, k: int) -> list[tuple[Any, int]]:
     for passage in pack.passages:
         evidence += dated_sentences(passage.text, _day(passage.date), str(passage.id))
     timeline = build_timeline(evidence, k)
-    return [(entry, int(entry.summary[0].source)) for entry in timeline.entries if entry.summary]
+    # A claim has at least 8 characters: a shorter dated sentence ("5/3/24.") says nothing.
+    return [
+        (entry, int(entry.summary[0].source))
+        for entry in timeline.entries
+        if entry.summary and len(entry.summary[0].sentence) >= 8
+    ]
 
 
 def _day(value: str | None) -> dt.date | None:
