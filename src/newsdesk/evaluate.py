@@ -174,6 +174,8 @@ DATASET_FILES = {
     "lee": "lee-news-similarity",
     "frank": "frank/frank_valid.jsonl",
     "aggrefact": "aggrefact-unified-errors",
+    "timeline17": "timeline17",
+    "covidtls": "covidtls",
 }
 
 
@@ -194,7 +196,7 @@ def dataset_path(name: str, path: str | Path | None = None) -> Path:
         found = root / DATASET_FILES[name]
     if not found.exists():
         raise NewsdeskError(
-            f"No {name} data at {found}: pass --path FILE, or set NEWSDESK_SHARED_DATA to "
+            f"No {name} data at {found}: pass --path, or set NEWSDESK_SHARED_DATA to "
             "the folder holding the benchmark sets"
         )
     return found

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from newsdesk.timeline import split_sentences
+from newsdesk.timeline import MONTHS, split_sentences
 
 if TYPE_CHECKING:
     from newsdesk.embeddings import EmbeddingBackend
@@ -59,12 +59,6 @@ PARTIAL = 0.5
 
 # --------------------------------------------------------------------------- normalization
 
-_MONTHS = {
-    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4,
-    "april": 4, "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8,
-    "sep": 9, "sept": 9, "september": 9, "oct": 10, "october": 10, "nov": 11,
-    "november": 11, "dec": 12, "december": 12,
-}  # fmt: skip
 _WEEKDAYS = {
     "mon": 1, "monday": 1, "tue": 2, "tues": 2, "tuesday": 2, "wed": 3, "wednesday": 3,
     "thu": 4, "thur": 4, "thurs": 4, "thursday": 4, "fri": 5, "friday": 5, "sat": 6,
@@ -194,11 +188,11 @@ def dates(text: str) -> set[str]:
     out: set[str] = set()
     for word in _words(text):
         low = _plain(word)
-        if low in _MONTHS and (low != "may" or word[0].isupper()) and len(low) > 2:
+        if low in MONTHS and (low != "may" or word[0].isupper()) and len(low) > 2:
             # "mar", "jan"... as bare lowercase words are rare; "may" needs its capital.
             if low in {"mar", "sat", "sun"} and not word[0].isupper():
                 continue
-            out.add(f"month:{_MONTHS[low]}")
+            out.add(f"month:{MONTHS[low]}")
         elif low in _WEEKDAYS and (len(low) > 3 or word[0].isupper()):
             if low in {"sat", "sun", "wed"} and not word[0].isupper():
                 continue
@@ -215,7 +209,7 @@ def names(text: str) -> set[str]:
     for sentence in split_sentences(text):
         for index, word in enumerate(_words(sentence)):
             low = _plain(word)
-            if not word[0].isalpha() or low in _MONTHS or low in _WEEKDAYS:
+            if not word[0].isalpha() or low in MONTHS or low in _WEEKDAYS:
                 continue
             capital = (word.isupper() and len(word) > 1) or (index > 0 and word[0].isupper())
             if capital and low not in _STOPWORDS and low not in _NUMBER_WORDS:
@@ -230,7 +224,7 @@ def content_words(text: str) -> set[str]:
         low = _plain(word)
         if not word[0].isalpha() or low in _STOPWORDS or low in _NUMBER_WORDS or len(low) < 2:
             continue
-        if low in _MONTHS or low in _WEEKDAYS:
+        if low in MONTHS or low in _WEEKDAYS:
             continue
         out.add(stem(low))
     return out

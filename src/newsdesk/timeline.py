@@ -133,7 +133,8 @@ def split_sentences(text: str) -> list[str]:
 
 # --------------------------------------------------------------------------- dates
 
-_MONTHS = {
+# Month names and abbreviations (lower case) to their number; the checker uses them too.
+MONTHS = {
     "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
     "apr": 4, "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
     "september": 9, "sept": 9, "sep": 9, "october": 10, "oct": 10, "november": 11,
@@ -271,7 +272,7 @@ def _tense(text: str, start: int, end: int) -> Tense:
 
 
 def _month_number(name: str) -> int:
-    return _MONTHS[name.rstrip(".").lower()]
+    return MONTHS[name.rstrip(".").lower()]
 
 
 def _year_for(month: int, day: int, ref: date, tense: Tense) -> date | None:

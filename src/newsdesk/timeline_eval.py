@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from newsdesk.evaluate import dataset_path
 from newsdesk.exceptions import NewsdeskError
 from newsdesk.rouge import rouge_counts
 from newsdesk.timeline import (
@@ -48,7 +48,8 @@ from newsdesk.timeline import (
 # date -> the summary's sentences
 DatedSummaries = dict[date, list[str]]
 
-DATASETS = {"timeline17": "timeline17", "covidtls": "covidtls"}
+# The timeline benchmarks (their folders: evaluate.DATASET_FILES).
+DATASETS = ("timeline17", "covidtls")
 
 
 @dataclass
@@ -78,25 +79,6 @@ class TimelineTask:
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def shared_dataset(name: str, path: str | Path | None = None) -> Path:
-    """The folder or file of a timeline benchmark: ``path``, else its shared-data place.
-
-    Raises:
-        NewsdeskError: nothing there, with where it was looked for.
-    """
-    if path is not None:
-        found = Path(path)
-    else:
-        root = Path(os.environ.get("NEWSDESK_SHARED_DATA", "../shared/data"))
-        found = root / DATASETS[name]
-    if not found.exists():
-        raise NewsdeskError(
-            f"No {name} data at {found}: pass --path, or set NEWSDESK_SHARED_DATA to the "
-            "folder holding the benchmark sets"
-        )
-    return found
 
 
 def _read_json(path: Path) -> Any:
@@ -310,7 +292,7 @@ def run_timeline_eval(
     Raises:
         NewsdeskError: no data, or a gold timeline without articles and no ``system``.
     """
-    tasks = load_tasks(shared_dataset(dataset, path))
+    tasks = load_tasks(dataset_path(dataset, path))
     if not tasks:
         raise NewsdeskError(f"No gold timelines found for {dataset}")
     results = []
