@@ -231,20 +231,11 @@ def content_words(text: str) -> set[str]:
 
 
 def chunk_passages(text: str, words: int = 70) -> list[str]:
-    """A document as passages of about ``words`` words, whole sentences each."""
-    out: list[str] = []
-    current: list[str] = []
-    count = 0
-    for sentence in split_sentences(text):
-        n = len(sentence.split())
-        if current and count + n > words:
-            out.append(" ".join(current))
-            current, count = [], 0
-        current.append(sentence)
-        count += n
-    if current:
-        out.append(" ".join(current))
-    return out
+    """A document as passages of about ``words`` words, whole sentences each (a sentence
+    longer than that is cut): the brief's source packs' passages."""
+    from newsdesk.briefs.pack import chunk
+
+    return chunk(text, words)
 
 
 # --------------------------------------------------------------------------- lexical

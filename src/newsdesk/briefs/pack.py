@@ -16,8 +16,6 @@ from typing import Any
 # Chat-template control strings (<|im_start|>, [INST], <s>...) in a source would be read as
 # the template's own tokens: a source could open a system turn. They lose their brackets.
 _CONTROL = re.compile(r"<\|[^|<>]{0,40}\|>|\[/?INST\]|</?s>|<<SYS>>|<</SYS>>", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
-_SPACE = re.compile(r"\s+")
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 PASSAGE_WORDS = 70
 MAX_PASSAGES = 60
@@ -66,17 +64,17 @@ def neutralize(text: str) -> str:
     return _CONTROL.sub(lambda m: " " + m.group(0).strip("<>[]|/").replace("|", " ") + " ", text)
 
 
-def sentences(text: str) -> list[str]:
-    text = _SPACE.sub(" ", neutralize(text)).strip()
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()] if text else []
-
-
 def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
-    """Sentences grouped into passages of about ``words`` words (a long sentence is cut)."""
+    """Sentences grouped into passages of about ``words`` words (a long sentence is cut).
+
+    The support checker cuts the articles it checks against the same way.
+    """
+    from newsdesk.timeline import split_sentences
+
     out: list[str] = []
     current: list[str] = []
     count = 0
-    for sentence in sentences(text):
+    for sentence in split_sentences(neutralize(text)):
         n = len(sentence.split())
         if n > words:
             if current:
