@@ -78,6 +78,29 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def clustered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory whose stories come from 200 recorded r/LocalLLaMA posts, clustered
+    for real; copy it before writing to it."""
+    import gzip
+
+    from newsdesk.desk import Desk
+
+    posts = SHARED_DATA / "reddit-localllama" / "posts.jsonl.gz"
+    if not posts.exists():
+        pytest.skip(f"real test data not found at {SHARED_DATA}")
+    folder = tmp_path_factory.mktemp("clustered")
+    subset = folder / "posts.jsonl.gz"
+    with gzip.open(posts, "rt", encoding="utf-8") as src, gzip.open(subset, "wt") as out:
+        for _, line in zip(range(200), src, strict=False):
+            out.write(line)
+    desk = Desk(llm_settings(folder / "data"))
+    desk.import_reddit(subset)
+    desk.cluster()
+    desk.close()
+    return folder / "data"
+
+
 @pytest.fixture
 def http_server() -> Iterator[RecordedServer]:
     with RecordedServer() as server:

@@ -6,7 +6,6 @@ and prompt injection. Stories come from recorded r/LocalLLaMA posts, clustered f
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import shutil
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, SHARED_DATA, llm_settings
+from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, llm_settings
 from newsdesk.briefs.pack import build_pack, chunk, neutralize
 from newsdesk.briefs.schema import PERSONAS, SECTIONS, Brief, json_schema
 from newsdesk.briefs.writer import BriefWriter, _scrub
@@ -121,24 +120,6 @@ def test_scrub_removes_urls_the_sources_do_not_carry() -> None:
 
 
 # -- writing with real models --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def clustered(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory whose stories come from 200 recorded posts, clustered for real."""
-    posts = SHARED_DATA / "reddit-localllama" / "posts.jsonl.gz"
-    if not posts.exists():
-        pytest.skip(f"real test data not found at {SHARED_DATA}")
-    folder = tmp_path_factory.mktemp("clustered")
-    subset = folder / "posts.jsonl.gz"
-    with gzip.open(posts, "rt", encoding="utf-8") as src, gzip.open(subset, "wt") as out:
-        for _, line in zip(range(200), src, strict=False):
-            out.write(line)
-    desk = Desk(llm_settings(folder / "data"))
-    desk.import_reddit(subset)
-    desk.cluster()
-    desk.close()
-    return folder / "data"
 
 
 def _desk(clustered: Path, tmp_path: Path, model: str = "smollm2-135m", **kw: object) -> Desk:

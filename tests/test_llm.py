@@ -170,9 +170,9 @@ def test_guesses_from_the_prompt_do_not_change_the_answer(tmp_path: Path) -> Non
 # The wheel `make` builds loads ggml's CPU variants on demand; the server needs them loaded
 # as newsdesk does, before it starts.
 _SERVER = (
-    "import runpy, sys, llama_cpp\n"
+    "import pathlib, runpy, sys, llama_cpp\n"
     "from newsdesk.llm.llamacpp import _load_cpu_backends\n"
-    "_load_cpu_backends(llama_cpp)\n"
+    "_load_cpu_backends(llama_cpp, pathlib.Path(sys.argv[2]), 'auto')\n"
     "sys.argv = ['llama_cpp.server'] + sys.argv[1:]\n"
     "runpy.run_module('llama_cpp.server', run_name='__main__')\n"
 )
@@ -264,3 +264,28 @@ def test_briefs_through_the_server(tmp_path: Path, llama_server: str, shared_dat
 def test_openai_backend_needs_a_url(tmp_path: Path) -> None:
     with pytest.raises(LLMError, match="NEWSDESK_LLM_URL"):
         get_backend(llm_settings(tmp_path, llm_backend="openai"))
+
+
+def test_cpu_variant_is_one_that_runs_the_model_here(small_path: Path, tmp_path: Path) -> None:
+    """The chosen ggml variant ran the model in a child process; a named one is taken as is,
+    an unknown name is a clear error, and the verdict is remembered."""
+    import llama_cpp
+
+    from newsdesk.exceptions import ModelError
+    from newsdesk.llm import cpu
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    ranked = cpu.ranked_variants(lib_dir)
+    if not ranked:
+        pytest.skip("this llama-cpp-python has no separate CPU variants (not the make build)")
+    chosen = cpu.choose_variant(lib_dir, small_path, tmp_path, "auto")
+    assert cpu.probe(chosen, small_path)
+    # Every variant scored above it crashed on this machine (SIGILL: AMX in some VMs).
+    for better in ranked[: ranked.index(chosen)]:
+        assert not cpu.probe(better, small_path)
+    (remembered,) = json.loads((tmp_path / "ggml-cpu-variant.json").read_text()).values()
+    assert remembered == chosen.name
+    last = ranked[-1]
+    assert cpu.choose_variant(lib_dir, small_path, tmp_path, cpu.variant_name(last)) == last
+    with pytest.raises(ModelError, match="no ggml CPU variant 'pentium'"):
+        cpu.choose_variant(lib_dir, small_path, tmp_path, "pentium")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from newsdesk.desk import Desk
@@ -43,13 +45,20 @@ def test_page_lists_items_escaped_with_safety_headers(settings: Settings) -> Non
 
 
 def test_search_and_stats(settings: Settings) -> None:
-    _desk, client = _client(settings)
-    found = client.get("/", params={"q": "devstral"})
+    desk, client = _client(settings)
+    desk.cluster()
+    found = client.get("/search", params={"q": "devstral"})
     assert "Devstral benchmarks" in found.text and "Qwen3" not in found.text
+    # The story of the found item is listed, and the item links to it.
+    (story_id,) = desk.search("devstral").story_of.values()
+    assert found.text.count(f'href="/stories/{story_id}"') == 2
+    assert "No story matches." in client.get("/search", params={"q": "nothing-like-it"}).text
+    old = client.get("/", params={"q": "devstral"}, follow_redirects=False)
+    assert old.status_code == 301 and old.headers["location"] == "/search?q=devstral"
     assert client.get("/api/v1/stats").json() == {
         "sources": 1,
         "items": 2,
-        "stories": 0,
+        "stories": 2,
         "briefs": 0,
     }
 
@@ -58,8 +67,10 @@ def test_api_sources_search_and_schema(settings: Settings) -> None:
     _desk, client = _client(settings)
     (source,) = client.get("/api/v1/sources").json()
     assert source["name"] == "Example Lab" and source["error_count"] == 0
-    (hit,) = client.get("/api/v1/search", params={"q": "devstral"}).json()
+    found = client.get("/api/v1/search", params={"q": "devstral"}).json()
+    (hit,) = found["items"]
     assert hit["title"] == "Devstral benchmarks" and hit["source"] == "Example Lab"
+    assert hit["story_id"] is None and found["stories"] == []  # not clustered yet
     assert client.get("/api/v1/search").status_code == 422  # q is required
     assert client.get("/api/v1/stories").json() == []
     assert client.get("/api/v1/stories/nope").status_code == 404
@@ -91,3 +102,52 @@ def test_admin_api_needs_its_token_and_is_off_without_one(settings: Settings) ->
     # The token is a secret: `newsdesk settings` shows that it is set, not what it is.
     shown = {name: value for name, value, _, _ in desk.settings_table()}
     assert shown["admin_token"] == "(set, hidden)"
+
+
+def test_tag_and_source_pages(settings: Settings) -> None:
+    desk, client = _client(settings)
+    desk.cluster()
+    cards = desk.river().cards
+    assert cards and all(c.badges == [("Example Lab", "📰", 1)] for c in cards)
+    tag = next(c.tags[0] for c in cards if c.tags)
+    page = client.get(f"/tags/{tag}")
+    assert page.status_code == 200 and f"<h1>#{tag}</h1>" in page.text
+    tagged = {c.story.id for c in cards if tag in c.tags}
+    assert set(re.findall(r'href="/stories/([^"]+)"', page.text)) == tagged
+    assert f'href="/feeds/stories.rss?tag={tag}"' in page.text
+    assert client.get("/tags/no-such-tag").status_code == 404
+
+    source = desk.sources()[0]
+    now = utcnow()
+    desk.store.record_fetch(
+        source.id, fetched_at=now, next_fetch_at=now, error="HTTP 503 from example.org"
+    )
+    page = client.get(f"/sources/{source.id}")
+    assert page.status_code == 200
+    for text in ("Health", "Last fetch", "Next fetch", "HTTP 503 from example.org", "failing"):
+        assert text in page.text
+    assert set(re.findall(r'href="/stories/([^"]+)"', page.text)) == {c.story.id for c in cards}
+    assert client.get("/sources/999").status_code == 404
+    home = client.get("/", params={"source": source.id}).text
+    assert "from 📰 Example Lab" in home
+    assert 'href="/static/style.css"' in home
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert css.headers["x-content-type-options"] == "nosniff"
+
+
+def test_page_cache_serves_a_page_until_it_expires_or_an_admin_acts(settings: Settings) -> None:
+    desk, client = _client(settings.with_(page_cache_seconds=60, admin_token="t0ken"))
+    first = client.get("/").text
+    assert "2 items" in first
+    desk.store.upsert_items(desk.sources()[0].id, [Item("feed:3", "A third post", None)])
+    assert client.get("/").text == first  # cached
+    assert "3 items" in client.get("/", params={"page": 1}).text  # another URL
+    auth = {"Authorization": "Bearer t0ken"}
+    assert client.post("/api/v1/admin/sources", json={"spec": "hn:top"}, headers=auth).is_success
+    assert "3 items" in client.get("/").text  # an admin action cleared the cache
+
+    desk, client = _client(settings.with_(page_cache_seconds=0))
+    client.get("/")
+    desk.store.upsert_items(desk.sources()[0].id, [Item("feed:3", "A third post", None)])
+    assert "3 items" in client.get("/").text  # no cache at all

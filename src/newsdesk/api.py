@@ -10,6 +10,7 @@ constant-time comparison.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 
 from newsdesk.desk import Desk
 from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
-from newsdesk.stories import StoryView
+from newsdesk.stories import Card
 
 
 class StorySummary(BaseModel):
@@ -45,6 +46,15 @@ class ItemOut(BaseModel):
     source_kind: str
     author: str | None
     published_at: datetime | None
+
+
+class FoundItem(ItemOut):
+    story_id: str | None
+
+
+class SearchOut(BaseModel):
+    items: list[FoundItem]
+    stories: list[StorySummary]
 
 
 class BriefOut(BaseModel):
@@ -112,19 +122,19 @@ class BriefRun(BaseModel):
     seconds: float
 
 
-def _summary(desk: Desk, view: StoryView) -> dict[str, Any]:
-    row = desk.store.latest_brief(view.id)
+def _summary(card: Card) -> dict[str, Any]:
+    view, row = card.story, card.brief
     delay = view.collection_delay
     return {
         "id": view.id,
         "title": view.title,
-        "hook": row.brief.get("hook") if row is not None else None,
+        "hook": card.hook,
         "freshness": view.freshness,
         "collected_in_seconds": int(delay.total_seconds()) if delay is not None else None,
         "importance": view.importance,
         "item_count": view.item_count,
         "source_count": view.source_count,
-        "tags": view.tags,
+        "tags": card.tags,
         "first_seen_at": view.first_seen_at,
         "last_updated_at": view.last_updated_at,
         "grounding_score": row.grounding_score if row is not None else None,
@@ -132,7 +142,8 @@ def _summary(desk: Desk, view: StoryView) -> dict[str, Any]:
     }
 
 
-def router(desk: Desk) -> APIRouter:
+def router(desk: Desk, on_change: Callable[[], None] = lambda: None) -> APIRouter:
+    """The API; ``on_change`` runs after every admin action (the site clears its cache)."""
     api = APIRouter(prefix="/api/v1", tags=["api"])
 
     @api.get("/stories", response_model=list[StorySummary])
@@ -140,14 +151,13 @@ def router(desk: Desk) -> APIRouter:
         limit: int = Query(20, ge=1, le=100),
         offset: int = Query(0, ge=0),
         tag: str | None = None,
+        persona: str | None = None,
+        source: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Stories, best first (importance with recency decay); ``tag`` filters."""
-        if tag is None:
-            views = desk.stories(limit=limit, offset=offset)
-        else:
-            tagged = [v for v in desk.stories(limit=500) if tag in v.tags]
-            views = tagged[offset : offset + limit]
-        return [_summary(desk, v) for v in views]
+        """Stories, best first (importance with recency decay); ``tag``, ``persona`` (the
+        brief's "who should care") and ``source`` (a source id) filter."""
+        river = desk.river(tag=tag, persona=persona, source_id=source, limit=limit, offset=offset)
+        return [_summary(c) for c in river.cards]
 
     @api.get("/stories/{story_id}", response_model=StoryOut)
     def story(story_id: str) -> dict[str, Any]:
@@ -157,7 +167,7 @@ def router(desk: Desk) -> APIRouter:
         except StoryNotFoundError:
             raise HTTPException(404, f"no story {story_id}") from None
         row = desk.store.latest_brief(view.id)
-        out = _summary(desk, view)
+        out = _summary(Card(view, row))
         out["related"] = [{"id": i, "title": t} for i, t in view.related]
         out["items"] = [
             {
@@ -182,40 +192,43 @@ def router(desk: Desk) -> APIRouter:
     @api.get("/tags", response_model=list[TagOut])
     def tags() -> list[dict[str, Any]]:
         """Hashtags of the recent stories, by how many stories carry them."""
-        counts: dict[str, int] = {}
-        for view in desk.stories(limit=500):
-            for tag in view.tags:
-                counts[tag] = counts.get(tag, 0) + 1
+        counts = desk.river(limit=0).tags
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return [{"tag": t, "stories": n} for t, n in ranked]
 
-    @api.get("/search", response_model=list[ItemOut])
+    @api.get("/search", response_model=SearchOut)
     def search(q: str = Query(min_length=1), limit: int = Query(50, ge=1, le=200)) -> Any:
-        """Items matching ``q`` (full-text search of the store)."""
+        """Items matching ``q`` (full text: SQLite FTS5 or PostgreSQL), best first, each
+        with its story, and those stories in the order of their best item."""
         names = {s.id: s for s in desk.sources()}
-        return [
-            {
-                "id": row.id,
-                "title": row.title,
-                "url": row.url,
-                "source": names[row.source_id].name if row.source_id in names else "",
-                "source_kind": names[row.source_id].kind if row.source_id in names else "",
-                "author": row.author,
-                "published_at": row.published_at,
-            }
-            for row in desk.search(q, limit)
-        ]
+        found = desk.search(q, limit)
+        return {
+            "items": [
+                {
+                    "id": row.id,
+                    "title": row.title,
+                    "url": row.url,
+                    "source": names[row.source_id].name if row.source_id in names else "",
+                    "source_kind": names[row.source_id].kind if row.source_id in names else "",
+                    "author": row.author,
+                    "published_at": row.published_at,
+                    "story_id": found.story_of.get(row.id),
+                }
+                for row in found.items
+            ],
+            "stories": [_summary(c) for c in found.stories],
+        }
 
     @api.get("/stats")
     def stats() -> dict[str, int]:
         """Counts of sources, items, stories and briefs."""
         return desk.stats()
 
-    api.include_router(admin_router(desk))
+    api.include_router(admin_router(desk, on_change))
     return api
 
 
-def admin_router(desk: Desk) -> APIRouter:
+def admin_router(desk: Desk, on_change: Callable[[], None]) -> APIRouter:
     def authorized(authorization: str | None = Header(default=None)) -> None:
         token = str(desk.settings.admin_token or "")
         if not token:
@@ -226,7 +239,11 @@ def admin_router(desk: Desk) -> APIRouter:
         if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
             raise HTTPException(403, "wrong admin token")
 
-    admin = APIRouter(prefix="/admin", dependencies=[Depends(authorized)])
+    def changed() -> Iterator[None]:
+        yield
+        on_change()
+
+    admin = APIRouter(prefix="/admin", dependencies=[Depends(authorized), Depends(changed)])
 
     def source_out(source: Any) -> dict[str, Any]:
         return {k: getattr(source, k) for k in SourceOut.model_fields}

@@ -715,10 +715,13 @@ def import_reddit(
 
 @app.command()
 def search(query: str, limit: int = 20) -> None:
-    """Full-text search over collected items."""
-    table = Table("published", "title", "url")
-    for row in _desk().search(query, limit):
-        table.add_row(_ago(row.published_at), row.title, row.url or "")
+    """Full-text search over collected items, with the story each is in."""
+    table = Table("published", "title", "story", "url")
+    found = _desk().search(query, limit)
+    for row in found.items:
+        table.add_row(
+            _ago(row.published_at), row.title, found.story_of.get(row.id, ""), row.url or ""
+        )
     console.print(table)
 
 

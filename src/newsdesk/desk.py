@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from newsdesk.exceptions import FetchError, NewsdeskError, ParseError, StoryNotFoundError
 from newsdesk.fetch import Fetcher
@@ -26,11 +26,16 @@ from newsdesk.sources import get_kind, parse_spec
 from newsdesk.store import Store, UpsertCounts
 
 if TYPE_CHECKING:
+    from collections import Counter
+
     from newsdesk.briefs.writer import BriefProgress, BriefResult, BriefWriter
     from newsdesk.llm import LLMBackend
-    from newsdesk.stories import ClusterRun, Progress, StoryView
+    from newsdesk.stories import Card, ClusterRun, Progress, StoryView
 
 log = logging.getLogger(__name__)
+
+# Lists of stories rank this many of the most recently updated ones.
+RIVER_POOL = 500
 
 
 @dataclass
@@ -53,6 +58,25 @@ class ImportResult:
 
 
 UpdateProgress = Callable[[SourceUpdate], None]
+
+
+class Found(NamedTuple):
+    """What a search found (Desk.search): items best first, the story of each item that is
+    in one, and those stories' cards."""
+
+    items: list[Any]
+    story_of: dict[int, str]
+    stories: list[Card]
+
+
+class River(NamedTuple):
+    """A page of stories (Desk.river): the cards, whether more follow, how many matched,
+    and the tags of all that matched with their counts."""
+
+    cards: list[Card]
+    more: bool
+    total: int
+    tags: Counter[str]
 
 
 class Desk:
@@ -303,6 +327,61 @@ class Desk:
         views.sort(key=lambda v: (-v.rank, v.id))
         return views[offset : offset + limit]
 
+    def river(
+        self,
+        *,
+        tag: str | None = None,
+        persona: str | None = None,
+        source_id: int | None = None,
+        briefed: bool = False,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> River:
+        """A page of the best stories, each with its newest brief and source badges.
+
+        ``tag`` (the story's or its brief's hashtags), ``persona`` (the brief's "who should
+        care"), ``source_id`` and ``briefed`` (only stories with a brief) filter. Ranks the
+        RIVER_POOL best recent stories in a few queries, whatever the page size.
+        """
+        from collections import Counter
+
+        from newsdesk.stories import Card
+
+        views = self.stories(limit=RIVER_POOL)
+        if source_id is not None:
+            of_source = set(self.store.stories_of_source(source_id))
+            views = [v for v in views if v.id in of_source]
+        briefs = self.store.latest_briefs([v.id for v in views])
+        cards = [Card(v, briefs.get(v.id)) for v in views]
+        chosen = [
+            c for c in cards if c.matches(tag, persona) and (c.brief is not None or not briefed)
+        ]
+        page = chosen[offset : offset + limit]
+        badges = self.store.story_badges([c.story.id for c in page])
+        for card in page:
+            card.badges = badges.get(card.story.id, [])
+        tags = Counter(t for c in chosen for t in c.tags)
+        return River(page, len(chosen) > offset + limit, len(chosen), tags)
+
+    def cards(self, story_ids: Sequence[str]) -> list[Card]:
+        """Cards of these stories, in this order (merged ids resolved, unknown ones left
+        out), with their briefs and badges."""
+        from newsdesk.stories import Card, story_view
+
+        rows = self.store.get_stories(story_ids)
+        live = list(dict.fromkeys(rows[i].id for i in story_ids if i in rows))
+        by_id = {row.id: row for row in rows.values()}
+        briefs = self.store.latest_briefs(live)
+        badges = self.store.story_badges(live)
+        return [
+            Card(
+                story_view(self.store, self.settings, by_id[i], with_items=False),
+                briefs.get(i),
+                badges.get(i, []),
+            )
+            for i in live
+        ]
+
     def story(self, story_id: str) -> StoryView:
         """One story with its items; a merged story's old id gives the story it joined."""
         from newsdesk.stories import story_view
@@ -364,8 +443,13 @@ class Desk:
     def recent_items(self, limit: int = 100) -> list[Any]:
         return self.store.recent_items(limit)
 
-    def search(self, query: str, limit: int = 20) -> list[Any]:
-        return self.store.search_items(query, limit)
+    def search(self, query: str, limit: int = 20) -> Found:
+        """Items matching a full-text query (SQLite FTS5 or PostgreSQL full text), best
+        first, and the stories they are in, in the order of their best item."""
+        rows = self.store.search_items(query, limit)
+        story_of = self.store.stories_of_items([r.id for r in rows])
+        stories = list(dict.fromkeys(story_of[r.id] for r in rows if r.id in story_of))
+        return Found(rows, story_of, self.cards(stories))
 
     def settings_table(self) -> Iterator[tuple[str, Any, str, str]]:
         """(name, value, origin, help) of every setting, for `newsdesk settings`."""

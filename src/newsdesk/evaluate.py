@@ -176,6 +176,7 @@ DATASET_FILES = {
     "aggrefact": "aggrefact-unified-errors",
     "timeline17": "timeline17",
     "covidtls": "covidtls",
+    "localllama": "reddit-localllama/posts.jsonl.gz",
 }
 
 

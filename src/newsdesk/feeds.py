@@ -8,12 +8,11 @@ story without its brief has nothing to say yet.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from html import escape
 from typing import Any, Literal
 
 from newsdesk.desk import Desk
-from newsdesk.stories import StoryView
+from newsdesk.stories import Card
 
 Format = Literal["rss", "atom", "json"]
 FORMATS: tuple[Format, ...] = ("rss", "atom", "json")
@@ -26,30 +25,9 @@ MEDIA_TYPES: dict[str, str] = {
 FEED_SIZE = 30
 
 
-@dataclass
-class Entry:
-    story: StoryView
-    brief: dict[str, Any]
-    written_at: Any
-
-
-def entries(desk: Desk, *, tag: str | None = None, persona: str | None = None) -> list[Entry]:
-    """The best stories with a brief, filtered by tag (story or brief hashtags) or by
-    persona (the brief's "who should care")."""
-    out: list[Entry] = []
-    for view in desk.stories(limit=200):
-        row = desk.store.latest_brief(view.id)
-        if row is None:
-            continue
-        brief = row.brief
-        if tag is not None and tag not in {*view.tags, *brief.get("hashtags", [])}:
-            continue
-        if persona is not None and persona not in brief["tldr"]["who_should_care"]:
-            continue
-        out.append(Entry(view, brief, row.created_at))
-        if len(out) >= FEED_SIZE:
-            break
-    return out
+def entries(desk: Desk, *, tag: str | None = None, persona: str | None = None) -> list[Card]:
+    """The best stories with a brief, filtered by tag or by persona (see Desk.river)."""
+    return desk.river(tag=tag, persona=persona, briefed=True, limit=FEED_SIZE).cards
 
 
 def tldr_html(brief: dict[str, Any]) -> str:
@@ -86,11 +64,11 @@ def render(
                     {
                         "id": e.story.id,
                         "url": f"{base}/stories/{e.story.id}",
-                        "title": e.brief["hook"],
-                        "content_html": tldr_html(e.brief),
-                        "date_published": e.written_at.isoformat(),
+                        "title": e.hook,
+                        "content_html": tldr_html(e.brief.brief),
+                        "date_published": e.brief.created_at.isoformat(),
                         "date_modified": e.story.last_updated_at.isoformat(),
-                        "tags": list(dict.fromkeys([*e.brief["hashtags"], *e.story.tags])),
+                        "tags": e.tags,
                     }
                     for e in chosen
                 ],
@@ -110,15 +88,15 @@ def render(
         url = f"{base}/stories/{e.story.id}"
         fe.id(url)
         fe.guid(url, permalink=True)
-        fe.title(e.brief["hook"])
+        fe.title(e.hook)
         fe.link(href=url)
-        fe.published(e.written_at)
+        fe.published(e.brief.created_at)
         fe.updated(e.story.last_updated_at)
         if fmt == "atom":
-            fe.content(tldr_html(e.brief), type="html")
+            fe.content(tldr_html(e.brief.brief), type="html")
         else:
-            fe.description(tldr_html(e.brief))
-        for name in dict.fromkeys([*e.brief["hashtags"], *e.story.tags]):
+            fe.description(tldr_html(e.brief.brief))
+        for name in e.tags:
             fe.category(term=name)
     data: bytes = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
     return data.decode("utf-8")

@@ -183,6 +183,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("llm_threads", int, 0, "CPU threads for the llamacpp backend (0: every core)."),
     Setting(
+        "llm_cpu_variant",
+        str,
+        "auto",
+        "ggml CPU variant of the llamacpp backend: auto (the best that runs here, probed "
+        "once) or a name such as haswell, zen4, sapphirerapids.",
+    ),
+    Setting(
         "llm_context",
         int,
         4096,
@@ -263,6 +270,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
     Setting("port", int, 8000, "Port `newsdesk serve` listens on."),
+    Setting(
+        "page_cache_seconds",
+        float,
+        5.0,
+        "Seconds the site keeps a rendered page for the next readers (0: off); bench/web.py.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -302,12 +302,15 @@ class StoryView:
 def story_view(
     store: Store, settings: Settings, story: Any, *, with_items: bool = True
 ) -> StoryView:
+    """The story as pages show it; ``with_items`` also reads its items and related stories
+    (one query each), which lists of stories do without."""
     items = store.story_items(story.id) if with_items else []
     related: list[tuple[str, str]] = []
-    for other_id in story.related or []:
-        other = store.get_story(store.resolve_story_id(other_id))
-        if other is not None and other.id != story.id:
-            related.append((other.id, other.title))
+    if with_items:
+        others = store.get_stories(list(story.related or []))
+        for other in others.values():
+            if other.id != story.id and (other.id, other.title) not in related:
+                related.append((other.id, other.title))
     now = utcnow()
     return StoryView(
         id=story.id,
@@ -324,3 +327,32 @@ def story_view(
         related=related,
         items=items,
     )
+
+
+@dataclass
+class Card:
+    """A story in a list (river, tag or source page, API, feed): its view, its newest
+    brief (a row without passages, or None) and its sources as (name, emoji, id)."""
+
+    story: StoryView
+    brief: Any  # the newest brief row, or None
+    badges: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def hook(self) -> str | None:
+        return self.brief.brief["hook"] if self.brief is not None else None
+
+    @property
+    def tags(self) -> list[str]:
+        """The brief's hashtags first, then the story's own."""
+        written = self.brief.brief.get("hashtags", []) if self.brief is not None else []
+        return list(dict.fromkeys([*written, *self.story.tags]))
+
+    def matches(self, tag: str | None, persona: str | None) -> bool:
+        """Whether the card carries ``tag`` and is for ``persona`` (the brief's "who should
+        care"); None matches all."""
+        if tag is not None and tag not in self.tags:
+            return False
+        if persona is not None:
+            return self.brief is not None and persona in self.brief.brief["tldr"]["who_should_care"]
+        return True

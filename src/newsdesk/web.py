@@ -3,23 +3,29 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsdesk.briefs.schema import PERSONAS
-from newsdesk.desk import Desk
-from newsdesk.exceptions import StoryNotFoundError
+from newsdesk.desk import RIVER_POOL, Desk
+from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
 from newsdesk.stories import StoryView, short_span
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STATIC = Path(__file__).parent / "static"
 
 
 def web_url(url: str | None) -> str | None:
@@ -31,17 +37,64 @@ TEMPLATES.env.filters["web_url"] = web_url
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; "
-    "style-src 'self' 'unsafe-inline'; script-src 'none'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'",
+    "style-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
+_RAW_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
 
-class _SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response (plain ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_RAW_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class PageCache:
+    """Rendered pages for ``seconds`` (0: off), by URL: a page that many readers open at
+    once is built once. Every page is at most ``seconds`` old; admin actions clear it."""
+
+    def __init__(self, seconds: float, size: int = 2048) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._pages: OrderedDict[str, tuple[float, bytes, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+    def __call__(self, request: Request, build: Callable[[], Response]) -> Response:
+        if self.seconds <= 0:
+            return build()
+        key = str(request.url)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._pages.get(key)
+            if hit is not None and hit[0] > now:
+                self._pages.move_to_end(key)
+                return Response(hit[1], media_type=hit[2])
+        response = build()
+        if response.status_code == 200 and isinstance(response.body, bytes):
+            with self._lock:
+                self._pages[key] = (now + self.seconds, response.body, response.media_type)
+                self._pages.move_to_end(key)
+                while len(self._pages) > self.size:
+                    self._pages.popitem(last=False)
         return response
 
 
@@ -49,72 +102,143 @@ def create_app(desk: Desk) -> FastAPI:
     from newsdesk.api import router
 
     app = FastAPI(title="newsdesk", docs_url=None, redoc_url=None)
-    app.add_middleware(_SecurityHeaders)
-    app.include_router(router(desk))
+    app.add_middleware(SecurityHeaders)
+    cache = PageCache(desk.settings.page_cache_seconds)
+    app.include_router(router(desk, on_change=cache.clear))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def render(request: Request, template: str, context: dict[str, Any]) -> Response:
+        return TEMPLATES.TemplateResponse(request, template, context)
 
     @app.get("/", response_class=HTMLResponse)
     def home(
         request: Request,
-        q: str = "",
         tag: str | None = None,
         persona: str | None = None,
+        source: int | None = None,
         page: int = Query(1, ge=1),
+        q: str = "",
     ) -> Response:
-        rows = desk.search(q, 100) if q else desk.recent_items(200)
-        names = {s.id: s for s in desk.sources()}
-        stories: list[StoryView] = []
-        hooks: dict[str, str] = {}
-        more = False
-        if not q:
-            # Stories best first, filtered by tag (story or brief hashtags) or persona (the
-            # brief's "who should care"), STORIES_PER_PAGE a page.
-            start = (page - 1) * STORIES_PER_PAGE
-            seen = 0
-            for view in desk.stories(limit=500):
-                row = desk.store.latest_brief(view.id)
-                brief = row.brief if row is not None else None
-                if tag and tag not in {*view.tags, *(brief["hashtags"] if brief else [])}:
-                    continue
-                if persona and not (brief and persona in brief["tldr"]["who_should_care"]):
-                    continue
-                seen += 1
-                if seen <= start:
-                    continue
-                if len(stories) == STORIES_PER_PAGE:
-                    more = True
-                    break
-                stories.append(view)
-                if brief is not None:
-                    hooks[view.id] = brief["hook"]
-        context: dict[str, Any] = {
-            "stories": stories,
-            "hooks": hooks,
-            "items": rows if not (tag or persona) else [],
-            "sources": names,
-            "counts": desk.stats(),
-            "q": q,
-            "tag": tag,
-            "persona": persona,
-            "personas": PERSONAS,
-            "page": page,
-            "more": more,
-        }
-        return TEMPLATES.TemplateResponse(request, "items.html", context)
+        """The river: the best stories, STORIES_PER_PAGE a page, by tag, persona and
+        source; the newest items below the first page."""
+        if q:  # the search form's old address
+            return RedirectResponse("/search?" + urlencode({"q": q}), status_code=301)
+
+        def build() -> Response:
+            river = desk.river(
+                tag=tag,
+                persona=persona,
+                source_id=source,
+                limit=STORIES_PER_PAGE,
+                offset=(page - 1) * STORIES_PER_PAGE,
+            )
+            sources = {s.id: s for s in desk.sources()}
+            filters = {"tag": tag, "persona": persona, "source": source}
+            first = page == 1 and not any(filters.values())
+            return render(
+                request,
+                "home.html",
+                {
+                    "cards": river.cards,
+                    "more": river.more,
+                    "page": page,
+                    "base": _page_base("/", filters),
+                    "items": desk.recent_items(20) if first else [],
+                    "sources": sources,
+                    "source": sources.get(source) if source is not None else None,
+                    "counts": desk.stats(),
+                    "tag": tag,
+                    "persona": persona,
+                    "personas": PERSONAS,
+                },
+            )
+
+        return cache(request, build)
+
+    @app.get("/tags/{tag}", response_class=HTMLResponse)
+    def tag_page(request: Request, tag: str, page: int = Query(1, ge=1)) -> Response:
+        """The stories that carry a hashtag, with the tags seen beside it and its feeds."""
+
+        def build() -> Response:
+            river = desk.river(
+                tag=tag, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE
+            )
+            others = [(t, n) for t, n in river.tags.most_common(21) if t != tag][:20]
+            context = {
+                "tag": tag,
+                "cards": river.cards,
+                "more": river.more,
+                "total": river.total,
+                "pool": RIVER_POOL,
+                "page": page,
+                "base": f"/tags/{quote(tag, safe='')}?",
+                "related_tags": others,
+            }
+            response = render(request, "tag.html", context)
+            if river.total == 0:
+                response.status_code = 404
+            return response
+
+        return cache(request, build)
+
+    @app.get("/sources/{source_id}", response_class=HTMLResponse)
+    def source_page(request: Request, source_id: int, page: int = Query(1, ge=1)) -> Response:
+        """A source's health (last fetch, next fetch, last error), its stories and items."""
+
+        def build() -> Response:
+            try:
+                source = desk.store.get_source(source_id)
+            except NewsdeskError:
+                return HTMLResponse("<h1>No such source</h1>", status_code=404)
+            river = desk.river(
+                source_id=source.id, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE
+            )
+            context = {
+                "source": source,
+                "cards": river.cards,
+                "more": river.more,
+                "page": page,
+                "base": f"/sources/{source.id}?",
+                "items": desk.store.recent_items(20, source_id=source.id),
+                "item_count": desk.store.count_items(source.id),
+            }
+            return render(request, "source.html", context)
+
+        return cache(request, build)
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search(request: Request, q: str = "") -> Response:
+        """Stories and items matching ``q`` (full text)."""
+
+        def build() -> Response:
+            found = desk.search(q, 50) if q.strip() else None
+            context = {
+                "q": q,
+                "cards": found.stories if found else [],
+                "items": [_with_story(r, found.story_of) for r in found.items] if found else [],
+                "sources": {s.id: s for s in desk.sources()},
+            }
+            return render(request, "search.html", context)
+
+        return cache(request, build)
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse)
     def story(request: Request, story_id: str) -> Response:
-        try:
-            view = desk.story(story_id)
-        except StoryNotFoundError:
-            return HTMLResponse("<h1>No such story</h1>", status_code=404)
-        if view.redirected_from:
-            return RedirectResponse(f"/stories/{view.id}", status_code=301)
-        context = story_context(desk, view)
-        context["share"] = share_links(
-            f"{str(request.base_url).rstrip('/')}/stories/{view.id}",
-            context["brief"].hook if context["brief"] else view.title,
-        )
-        return TEMPLATES.TemplateResponse(request, "story.html", context)
+        def build() -> Response:
+            try:
+                view = desk.story(story_id)
+            except StoryNotFoundError:
+                return HTMLResponse("<h1>No such story</h1>", status_code=404)
+            if view.redirected_from:
+                return RedirectResponse(f"/stories/{view.id}", status_code=301)
+            context = story_context(desk, view)
+            context["share"] = share_links(
+                f"{str(request.base_url).rstrip('/')}/stories/{view.id}",
+                context["brief"].hook if context["brief"] else view.title,
+            )
+            return render(request, "story.html", context)
+
+        return cache(request, build)
 
     @app.get("/feeds/stories.{fmt}")
     def feed(
@@ -124,13 +248,26 @@ def create_app(desk: Desk) -> FastAPI:
         for one topic or reader."""
         from newsdesk.feeds import FORMATS, MEDIA_TYPES, render
 
-        for known in FORMATS:
-            if fmt == known:
-                text = render(desk, known, str(request.base_url), tag=tag, persona=persona)
-                return Response(text, media_type=MEDIA_TYPES[known])
-        return Response("feeds: stories.rss, stories.atom, stories.json", status_code=404)
+        def build() -> Response:
+            for known in FORMATS:
+                if fmt == known:
+                    text = render(desk, known, str(request.base_url), tag=tag, persona=persona)
+                    return Response(text, media_type=MEDIA_TYPES[known])
+            return Response("feeds: stories.rss, stories.atom, stories.json", status_code=404)
+
+        return cache(request, build)
 
     return app
+
+
+def _page_base(path: str, filters: dict[str, Any]) -> str:
+    """``path`` with the set filters as a query, ready for ``page=n`` to be appended."""
+    query = urlencode({k: v for k, v in filters.items() if v is not None})
+    return f"{path}?{query}&" if query else f"{path}?"
+
+
+def _with_story(row: Any, story_of: dict[int, str]) -> SimpleNamespace:
+    return SimpleNamespace(**row._mapping, story_id=story_of.get(row.id))
 
 
 STORIES_PER_PAGE = 20
@@ -165,7 +302,9 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
         "LABELS": LABELS,
         "tags": list(dict.fromkeys([*(brief.hashtags if brief else []), *view.tags])),
         "delay": short_span(int(delay.total_seconds())) if delay is not None else "",
-        "badges": list(dict.fromkeys((i.source_name, i.source_emoji) for i in view.items)),
+        "badges": list(
+            dict.fromkeys((i.source_name, i.source_emoji, i.source_id) for i in view.items)
+        ),
     }
 
 

@@ -7,8 +7,8 @@ that a small model cannot spend its budget on indentation. llama-cpp-python keep
 cache of the previous call and evaluates only what differs, so calls that share a prefix
 (instructions and source pack) evaluate it once.
 
-The wheel that ``make`` builds carries every CPU variant of ggml and loads the best one for
-the running CPU (``_load_cpu_backends``).
+The wheel that ``make`` builds carries every CPU variant of ggml; the best one that runs on
+this machine is loaded (``newsdesk.llm.cpu``).
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def _import_llama_cpp() -> Any:
     return llama_cpp
 
 
-def _load_cpu_backends(llama_cpp: Any) -> None:
-    """Load ggml's CPU variants when the wheel was built with them (GGML_BACKEND_DL).
+def _load_cpu_backends(llama_cpp: Any, model_path: Path, variant: str) -> None:
+    """Load one of ggml's CPU variants when the wheel was built with them (GGML_BACKEND_DL).
 
-    Such a build has no backend linked in; ggml picks the best variant for this CPU from
-    the libraries beside libggml.
+    Such a build has no backend linked in; ``newsdesk.llm.cpu`` chooses the best variant
+    that really runs on this machine (``variant``: "auto" or a name).
     """
     global _backends_loaded
     with _load_lock:
@@ -65,12 +65,15 @@ def _load_cpu_backends(llama_cpp: Any) -> None:
             return
         lib_dir = Path(llama_cpp.__file__).parent / "lib"
         if any(lib_dir.glob("libggml-cpu-*")):
-            ggml = ctypes.CDLL(str(_loaded_ggml(lib_dir)))
-            ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
-            ggml.ggml_backend_load_all_from_path(str(lib_dir).encode())
-            ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
-            if ggml.ggml_backend_dev_count() == 0:
-                raise ModelError(f"no ggml CPU backend in {lib_dir} runs on this CPU")
+            from platformdirs import user_cache_dir
+
+            from newsdesk.llm import cpu
+
+            chosen = cpu.choose_variant(
+                lib_dir, model_path, Path(user_cache_dir("newsdesk")), variant
+            )
+            log.info("ggml CPU variant: %s", cpu.variant_name(chosen))
+            cpu.load(ctypes.CDLL(str(_loaded_ggml(lib_dir))), chosen)
         _backends_loaded = True
 
 
@@ -142,7 +145,7 @@ class LlamaCppBackend(LLMBackend):
             return self._llm
         path = resolve(self.settings)
         llama_cpp = _import_llama_cpp()
-        _load_cpu_backends(llama_cpp)
+        _load_cpu_backends(llama_cpp, path, str(self.settings.llm_cpu_variant))
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         threads = _threads(self.settings)

@@ -319,6 +319,11 @@ class Store(StoriesMixin, BriefsMixin):
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
+    def count_items(self, source_id: int) -> int:
+        query = sa.select(sa.func.count()).select_from(items).where(items.c.source_id == source_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def iter_external_ids(self) -> Iterator[str]:
         with self.engine.connect() as conn:
             yield from conn.execute(sa.select(items.c.external_id)).scalars()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,25 @@ class BriefsMixin:
         )
         with self.engine.connect() as conn:
             return conn.execute(query).first()
+
+    def latest_briefs(self, story_ids: Sequence[str]) -> dict[str, Any]:
+        """The newest brief of each story that has one (without its passages): one query
+        for a whole page of stories."""
+        if not story_ids:
+            return {}
+        newest = (
+            sa.select(briefs.c.story_id, sa.func.max(briefs.c.version).label("version"))
+            .where(briefs.c.story_id.in_(story_ids))
+            .group_by(briefs.c.story_id)
+            .subquery()
+        )
+        columns = [c for c in briefs.c if c.name != "passages"]
+        query = sa.select(*columns).join(
+            newest,
+            sa.and_(briefs.c.story_id == newest.c.story_id, briefs.c.version == newest.c.version),
+        )
+        with self.engine.connect() as conn:
+            return {row.story_id: row for row in conn.execute(query)}
 
     def brief_versions(self, story_id: str) -> list[Any]:
         """Every version of the story's brief, oldest first."""

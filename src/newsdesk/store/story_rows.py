@@ -178,6 +178,16 @@ class StoriesMixin:
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
 
+    def stories_of_items(self, item_ids: Sequence[int]) -> dict[int, str]:
+        """The story each of these items is in (items in none are left out)."""
+        if not item_ids:
+            return {}
+        query = sa.select(story_items.c.item_id, story_items.c.story_id).where(
+            story_items.c.item_id.in_(item_ids)
+        )
+        with self.engine.connect() as conn:
+            return {item_id: story_id for item_id, story_id in conn.execute(query)}
+
     def update_story(self, story_id: str, **values: Any) -> None:
         values["updated_at"] = utcnow()
         with self.engine.begin() as conn:
@@ -212,6 +222,41 @@ class StoriesMixin:
     def get_story(self, story_id: str) -> Any:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(stories).where(stories.c.id == story_id)).first()
+
+    def get_stories(self, story_ids: Sequence[str]) -> dict[str, Any]:
+        """The live stories of ``story_ids`` (merged ids resolved), by the id asked for."""
+        if not story_ids:
+            return {}
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(redirects.c.old_id, redirects.c.new_id).where(
+                    redirects.c.old_id.in_(story_ids)
+                )
+            )
+            moved = {old: new for old, new in found}
+            live = {i: moved.get(i, i) for i in story_ids}
+            rows = conn.execute(sa.select(stories).where(stories.c.id.in_(set(live.values()))))
+            by_id = {row.id: row for row in rows}
+        return {asked: by_id[i] for asked, i in live.items() if i in by_id}
+
+    def story_badges(self, story_ids: Sequence[str]) -> dict[str, list[tuple[str, str, int]]]:
+        """Each story's sources as (name, emoji, source id), in order of first item."""
+        if not story_ids:
+            return {}
+        query = (
+            sa.select(story_items.c.story_id, sources.c.name, sources.c.emoji, sources.c.id)
+            .join(items, items.c.id == story_items.c.item_id)
+            .join(sources, sources.c.id == items.c.source_id)
+            .where(story_items.c.story_id.in_(story_ids))
+            .order_by(story_items.c.story_id, _arrival(), items.c.id)
+        )
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        with self.engine.connect() as conn:
+            for story_id, name, emoji, source_id in conn.execute(query):
+                badges = out.setdefault(story_id, [])
+                if (name, emoji, source_id) not in badges:
+                    badges.append((name, emoji, source_id))
+        return out
 
     def story_items(self, story_id: str) -> list[Any]:
         query = (

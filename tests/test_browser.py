@@ -1,0 +1,291 @@
+"""The site in real Chromium: Debian's /usr/bin/chromium (installed by .ci/run), driven by
+Playwright's Python package, against `newsdesk serve`'s app on 127.0.0.1.
+
+The store is built from recorded r/LocalLLaMA posts, clustered for real, with briefs written
+by the real SmolLM2 model, plus a feed served by the recorded-response server whose items
+carry script payloads in every field a feed controls. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from conftest import ROOT, llm_settings
+from newsdesk.desk import Desk
+
+from httpserver import RecordedServer, Reply
+
+CHROMIUM = Path(os.environ.get("NEWSDESK_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("NEWSDESK_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium package)",
+)
+
+# Script in every field of a feed entry that a publisher controls. Each payload, if it ran,
+# would call alert() (a dialog) or console.log("PWNED") or set window.__pwned.
+PAYLOAD_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel>
+<title>Hostile &lt;script&gt;alert('channel')&lt;/script&gt; Lab</title>
+<link>http://127.0.0.1/</link><description>payloads</description>
+<item>
+  <title>Payload release &lt;script&gt;alert('title')&lt;/script&gt;
+    &lt;img src=x onerror="alert('img')"&gt;</title>
+  <link>javascript:alert('link')</link>
+  <guid>payload-1</guid>
+  <author>x@example.org (&lt;svg onload=alert('author')&gt;)</author>
+  <pubDate>{date}</pubDate>
+  <description><![CDATA[<p>Payload release notes.<script>alert('body')</script>
+  <img src="x" onerror="window.__pwned=1;console.log('PWNED')">
+  <a href="javascript:alert('href')">click</a>
+  <svg xmlns="http://www.w3.org/2000/svg"><script>alert('svg')</script></svg>
+  <iframe src="javascript:alert('iframe')"></iframe>
+  <style>body{{display:none}}</style>
+  The payload model is released with open weights today.</p>]]></description>
+</item>
+<item>
+  <title>Second payload post about the payload release</title>
+  <link>http://127.0.0.1/post?a=1&amp;b="&gt;&lt;script&gt;alert('query')&lt;/script&gt;</link>
+  <guid>payload-2</guid>
+  <pubDate>{date}</pubDate>
+  <description>&lt;img src=x onerror=alert('escaped')&gt;
+    Payload release: the open weights are out.</description>
+</item>
+</channel></rss>
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(clustered: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The site served by uvicorn on 127.0.0.1: recorded posts, two briefs, a hostile feed."""
+    import uvicorn
+
+    from newsdesk.web import create_app
+
+    folder = tmp_path_factory.mktemp("site")
+    shutil.copytree(clustered, folder / "data")
+    desk = Desk(llm_settings(folder / "data", page_cache_seconds=0, extract_articles=False))
+    with RecordedServer() as feeds:
+        date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+        feeds.routes["/hostile.xml"] = Reply(
+            headers={"Content-Type": "application/rss+xml"},
+            body=PAYLOAD_FEED.format(date=date).encode(),
+        )
+        source = desk.add_source(feeds.base_url + "/hostile.xml")
+        (result,) = desk.update(sources=[source])
+        assert result.error is None and result.counts.new == 2
+    desk.cluster()
+    hostile = desk.search("payload", 5).stories[0].story.id
+    # The best story with related stories gets a brief, and so does the hostile one.
+    briefed = next(v.id for v in desk.stories(limit=30) if desk.story(v.id).related)
+    for story_id in (briefed, hostile):
+        assert desk.write_brief(story_id).error is None
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(desk), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "desk": desk, "briefed": briefed, "hostile": hostile}
+    server.should_exit = True
+    thread.join(timeout=10)
+    desk.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page whose dialogs and console messages are recorded (``page.fired``)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    fired: list[str] = []
+    page.on("dialog", lambda d: (fired.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("console", lambda m: fired.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: fired.append(f"pageerror: {e}"))
+    page.on(
+        "response",
+        lambda r: r.status >= 400 and fired.append(f"HTTP {r.status}: {r.url}"),
+    )
+    page.fired = fired
+    yield page
+    context.close()
+
+
+def _shot(page: Any, name: str, **kw: Any) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), **kw)
+
+
+STORY_SECTIONS = (
+    "30-second TL;DR",
+    "Deep insight",
+    "Key takeaways",
+    "Comparison",
+    "Technical deep dive",
+    "Future implications",
+    "Timeline",
+    "Related updates",
+    "Sources",
+    "About this brief",
+)
+
+
+def test_home_and_story_page_in_chromium(site: dict[str, Any], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    desk, briefed = site["desk"], site["briefed"]
+    brief = desk.brief(briefed).brief
+    page.goto(site["url"] + "/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Top stories")
+    expect(page.get_by_role("search")).to_be_visible()
+    assert page.locator("main ol.stories > li").count() == 20
+    _shot(page, "home", full_page=True)
+
+    page.get_by_role("link", name=brief["hook"], exact=True).first.click()
+    page.wait_for_url(f"**/stories/{briefed}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(brief["hook"])
+    for name in STORY_SECTIONS:
+        expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+    for label in ("What changed", "Why it matters", "What to do next", "Who should care"):
+        expect(page.locator("dl.tldr dt", has_text=label)).to_be_visible()
+    meta = page.locator("article > p.meta").first.inner_text()
+    assert re.match(r"(Fresh|Stale)( · collected in \d+[dhms])? · \d+ items? from", meta), meta
+    expect(page.locator("a.badge").first).to_contain_text("LocalLLaMA")
+    expect(page.get_by_role("link", name="X", exact=True)).to_have_attribute(
+        "href", re.compile(r"^https://twitter\.com/intent/tweet\?")
+    )
+    expect(page.get_by_role("link", name="LinkedIn", exact=True)).to_have_attribute(
+        "href", re.compile(r"^https://www\.linkedin\.com/sharing/share-offsite/\?url=")
+    )
+    expect(page.get_by_role("link", name=re.compile("^Read original on ")).first).to_be_visible()
+    footer = page.locator("footer").inner_text()
+    assert "Sources of this story:" in footer and "original publishers" in footer
+    expect(page.locator(".verdict").first).to_be_visible()
+    _shot(page, "story", full_page=True)
+
+    # The comparison table opens from its <details>, where the brief has one.
+    details = page.locator("article details")
+    if details.count():
+        assert not details.first.evaluate("d => d.open")
+        details.first.locator("summary").click()
+        assert details.first.evaluate("d => d.open")
+        expect(details.first.locator("table")).to_be_visible()
+        _shot(page, "story-comparison")
+    else:
+        assert not (brief["comparison"]["columns"] and brief["comparison"]["rows"])
+        expect(page.get_by_text("The sources compare nothing side by side.")).to_be_visible()
+
+    # A citation leads to its passage.
+    citation = page.locator(".claim sup a").first
+    target = citation.get_attribute("href")
+    citation.click()
+    assert page.url.endswith(target)
+    passage = page.locator(target)
+    expect(passage).to_be_visible()
+    assert passage.evaluate("e => e.matches(':target')")
+
+    # A hashtag leads to its tag page, which lists the story.
+    hashtag = page.locator("article p.tags a").first
+    tag = hashtag.inner_text().lstrip("#")
+    hashtag.click()
+    page.wait_for_url(re.compile(r"/tags/"))
+    assert unquote(page.url.rsplit("/", 1)[1]) == tag
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"#{tag}")
+    expect(page.locator(f'main a[href="/stories/{briefed}"]')).to_have_count(1)
+    _shot(page, "tag")
+
+    # A related update leads to another story page.
+    page.go_back()
+    related = page.locator('section[aria-labelledby="related"] a').first
+    href = related.get_attribute("href")
+    title = related.inner_text()
+    related.click()
+    page.wait_for_url(f"**{href}")
+    assert href != f"/stories/{briefed}"
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert title in page.content() or page.locator("h1").inner_text()
+    assert page.fired == [], page.fired
+
+
+def test_source_page_shows_health_and_search_finds_stories(site: dict[str, Any], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(site["url"] + "/")
+    page.get_by_role("navigation", name="Sources").get_by_role("link").first.click()
+    expect(page.get_by_role("heading", name="Health")).to_be_visible()
+    for label in ("Status", "Last fetch", "Next fetch", "Last error", "Items"):
+        expect(page.locator("dl.facts dt", has_text=label)).to_be_visible()
+    _shot(page, "source")
+
+    page.get_by_label("Search stories and items").fill("payload release")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"/search\?q=payload"))
+    stories = page.locator('section[aria-labelledby="found-stories"] a[href^="/stories/"]')
+    expect(stories.first).to_be_visible()
+    assert stories.first.get_attribute("href") == f"/stories/{site['hostile']}"
+    _shot(page, "search")
+
+
+def test_script_payloads_from_a_feed_run_nowhere(site: dict[str, Any], page: Any) -> None:
+    """The hostile feed's items are ingested and shown; Chromium runs none of the payloads:
+    no dialog, no console message, no page error, window.__pwned never set."""
+    from playwright.sync_api import expect
+
+    hostile = site["hostile"]
+    source_id = site["desk"].sources()[-1].id
+    pages = [
+        f"/stories/{hostile}",
+        "/search?q=payload",
+        f"/sources/{source_id}",
+        "/",
+        f"/?source={source_id}",
+    ]
+    for path in pages:
+        response = page.goto(site["url"] + path)
+        assert response.status == 200, path
+        assert "script-src 'none'" in response.headers["content-security-policy"]
+        page.wait_for_load_state("load")
+        assert page.evaluate("() => window.__pwned === undefined"), path
+        # No script element and no inline handler came from a source.
+        assert page.locator("main script").count() == 0, path
+        assert page.locator("main [onerror], main [onload], main iframe").count() == 0, path
+        hrefs = page.locator("main a").evaluate_all("els => els.map(e => e.href)")
+        assert not [h for h in hrefs if h.lower().startswith("javascript:")], path
+    page.goto(site["url"] + f"/stories/{hostile}")
+    expect(page.locator("main")).to_contain_text("Payload release")
+    # The payload text is shown as text, so the reader sees what the source sent.
+    assert "<script>" in page.locator("main").inner_text() or "alert(" in page.content()
+    _shot(page, "hostile-story", full_page=True)
+    page.wait_for_timeout(300)
+    assert page.fired == [], page.fired
