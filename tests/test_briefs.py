@@ -496,3 +496,14 @@ def test_drop_policy_removes_unsupported_claims_where_a_section_can_spare_them(
     assert pruned.key_takeaways == [brief.key_takeaways[0]] and pruned.technical_deep_dive == []
     assert len(verdicts) == len(pruned.claims()) == 4
     assert verdicts[1].label == "unsupported" and verdicts[3].label == "supported"
+
+
+def test_overlong_hashtags_are_dropped_not_fatal() -> None:
+    from newsdesk.briefs.schema import Headline
+    from newsdesk.briefs.writer import _fit_hashtags
+
+    long = "techcrunch" * 4
+    fitted = _fit_hashtags({"hook": "A hook line here", "hashtags": [long, "llm", "qwen"]})
+    assert Headline.model_validate(fitted).hashtags == ["llm", "qwen"]
+    only = Headline.model_validate(_fit_hashtags({"hook": "A hook line", "hashtags": [long]}))
+    assert only.hashtags == [long[:30]]

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -289,3 +290,35 @@ def test_script_payloads_from_a_feed_run_nowhere(site: dict[str, Any], page: Any
     _shot(page, "hostile-story", full_page=True)
     page.wait_for_timeout(300)
     assert page.fired == [], page.fired
+
+
+def test_pages_have_landmarks_and_fit_a_phone(site: dict[str, Any], browser: Any) -> None:
+    """Each page: one h1, header/main/footer landmarks, headings in order, every link with
+    a name, every form field with a label, and no sideways scrolling on a 375 px phone."""
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    tag = site["desk"].brief(site["briefed"]).brief["hashtags"][0]
+    paths = ["/", f"/stories/{site['briefed']}", f"/tags/{tag}", "/sources/1", "/search?q=gpu"]
+    for path in paths:
+        assert page.goto(site["url"] + path).status == 200, path
+        facts = page.evaluate(
+            """() => ({
+              h1: document.querySelectorAll('h1').length,
+              landmarks: ['header', 'main', 'footer'].every(t => document.querySelector(t)),
+              levels: [...document.querySelectorAll('main h1, main h2, main h3')]
+                .map(h => +h.tagName[1]),
+              unnamed: [...document.querySelectorAll('a')]
+                .filter(a => !(a.textContent.trim() || a.getAttribute('aria-label'))).length,
+              unlabelled: [...document.querySelectorAll('input, select, textarea')]
+                .filter(i => !(i.labels && i.labels.length)).length,
+              lang: document.documentElement.lang,
+              overflow: document.documentElement.scrollWidth - window.innerWidth,
+            })"""
+        )
+        assert facts["h1"] == 1 and facts["landmarks"] and facts["lang"] == "en", (path, facts)
+        levels = facts["levels"]
+        assert all(b - a <= 1 for a, b in pairwise(levels)), (path, levels)
+        assert facts["unnamed"] == 0 and facts["unlabelled"] == 0, (path, facts)
+        assert facts["overflow"] <= 0, (path, facts)
+    _shot(page, "story-phone", full_page=True)
+    context.close()

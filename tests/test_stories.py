@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -218,3 +219,21 @@ def test_merged_story_id_redirects(settings: Settings, database_url: str) -> Non
     assert view.id == a and view.redirected_from == b
     with pytest.raises(StoryNotFoundError):
         desk.story("s-nothing")
+
+
+def test_stored_rank_key_orders_as_rank_does(clustered: Path, tmp_path: Path) -> None:
+    """Lists read stories in rank_key order from the index; that is the order of rank
+    (importance with recency decay) computed now, for every story."""
+    import shutil
+
+    shutil.copytree(clustered, tmp_path / "data")
+    desk = Desk(Settings.load(env={}, data_dir=tmp_path / "data"))
+    everything = desk.store.count_stories()
+    listed = desk.stories(limit=everything)
+    assert len(listed) == everything > 50
+    by_rank = sorted(listed, key=lambda v: -v.rank)
+    assert [round(v.rank, 9) for v in listed] == [round(v.rank, 9) for v in by_rank]
+    page = desk.river(limit=20, offset=20)
+    assert [c.story.id for c in page.cards] == [v.id for v in listed[20:40]]
+    assert page.more and page.total == everything
+    desk.close()

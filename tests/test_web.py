@@ -138,16 +138,34 @@ def test_tag_and_source_pages(settings: Settings) -> None:
 
 def test_page_cache_serves_a_page_until_it_expires_or_an_admin_acts(settings: Settings) -> None:
     desk, client = _client(settings.with_(page_cache_seconds=60, admin_token="t0ken"))
-    first = client.get("/").text
-    assert "2 items" in first
+    first = client.get("/")
+    assert "2 items" in first.text
     desk.store.upsert_items(desk.sources()[0].id, [Item("feed:3", "A third post", None)])
-    assert client.get("/").text == first  # cached
+    again = client.get("/")
+    assert again.text == first.text  # cached, and with the same headers
+    assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
+    assert again.headers["content-type"] == first.headers["content-type"]
     assert "3 items" in client.get("/", params={"page": 1}).text  # another URL
     auth = {"Authorization": "Bearer t0ken"}
     assert client.post("/api/v1/admin/sources", json={"spec": "hn:top"}, headers=auth).is_success
     assert "3 items" in client.get("/").text  # an admin action cleared the cache
-
+    assert client.get("/stories/nope").status_code == 404  # errors are not kept...
     desk, client = _client(settings.with_(page_cache_seconds=0))
     client.get("/")
     desk.store.upsert_items(desk.sources()[0].id, [Item("feed:3", "A third post", None)])
     assert "3 items" in client.get("/").text  # no cache at all
+
+
+def test_an_expired_page_is_served_while_the_next_is_built(settings: Settings) -> None:
+    import time
+
+    desk, plain = _client(settings.with_(page_cache_seconds=0.3))
+    with plain as client:  # one event loop for the whole test: background builds finish
+        assert "2 items" in client.get("/").text
+        desk.store.upsert_items(desk.sources()[0].id, [Item("feed:3", "A third post", None)])
+        time.sleep(0.4)
+        assert "2 items" in client.get("/").text  # expired: served, and rebuilt behind it
+        deadline = time.monotonic() + 5
+        while "3 items" not in client.get("/").text:
+            assert time.monotonic() < deadline, "the page was never rebuilt"
+            time.sleep(0.05)

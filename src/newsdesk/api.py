@@ -192,7 +192,7 @@ def router(desk: Desk, on_change: Callable[[], None] = lambda: None) -> APIRoute
     @api.get("/tags", response_model=list[TagOut])
     def tags() -> list[dict[str, Any]]:
         """Hashtags of the recent stories, by how many stories carry them."""
-        counts = desk.river(limit=0).tags
+        counts = desk.tags()
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return [{"tag": t, "stories": n} for t, n in ranked]
 

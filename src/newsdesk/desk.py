@@ -318,14 +318,14 @@ class Desk:
 
         return cluster_new_items(self.store, self.settings, progress)
 
-    def stories(self, *, limit: int = 50, offset: int = 0) -> list[StoryView]:
-        """Recent stories, best first: importance with recency decay."""
+    def stories(
+        self, *, limit: int = 50, offset: int = 0, source_id: int | None = None
+    ) -> list[StoryView]:
+        """Stories, best first: importance with recency decay (one indexed query)."""
         from newsdesk.stories import story_view
 
-        rows = self.store.list_stories(limit=max(limit * 4, 200))
-        views = [story_view(self.store, self.settings, r, with_items=False) for r in rows]
-        views.sort(key=lambda v: (-v.rank, v.id))
-        return views[offset : offset + limit]
+        rows = self.store.ranked_stories(limit=limit, offset=offset, source_id=source_id)
+        return [story_view(self.store, self.settings, r, with_items=False) for r in rows]
 
     def river(
         self,
@@ -339,29 +339,48 @@ class Desk:
     ) -> River:
         """A page of the best stories, each with its newest brief and source badges.
 
-        ``tag`` (the story's or its brief's hashtags), ``persona`` (the brief's "who should
-        care"), ``source_id`` and ``briefed`` (only stories with a brief) filter. Ranks the
-        RIVER_POOL best recent stories in a few queries, whatever the page size.
+        ``source_id`` filters in the query. ``tag`` (the story's or its brief's hashtags),
+        ``persona`` (the brief's "who should care") and ``briefed`` (only stories with a
+        brief) filter the RIVER_POOL best stories: their ``total`` and ``tags`` count that
+        pool; without them, ``total`` counts every story and ``tags`` this page.
         """
         from collections import Counter
 
         from newsdesk.stories import Card
 
-        views = self.stories(limit=RIVER_POOL)
-        if source_id is not None:
-            of_source = set(self.store.stories_of_source(source_id))
-            views = [v for v in views if v.id in of_source]
+        pooled = bool(tag or persona or briefed)
+        if pooled:
+            views = self.stories(limit=RIVER_POOL, source_id=source_id)
+        else:
+            views = self.stories(limit=limit + 1, offset=offset, source_id=source_id)
         briefs = self.store.latest_briefs([v.id for v in views])
         cards = [Card(v, briefs.get(v.id)) for v in views]
-        chosen = [
-            c for c in cards if c.matches(tag, persona) and (c.brief is not None or not briefed)
-        ]
-        page = chosen[offset : offset + limit]
+        if pooled:
+            chosen = [
+                c for c in cards if c.matches(tag, persona) and (c.brief is not None or not briefed)
+            ]
+            page, more, total = (
+                chosen[offset : offset + limit],
+                len(chosen) > offset + limit,
+                len(chosen),
+            )
+        else:
+            chosen = page = cards[:limit]
+            more, total = len(cards) > limit, self.store.count_stories(source_id)
         badges = self.store.story_badges([c.story.id for c in page])
         for card in page:
             card.badges = badges.get(card.story.id, [])
-        tags = Counter(t for c in chosen for t in c.tags)
-        return River(page, len(chosen) > offset + limit, len(chosen), tags)
+        return River(page, more, total, Counter(t for c in chosen for t in c.tags))
+
+    def tags(self) -> Counter[str]:
+        """Hashtags (the stories' and their briefs') over the RIVER_POOL best stories."""
+        from collections import Counter
+
+        from newsdesk.stories import Card
+
+        views = self.stories(limit=RIVER_POOL)
+        briefs = self.store.latest_briefs([v.id for v in views])
+        return Counter(t for v in views for t in Card(v, briefs.get(v.id)).tags)
 
     def cards(self, story_ids: Sequence[str]) -> list[Card]:
         """Cards of these stories, in this order (merged ids resolved, unknown ones left

@@ -195,6 +195,13 @@ def rank(story: Any, now: datetime | None = None) -> float:
     return float(story.importance) * 0.5 ** (hours / HALF_LIFE_HOURS)
 
 
+def rank_key(importance: float, last_updated_at: datetime) -> float:
+    """A stored number whose order is the order of ``rank`` at any moment:
+    log2(importance) + hours since the epoch / HALF_LIFE_HOURS (migration 0005)."""
+    hours = last_updated_at.timestamp() / 3600
+    return math.log2(max(float(importance), 1e-9)) + hours / HALF_LIFE_HOURS
+
+
 def freshness(story: Any, settings: Settings, now: datetime | None = None) -> str:
     age = (now or utcnow()) - story.last_updated_at
     return "Fresh" if age < timedelta(hours=settings.fresh_hours) else "Stale"
@@ -241,6 +248,7 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
             if sims:
                 title = max(sims)[2]
         times = [r.published_at or r.collected_at for r in rows]
+        weight = importance(rows, scores)
         store.update_story(
             story_id,
             title=title,
@@ -248,7 +256,8 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
             last_updated_at=max(times),
             item_count=len(rows),
             source_count=len({r.source_id for r in rows}),
-            importance=importance(rows, scores),
+            importance=weight,
+            rank_key=rank_key(weight, max(times)),
             tags=hashtags([r.title for r in rows], [r.article_text or r.text for r in rows]),
             centroid=to_blob(centroid) if centroid is not None else None,
         )

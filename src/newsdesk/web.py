@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +27,7 @@ from newsdesk.desk import RIVER_POOL, Desk
 from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
 from newsdesk.stories import StoryView, short_span
 
+log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC = Path(__file__).parent / "static"
 
@@ -64,46 +68,144 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-class PageCache:
-    """Rendered pages for ``seconds`` (0: off), by URL: a page that many readers open at
-    once is built once. Every page is at most ``seconds`` old; admin actions clear it."""
+@dataclass
+class CachedPage:
+    expires: float
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
 
-    def __init__(self, seconds: float, size: int = 2048) -> None:
+
+class PageCache:
+    """Rendered answers to GET requests, by host and URL, for ``seconds`` (0: off), served
+    by PageCacheMiddleware without reaching the app. Admin actions clear it."""
+
+    def __init__(self, seconds: float, size: int = 1024) -> None:
         self.seconds = seconds
         self.size = size
-        self._pages: OrderedDict[str, tuple[float, bytes, str | None]] = OrderedDict()
+        self.pages: OrderedDict[tuple[bytes, str, bytes], CachedPage] = OrderedDict()
+        self.filling: dict[tuple[bytes, str, bytes], asyncio.Event] = {}
+
+        # clear() comes from the admin API's worker threads; the rest from the event loop.
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         with self._lock:
-            self._pages.clear()
+            self.pages.clear()
 
-    def __call__(self, request: Request, build: Callable[[], Response]) -> Response:
-        if self.seconds <= 0:
-            return build()
-        key = str(request.url)
-        now = time.monotonic()
+    def get(self, key: tuple[bytes, str, bytes]) -> CachedPage | None:
         with self._lock:
-            hit = self._pages.get(key)
-            if hit is not None and hit[0] > now:
-                self._pages.move_to_end(key)
-                return Response(hit[1], media_type=hit[2])
-        response = build()
-        if response.status_code == 200 and isinstance(response.body, bytes):
-            with self._lock:
-                self._pages[key] = (now + self.seconds, response.body, response.media_type)
-                self._pages.move_to_end(key)
-                while len(self._pages) > self.size:
-                    self._pages.popitem(last=False)
-        return response
+            page = self.pages.get(key)
+            if page is not None:
+                self.pages.move_to_end(key)
+            return page
+
+    def keep(self, key: tuple[bytes, str, bytes], page: CachedPage) -> None:
+        with self._lock:
+            self.pages[key] = page
+            self.pages.move_to_end(key)
+            while len(self.pages) > self.size:
+                self.pages.popitem(last=False)
+
+
+class PageCacheMiddleware:
+    """Serves GET pages, feeds and API answers from a PageCache, in the event loop.
+
+    A page is built by one request at a time: the others wait for it (no stampede when a
+    popular page is first asked for). Once a page expires, readers get the expired copy
+    while one background task builds the next, so no reader waits for a rebuild; a page is
+    at most ``seconds`` plus one build old. Only 200 answers are kept; /static (which has
+    its own validators) and the admin API are never cached.
+    """
+
+    SKIP = ("/static/", "/api/v1/admin")
+
+    def __init__(self, app: ASGIApp, cache: PageCache) -> None:
+        self.app = app
+        self.cache = cache
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cache = self.cache
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or cache.seconds <= 0
+            or scope["path"].startswith(self.SKIP)
+        ):
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope["headers"]).get(b"host", b"")
+        key = (host, scope["path"], scope["query_string"])
+        page = cache.get(key)
+        if page is not None:
+            if page.expires <= time.monotonic() and key not in cache.filling:
+                cache.filling[key] = asyncio.Event()
+                task = asyncio.create_task(self._fill(dict(scope), key))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            await _send_page(page, send)
+            return
+        waiting = cache.filling.get(key)
+        if waiting is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiting.wait(), timeout=60)
+            page = cache.get(key)
+            if page is not None:
+                await _send_page(page, send)
+            else:  # the other build gave no page to keep (an error, a redirect)
+                await self.app(scope, receive, send)
+            return
+        cache.filling[key] = asyncio.Event()
+        await _send_page(await self._fill(scope, key), send)
+
+    async def _fill(self, scope: Scope, key: tuple[bytes, str, bytes]) -> CachedPage:
+        """Run the app for ``scope``, keep a 200 answer; always release the waiters."""
+        try:
+            page = await _capture(self.app, scope)
+            if page.status == 200:
+                page.expires = time.monotonic() + self.cache.seconds
+                self.cache.keep(key, page)
+            return page
+        except Exception:
+            log.exception("building %s for the page cache", key[1])
+            raise
+        finally:
+            self.cache.filling.pop(key).set()
+
+
+async def _capture(app: ASGIApp, scope: Scope) -> CachedPage:
+    """The whole answer of ``app`` to a GET request with no body."""
+    page = CachedPage(0.0, 500, [], b"")
+    chunks: list[bytes] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            page.status = message["status"]
+            page.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    page.body = b"".join(chunks)
+    return page
+
+
+async def _send_page(page: CachedPage, send: Send) -> None:
+    await send({"type": "http.response.start", "status": page.status, "headers": page.headers})
+    await send({"type": "http.response.body", "body": page.body})
 
 
 def create_app(desk: Desk) -> FastAPI:
     from newsdesk.api import router
 
     app = FastAPI(title="newsdesk", docs_url=None, redoc_url=None)
-    app.add_middleware(SecurityHeaders)
     cache = PageCache(desk.settings.page_cache_seconds)
+    app.add_middleware(PageCacheMiddleware, cache=cache)
+    app.add_middleware(SecurityHeaders)  # outermost: cached answers get the headers too
     app.include_router(router(desk, on_change=cache.clear))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -124,121 +226,104 @@ def create_app(desk: Desk) -> FastAPI:
         if q:  # the search form's old address
             return RedirectResponse("/search?" + urlencode({"q": q}), status_code=301)
 
-        def build() -> Response:
-            river = desk.river(
-                tag=tag,
-                persona=persona,
-                source_id=source,
-                limit=STORIES_PER_PAGE,
-                offset=(page - 1) * STORIES_PER_PAGE,
-            )
-            sources = {s.id: s for s in desk.sources()}
-            filters = {"tag": tag, "persona": persona, "source": source}
-            first = page == 1 and not any(filters.values())
-            return render(
-                request,
-                "home.html",
-                {
-                    "cards": river.cards,
-                    "more": river.more,
-                    "page": page,
-                    "base": _page_base("/", filters),
-                    "items": desk.recent_items(20) if first else [],
-                    "sources": sources,
-                    "source": sources.get(source) if source is not None else None,
-                    "counts": desk.stats(),
-                    "tag": tag,
-                    "persona": persona,
-                    "personas": PERSONAS,
-                },
-            )
-
-        return cache(request, build)
+        river = desk.river(
+            tag=tag,
+            persona=persona,
+            source_id=source,
+            limit=STORIES_PER_PAGE,
+            offset=(page - 1) * STORIES_PER_PAGE,
+        )
+        sources = {s.id: s for s in desk.sources()}
+        filters = {"tag": tag, "persona": persona, "source": source}
+        first = page == 1 and not any(filters.values())
+        return render(
+            request,
+            "home.html",
+            {
+                "cards": river.cards,
+                "more": river.more,
+                "page": page,
+                "base": _page_base("/", filters),
+                "items": desk.recent_items(20) if first else [],
+                "sources": sources,
+                "source": sources.get(source) if source is not None else None,
+                "counts": desk.stats(),
+                "tag": tag,
+                "persona": persona,
+                "personas": PERSONAS,
+            },
+        )
 
     @app.get("/tags/{tag}", response_class=HTMLResponse)
     def tag_page(request: Request, tag: str, page: int = Query(1, ge=1)) -> Response:
         """The stories that carry a hashtag, with the tags seen beside it and its feeds."""
 
-        def build() -> Response:
-            river = desk.river(
-                tag=tag, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE
-            )
-            others = [(t, n) for t, n in river.tags.most_common(21) if t != tag][:20]
-            context = {
-                "tag": tag,
-                "cards": river.cards,
-                "more": river.more,
-                "total": river.total,
-                "pool": RIVER_POOL,
-                "page": page,
-                "base": f"/tags/{quote(tag, safe='')}?",
-                "related_tags": others,
-            }
-            response = render(request, "tag.html", context)
-            if river.total == 0:
-                response.status_code = 404
-            return response
-
-        return cache(request, build)
+        river = desk.river(tag=tag, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE)
+        others = [(t, n) for t, n in river.tags.most_common(21) if t != tag][:20]
+        context = {
+            "tag": tag,
+            "cards": river.cards,
+            "more": river.more,
+            "total": river.total,
+            "pool": RIVER_POOL,
+            "page": page,
+            "base": f"/tags/{quote(tag, safe='')}?",
+            "related_tags": others,
+        }
+        response = render(request, "tag.html", context)
+        if river.total == 0:
+            response.status_code = 404
+        return response
 
     @app.get("/sources/{source_id}", response_class=HTMLResponse)
     def source_page(request: Request, source_id: int, page: int = Query(1, ge=1)) -> Response:
         """A source's health (last fetch, next fetch, last error), its stories and items."""
 
-        def build() -> Response:
-            try:
-                source = desk.store.get_source(source_id)
-            except NewsdeskError:
-                return HTMLResponse("<h1>No such source</h1>", status_code=404)
-            river = desk.river(
-                source_id=source.id, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE
-            )
-            context = {
-                "source": source,
-                "cards": river.cards,
-                "more": river.more,
-                "page": page,
-                "base": f"/sources/{source.id}?",
-                "items": desk.store.recent_items(20, source_id=source.id),
-                "item_count": desk.store.count_items(source.id),
-            }
-            return render(request, "source.html", context)
-
-        return cache(request, build)
+        try:
+            source = desk.store.get_source(source_id)
+        except NewsdeskError:
+            return HTMLResponse("<h1>No such source</h1>", status_code=404)
+        river = desk.river(
+            source_id=source.id, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE
+        )
+        context = {
+            "source": source,
+            "cards": river.cards,
+            "more": river.more,
+            "page": page,
+            "base": f"/sources/{source.id}?",
+            "items": desk.store.recent_items(20, source_id=source.id),
+            "item_count": desk.store.count_items(source.id),
+        }
+        return render(request, "source.html", context)
 
     @app.get("/search", response_class=HTMLResponse)
     def search(request: Request, q: str = "") -> Response:
         """Stories and items matching ``q`` (full text)."""
 
-        def build() -> Response:
-            found = desk.search(q, 50) if q.strip() else None
-            context = {
-                "q": q,
-                "cards": found.stories if found else [],
-                "items": [_with_story(r, found.story_of) for r in found.items] if found else [],
-                "sources": {s.id: s for s in desk.sources()},
-            }
-            return render(request, "search.html", context)
-
-        return cache(request, build)
+        found = desk.search(q, 50) if q.strip() else None
+        context = {
+            "q": q,
+            "cards": found.stories if found else [],
+            "items": [_with_story(r, found.story_of) for r in found.items] if found else [],
+            "sources": {s.id: s for s in desk.sources()},
+        }
+        return render(request, "search.html", context)
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse)
     def story(request: Request, story_id: str) -> Response:
-        def build() -> Response:
-            try:
-                view = desk.story(story_id)
-            except StoryNotFoundError:
-                return HTMLResponse("<h1>No such story</h1>", status_code=404)
-            if view.redirected_from:
-                return RedirectResponse(f"/stories/{view.id}", status_code=301)
-            context = story_context(desk, view)
-            context["share"] = share_links(
-                f"{str(request.base_url).rstrip('/')}/stories/{view.id}",
-                context["brief"].hook if context["brief"] else view.title,
-            )
-            return render(request, "story.html", context)
-
-        return cache(request, build)
+        try:
+            view = desk.story(story_id)
+        except StoryNotFoundError:
+            return HTMLResponse("<h1>No such story</h1>", status_code=404)
+        if view.redirected_from:
+            return RedirectResponse(f"/stories/{view.id}", status_code=301)
+        context = story_context(desk, view)
+        context["share"] = share_links(
+            f"{str(request.base_url).rstrip('/')}/stories/{view.id}",
+            context["brief"].hook if context["brief"] else view.title,
+        )
+        return render(request, "story.html", context)
 
     @app.get("/feeds/stories.{fmt}")
     def feed(
@@ -248,14 +333,11 @@ def create_app(desk: Desk) -> FastAPI:
         for one topic or reader."""
         from newsdesk.feeds import FORMATS, MEDIA_TYPES, render
 
-        def build() -> Response:
-            for known in FORMATS:
-                if fmt == known:
-                    text = render(desk, known, str(request.base_url), tag=tag, persona=persona)
-                    return Response(text, media_type=MEDIA_TYPES[known])
-            return Response("feeds: stories.rss, stories.atom, stories.json", status_code=404)
-
-        return cache(request, build)
+        for known in FORMATS:
+            if fmt == known:
+                text = render(desk, known, str(request.base_url), tag=tag, persona=persona)
+                return Response(text, media_type=MEDIA_TYPES[known])
+        return Response("feeds: stories.rss, stories.atom, stories.json", status_code=404)
 
     return app
 

@@ -24,7 +24,8 @@ Persona = Literal[
 PERSONAS: tuple[str, ...] = get_args(Persona)
 
 PassageId = Annotated[int, Field(ge=1, le=99)]
-Hashtag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=30)]
+HASHTAG_MAX = 30
+Hashtag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=HASHTAG_MAX)]
 
 
 class _Strict(BaseModel):

@@ -157,6 +157,21 @@ def _scrub(value: Any, allowed: set[str]) -> Any:
     return value
 
 
+def _fit_hashtags(data: Any) -> Any:
+    """Keep the hashtags within their length: the grammar enforces a hashtag's pattern but
+    not also its maximum length, so a small model can run one on. Overlong ones are
+    dropped; if none is left, the first is cut short."""
+    from newsdesk.briefs.schema import HASHTAG_MAX
+
+    tags = data.get("hashtags") if isinstance(data, dict) else None
+    if not isinstance(tags, list) or not tags:
+        return data
+    fitting = [t for t in tags if isinstance(t, str) and len(t) <= HASHTAG_MAX]
+    if not fitting and isinstance(tags[0], str):
+        fitting = [tags[0][:HASHTAG_MAX].rstrip("-")]
+    return {**data, "hashtags": fitting}
+
+
 def _drop_bad_cites(value: Any, count: int) -> Any:
     """Keep only citations of passages that exist."""
     if isinstance(value, dict):
@@ -366,7 +381,7 @@ class BriefWriter:
             try:
                 data = json.loads(generation.text)
                 data = _drop_bad_cites(_scrub(data, allowed), len(pack.passages))
-                return model.model_validate(data)
+                return model.model_validate(_fit_hashtags(data))
             except ValidationError as e:
                 first = e.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])

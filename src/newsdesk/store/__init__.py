@@ -8,6 +8,7 @@ re-run stores it again: upserts are keyed on ``items.external_id`` and never dup
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ class UpsertCounts:
         self.updated += other.updated
         self.unchanged += other.unchanged
         return self
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -333,7 +337,11 @@ class Store(StoriesMixin, BriefsMixin):
             return conn.execute(sa.select(items).where(items.c.external_id == external_id)).first()
 
     def search_items(self, query: str, limit: int = 20) -> list[Any]:
-        """Items matching a full-text query, best first (FTS5 or PostgreSQL tsvector)."""
+        """Items matching a full-text query, best first (FTS5 or PostgreSQL tsvector).
+
+        Control characters are spaces here: neither FTS5 nor PostgreSQL takes a NUL.
+        """
+        query = _CONTROL.sub(" ", query)
         if not query.strip():
             return []
         if self.dialect == "sqlite":

@@ -85,7 +85,7 @@ items = sa.Table(
     sa.Column("extract_error", sa.Text),
 )
 
-# -- stories (migration 0002) ------------------------------------------------------------
+# -- stories (migrations 0002, 0005) ----------------------------------------------------
 
 stories = sa.Table(
     "stories",
@@ -98,6 +98,8 @@ stories = sa.Table(
     sa.Column("item_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("source_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("importance", sa.Float, nullable=False, server_default="0"),
+    # Migration 0005: ordering by it is ordering by rank (newsdesk.stories.rank_key).
+    sa.Column("rank_key", sa.Float, nullable=False, server_default="0", index=True),
     sa.Column("tags", sa.JSON(none_as_null=True)),
     sa.Column("related", sa.JSON(none_as_null=True)),
     sa.Column("centroid", sa.LargeBinary),

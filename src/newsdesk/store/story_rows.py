@@ -39,6 +39,15 @@ def story_id_for(external_id: str) -> str:
     return "s" + hashlib.sha1(external_id.encode("utf-8")).hexdigest()[:15]
 
 
+def _of_source(source_id: int) -> Any:
+    """The ids of the stories with an item from ``source_id``, as a subquery."""
+    return (
+        sa.select(story_items.c.story_id)
+        .join(items, items.c.id == story_items.c.item_id)
+        .where(items.c.source_id == source_id)
+    )
+
+
 def _arrival() -> Any:
     return sa.func.coalesce(items.c.published_at, items.c.collected_at)
 
@@ -169,14 +178,8 @@ class StoriesMixin:
                 )
 
     def stories_of_source(self, source_id: int) -> list[str]:
-        query = (
-            sa.select(story_items.c.story_id)
-            .join(items, items.c.id == story_items.c.item_id)
-            .where(items.c.source_id == source_id)
-            .distinct()
-        )
         with self.engine.connect() as conn:
-            return sorted(conn.execute(query).scalars())
+            return sorted(conn.execute(_of_source(source_id).distinct()).scalars())
 
     def stories_of_items(self, item_ids: Sequence[int]) -> dict[int, str]:
         """The story each of these items is in (items in none are left out)."""
@@ -275,14 +278,24 @@ class StoriesMixin:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
-    def list_stories(
-        self, *, limit: int = 50, offset: int = 0, since: datetime | None = None
+    def ranked_stories(
+        self, *, limit: int = 50, offset: int = 0, source_id: int | None = None
     ) -> list[Any]:
-        query = sa.select(stories).order_by(stories.c.last_updated_at.desc(), stories.c.id)
-        if since is not None:
-            query = query.where(stories.c.last_updated_at >= since)
+        """Stories best first (by ``rank_key``: importance with recency decay), without their
+        centroids; ``source_id``: only stories with an item from that source."""
+        columns = [c for c in stories.c if c.name != "centroid"]
+        query = sa.select(*columns).order_by(stories.c.rank_key.desc(), stories.c.id)
+        if source_id is not None:
+            query = query.where(stories.c.id.in_(_of_source(source_id)))
         with self.engine.connect() as conn:
             return list(conn.execute(query.limit(limit).offset(offset)))
+
+    def count_stories(self, source_id: int | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(stories)
+        if source_id is not None:
+            query = query.where(stories.c.id.in_(_of_source(source_id)))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def story_centroids(self, since: datetime | None = None) -> list[tuple[str, bytes]]:
         query = sa.select(stories.c.id, stories.c.centroid).where(stories.c.centroid.is_not(None))
