@@ -33,7 +33,13 @@ def test_settings_shows_values_and_origins(env: dict[str, str]) -> None:
 def test_stats_json_for_scripts(env: dict[str, str]) -> None:
     result = runner.invoke(app, ["stats", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"sources": 0, "items": 0, "stories": 0, "briefs": 0}
+    assert json.loads(result.output) == {
+        "sources": 0,
+        "items": 0,
+        "stories": 0,
+        "briefs": 0,
+        "recaps": 0,
+    }
 
 
 def test_add_update_list(

@@ -148,7 +148,7 @@ def test_import_reddit_dump_twice(desk: Desk, shared_data: Path) -> None:
     second = desk.import_reddit(dump)
     assert second.counts.new == 0
     assert second.counts.unchanged == 3747
-    assert desk.stats() == {"sources": 1, "items": 3747, "stories": 0, "briefs": 0}
+    assert desk.stats() == {"sources": 1, "items": 3747, "stories": 0, "briefs": 0, "recaps": 0}
 
 
 def test_import_reports_bad_lines(desk: Desk, tmp_path: Path, shared_data: Path) -> None:

@@ -24,7 +24,7 @@ def _item(n: int, **kw: object) -> Item:
 
 
 def test_migrates_and_starts_empty(store: Store) -> None:
-    assert store.counts() == {"sources": 0, "items": 0, "stories": 0, "briefs": 0}
+    assert store.counts() == {"sources": 0, "items": 0, "stories": 0, "briefs": 0, "recaps": 0}
     store.migrate()  # a second migration is a no-op
     assert store.counts()["items"] == 0
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from newsdesk.desk import Desk
@@ -60,6 +61,7 @@ def test_search_and_stats(settings: Settings) -> None:
         "items": 2,
         "stories": 2,
         "briefs": 0,
+        "recaps": 0,
     }
 
 
@@ -169,3 +171,17 @@ def test_an_expired_page_is_served_while_the_next_is_built(settings: Settings) -
         while "3 items" not in client.get("/").text:
             assert time.monotonic() < deadline, "the page was never rebuilt"
             time.sleep(0.05)
+
+
+def test_numbers_in_addresses_out_of_range_are_refused(settings: Settings) -> None:
+    """Found by schemathesis: an id past 64 bits reached SQLite and gave a 500."""
+    desk, client = _client(settings)
+    too_big = 2**63
+    assert client.get(f"/sources/{too_big}").status_code == 422
+    assert client.get("/", params={"source": too_big}).status_code == 422
+    assert client.get("/", params={"page": 10**9}).status_code == 422
+    assert client.get("/api/v1/stories", params={"offset": 10**12}).status_code == 422
+    from newsdesk.exceptions import SourceNotFoundError
+
+    with pytest.raises(SourceNotFoundError):
+        desk.store.get_source(str(too_big))

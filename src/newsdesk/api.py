@@ -95,6 +95,22 @@ class TagOut(BaseModel):
     stories: int
 
 
+class RecapSummary(BaseModel):
+    period: str
+    persona: str
+    version: int
+    stories: int
+    created_at: datetime
+    url: str
+
+
+class RecapOut(BaseModel):
+    written: bool
+    version: int | None
+    model: str | None
+    content: dict[str, Any]
+
+
 class NewSource(BaseModel):
     spec: str
     name: str | None = None
@@ -149,10 +165,10 @@ def router(desk: Desk, on_change: Callable[[], None] = lambda: None) -> APIRoute
     @api.get("/stories", response_model=list[StorySummary])
     def stories(
         limit: int = Query(20, ge=1, le=100),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=100_000),
         tag: str | None = None,
         persona: str | None = None,
-        source: int | None = None,
+        source: int | None = Query(None, ge=1, le=2**63 - 1),
     ) -> list[dict[str, Any]]:
         """Stories, best first (importance with recency decay); ``tag``, ``persona`` (the
         brief's "who should care") and ``source`` (a source id) filter."""
@@ -217,6 +233,38 @@ def router(desk: Desk, on_change: Callable[[], None] = lambda: None) -> APIRoute
                 for row in found.items
             ],
             "stories": [_summary(c) for c in found.stories],
+        }
+
+    @api.get("/recaps", response_model=list[RecapSummary])
+    def recaps(persona: str = "", limit: int = Query(20, ge=1, le=100)) -> list[dict[str, Any]]:
+        """Written recaps for everyone (or ``persona``), newest period first."""
+        return [
+            {
+                "period": row.period,
+                "persona": row.persona,
+                "version": row.version,
+                "stories": row.content["numbers"]["stories"],
+                "created_at": row.created_at,
+                "url": f"/recaps/{row.period}",
+            }
+            for row in desk.store.list_recaps(persona=persona, limit=limit)
+        ]
+
+    @api.get("/recaps/{period}", response_model=RecapOut)
+    def recap(period: str, persona: str = "") -> dict[str, Any]:
+        """The recap of an ISO week (2025-W31) or a day (2025-07-30): the written one, or
+        one built now without its opening (``written`` false)."""
+        from newsdesk.exceptions import RecapError
+
+        try:
+            content, row = desk.recap(period, persona)
+        except RecapError as e:
+            raise HTTPException(404, str(e)) from None
+        return {
+            "written": row is not None,
+            "version": row.version if row is not None else None,
+            "model": row.model if row is not None else None,
+            "content": content,
         }
 
     @api.get("/stats")

@@ -385,15 +385,17 @@ def _brief_status(result: BriefResult) -> str:
     return f"unchanged v{result.version}" if result.version else "unchanged"
 
 
-def _write_briefs(desk: Desk, limit: int, *, force: bool = False) -> list[BriefResult]:
-    """The briefs of the best ``limit`` stories, with a progress bar."""
+def _write_briefs(
+    desk: Desk, limit: int, *, force: bool = False, story_ids: list[str] | None = None
+) -> list[BriefResult]:
+    """The briefs of ``story_ids`` or of the best ``limit`` stories, with a progress bar."""
     with _progress() as progress:
-        task = progress.add_task("briefs", total=limit)
+        task = progress.add_task("briefs", total=limit if story_ids is None else len(story_ids))
 
         def advance(result: BriefResult) -> None:
             progress.advance(task)
 
-        return desk.write_briefs(limit=limit, force=force, progress=advance)
+        return desk.write_briefs(limit=limit, story_ids=story_ids, force=force, progress=advance)
 
 
 @app.command()
@@ -450,6 +452,92 @@ def brief(
         console.print(table)
     if any(r.error for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def recap(
+    week: Annotated[
+        str | None, typer.Option(help="An ISO week: 2025-W31 (default: this week).")
+    ] = None,
+    day: Annotated[
+        str | None, typer.Option(help="A day instead: 2025-07-30 (daily digest).")
+    ] = None,
+    persona: Annotated[
+        str, typer.Option(help="One reader's recap (see `newsdesk recap --help`).")
+    ] = "",
+    every_persona: Annotated[
+        bool, typer.Option("--every-persona", help="Also write one recap per persona.")
+    ] = False,
+    write_briefs: Annotated[
+        int, typer.Option(help="First write the missing briefs of the N best stories.")
+    ] = 0,
+    force: Annotated[bool, typer.Option(help="Write again even if nothing changed.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="text, markdown or json.")] = "text",
+    email: Annotated[Path | None, typer.Option(help="Also save an email-ready HTML file.")] = None,
+) -> None:
+    """Write the weekly recap (or daily digest): the period's stories ranked, themes, an
+    opening written from their briefs and checked, the numbers and the trends.
+
+    A recap is written again only when its stories or their briefs changed.
+    """
+    from newsdesk.briefs.schema import PERSONAS
+    from newsdesk.models import utcnow
+    from newsdesk.recap import parse_period, period_of, to_email_html, to_markdown
+
+    if week and day:
+        raise typer.BadParameter("give --week or --day, not both")
+    asked = week or day
+    period = parse_period(asked) if asked else period_of(utcnow())
+    desk = _desk()
+    if write_briefs > 0:
+        content = desk.recapper.build(period)
+        todo = [s["id"] for s in content["stories"] if s["brief_version"] is None][:write_briefs]
+        _write_briefs(desk, len(todo), story_ids=todo)
+    personas = [persona, *(PERSONAS if every_persona else [])]
+    base = f"http://{desk.settings.host}:{desk.settings.port}"
+    for who in dict.fromkeys(personas):
+        with err.status(f"writing the recap of {period.label}" + (f" for {who}" if who else "")):
+            result = desk.write_recap(period.label, who, force=force)
+        content = result.content
+        note = "written" if result.written else "unchanged (the model was not called)"
+        err.print(f"{period.label}{' · ' + who if who else ''}: version {result.version}, {note}")
+        if fmt == "json":
+            sys.stdout.write(json.dumps(content, indent=2, default=str) + "\n")
+        elif fmt == "markdown":
+            sys.stdout.write(to_markdown(content, base) + "\n")
+        else:
+            _print_recap(content)
+        if email is not None:
+            target = (
+                email if len(personas) == 1 else email.with_stem(f"{email.stem}-{who or 'all'}")
+            )
+            target.write_text(to_email_html(content, base), encoding="utf-8")
+            err.print(f"email HTML: {target}")
+
+
+def _print_recap(content: dict[str, Any]) -> None:
+    from newsdesk.recap import title_of
+
+    console.print(f"[bold]{title_of(content)}[/bold]")
+    if content["opening"]:
+        console.print(" ".join(c["text"] for c in content["opening"]))
+    table = Table("#", "story", "sources", "items", "importance")
+    for s in content["stories"]:
+        table.add_row(
+            str(s["rank"]),
+            s["hook"] or s["title"],
+            str(s["sources"]),
+            str(s["items"]),
+            f"{s['importance']:.2f}",
+        )
+    console.print(table)
+    for theme in content["themes"]:
+        console.print(f"#{theme['tag']}: {len(theme['stories'])} stories")
+    n = content["numbers"]
+    console.print(
+        f"{n['stories']} stories, {n['items']} items, {n['sources']} sources, {n['briefs']} "
+        f"briefs, {n.get('model_seconds', n['brief_seconds'])} s of model time"
+    )
 
 
 def _brief_json(row: Any) -> dict[str, Any]:

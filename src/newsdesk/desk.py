@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from newsdesk.briefs.writer import BriefProgress, BriefResult, BriefWriter
     from newsdesk.llm import LLMBackend
+    from newsdesk.recap import Recapper, RecapResult
     from newsdesk.stories import Card, ClusterRun, Progress, StoryView
 
 log = logging.getLogger(__name__)
@@ -452,6 +453,36 @@ class Desk:
     def brief(self, story_id: str) -> Any:
         """The newest brief of the story (a row with ``brief``, ``passages``...), or None."""
         return self.store.latest_brief(self.store.resolve_story_id(story_id))
+
+    # -- recaps --------------------------------------------------------------------------
+
+    @cached_property
+    def recapper(self) -> Recapper:
+        from newsdesk.recap import Recapper
+
+        return Recapper(self.store, self.settings)
+
+    def write_recap(self, period: str, persona: str = "", *, force: bool = False) -> RecapResult:
+        """Write the recap of ``period`` ("2025-W31" or "2025-07-30"), for everyone or one
+        persona, unless the stored one was written from the same stories and briefs.
+
+        Raises:
+            RecapError: a malformed period or unknown persona, or the model failed.
+        """
+        from newsdesk.recap import parse_period
+
+        return self.recapper.write(parse_period(period), persona, force=force)
+
+    def recap(self, period: str, persona: str = "") -> tuple[dict[str, Any], Any]:
+        """The stored recap of ``period`` (content, row), or one built now without its
+        opening (content, None) where none was written yet. Never calls the model."""
+        from newsdesk.recap import parse_period
+
+        parsed = parse_period(period)
+        row = self.store.latest_recap(parsed.label, persona)
+        if row is not None:
+            return row.content, row
+        return self.recapper.build(parsed, persona), None
 
     # -- reading -------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ Hierarchy::
     ├── ModelError             a model file is missing, partial, corrupt or cannot load (.path)
     ├── LLMError               a model server is down or answered garbage (.url)
     ├── BriefError             a story's brief could not be written (.story_id)
+    ├── RecapError             a period is malformed or its recap could not be written
     └── FetchError             anything that stopped a download (carries .url)
         ├── BlockedAddressError    the SSRF guard refused a host (private, loopback...)
         ├── TooLargeError          the (decompressed) body passed the size limit
@@ -91,6 +92,10 @@ class BriefError(NewsdeskError):
     def __init__(self, story_id: str, message: str) -> None:
         super().__init__(f"story {story_id}: {message}")
         self.story_id = story_id
+
+
+class RecapError(NewsdeskError):
+    pass
 
 
 class FetchError(NewsdeskError):

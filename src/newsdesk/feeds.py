@@ -8,8 +8,11 @@ story without its brief has nothing to say yet.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from newsdesk.desk import Desk
 from newsdesk.stories import Card
@@ -42,6 +45,18 @@ def tldr_html(brief: dict[str, Any]) -> str:
     return "".join(f"<p><strong>{escape(k)}:</strong> {escape(v)}</p>" for k, v in parts)
 
 
+@dataclass
+class FeedEntry:
+    """One entry of any feed newsdesk writes."""
+
+    url: str
+    title: str
+    content_html: str
+    published: datetime
+    updated: datetime
+    tags: list[str]
+
+
 def render(
     desk: Desk,
     fmt: Format,
@@ -50,10 +65,55 @@ def render(
     tag: str | None = None,
     persona: str | None = None,
 ) -> str:
-    """The feed as text in ``fmt``; ``base_url`` is the site's address (links are absolute)."""
+    """The feed of stories as text in ``fmt``; ``base_url`` is the site's address (links
+    are absolute)."""
     base = base_url.rstrip("/")
     title = "newsdesk" + (f" · #{tag}" if tag else "") + (f" · {persona}" if persona else "")
-    chosen = entries(desk, tag=tag, persona=persona)
+    chosen = [
+        FeedEntry(
+            url=f"{base}/stories/{card.story.id}",
+            title=card.hook or card.story.title,
+            content_html=tldr_html(card.brief.brief),
+            published=card.brief.created_at,
+            updated=card.story.last_updated_at,
+            tags=card.tags,
+        )
+        for card in entries(desk, tag=tag, persona=persona)
+    ]
+    return write_feed(fmt, base, title, "Stories and their briefs.", chosen)
+
+
+def render_recaps(desk: Desk, fmt: Format, base_url: str, *, persona: str = "") -> str:
+    """The feed of written recaps (newest period first), the opening and the top stories
+    as content."""
+    from newsdesk.recap import title_of, to_markdown
+
+    base = base_url.rstrip("/")
+    query = "?" + urlencode({"persona": persona}) if persona else ""
+    chosen = []
+    for row in desk.store.list_recaps(persona=persona, limit=FEED_SIZE):
+        content = row.content
+        html = "".join(
+            f"<p>{escape(line)}</p>" for line in to_markdown(content, base).splitlines() if line
+        )
+        chosen.append(
+            FeedEntry(
+                url=f"{base}/recaps/{row.period}{query}",
+                title=title_of(content),
+                content_html=html,
+                published=row.created_at,
+                updated=row.created_at,
+                tags=[t["tag"] for t in content["themes"]],
+            )
+        )
+    title = "newsdesk recaps" + (f" · {persona}" if persona else "")
+    return write_feed(fmt, base, title, "Weekly recaps and daily digests.", chosen)
+
+
+def write_feed(
+    fmt: Format, base: str, title: str, description: str, chosen: list[FeedEntry]
+) -> str:
+    """RSS 2.0 or Atom (feedgen) or JSON Feed 1.1 of ``chosen``, in that order."""
     if fmt == "json":
         return json.dumps(
             {
@@ -62,12 +122,12 @@ def render(
                 "home_page_url": base + "/",
                 "items": [
                     {
-                        "id": e.story.id,
-                        "url": f"{base}/stories/{e.story.id}",
-                        "title": e.hook,
-                        "content_html": tldr_html(e.brief.brief),
-                        "date_published": e.brief.created_at.isoformat(),
-                        "date_modified": e.story.last_updated_at.isoformat(),
+                        "id": e.url,
+                        "url": e.url,
+                        "title": e.title,
+                        "content_html": e.content_html,
+                        "date_published": e.published.isoformat(),
+                        "date_modified": e.updated.isoformat(),
                         "tags": e.tags,
                     }
                     for e in chosen
@@ -81,21 +141,20 @@ def render(
     fg.id(base + "/")
     fg.title(title)
     fg.link(href=base + "/", rel="alternate")
-    fg.description("Stories and their briefs, from the sources this desk watches.")
+    fg.description(description)
     fg.language("en")
     for e in reversed(chosen):  # feedgen puts the last added entry first
         fe = fg.add_entry()
-        url = f"{base}/stories/{e.story.id}"
-        fe.id(url)
-        fe.guid(url, permalink=True)
-        fe.title(e.hook)
-        fe.link(href=url)
-        fe.published(e.brief.created_at)
-        fe.updated(e.story.last_updated_at)
+        fe.id(e.url)
+        fe.guid(e.url, permalink=True)
+        fe.title(e.title)
+        fe.link(href=e.url)
+        fe.published(e.published)
+        fe.updated(e.updated)
         if fmt == "atom":
-            fe.content(tldr_html(e.brief.brief), type="html")
+            fe.content(e.content_html, type="html")
         else:
-            fe.description(tldr_html(e.brief.brief))
+            fe.description(e.content_html)
         for name in e.tags:
             fe.category(term=name)
     data: bytes = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)

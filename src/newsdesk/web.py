@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -217,8 +218,8 @@ def create_app(desk: Desk) -> FastAPI:
         request: Request,
         tag: str | None = None,
         persona: str | None = None,
-        source: int | None = None,
-        page: int = Query(1, ge=1),
+        source: int | None = Query(None, ge=1, le=MAX_ID),
+        page: int = Query(1, ge=1, le=MAX_PAGE),
         q: str = "",
     ) -> Response:
         """The river: the best stories, STORIES_PER_PAGE a page, by tag, persona and
@@ -255,7 +256,7 @@ def create_app(desk: Desk) -> FastAPI:
         )
 
     @app.get("/tags/{tag}", response_class=HTMLResponse)
-    def tag_page(request: Request, tag: str, page: int = Query(1, ge=1)) -> Response:
+    def tag_page(request: Request, tag: str, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
         """The stories that carry a hashtag, with the tags seen beside it and its feeds."""
 
         river = desk.river(tag=tag, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE)
@@ -276,7 +277,11 @@ def create_app(desk: Desk) -> FastAPI:
         return response
 
     @app.get("/sources/{source_id}", response_class=HTMLResponse)
-    def source_page(request: Request, source_id: int, page: int = Query(1, ge=1)) -> Response:
+    def source_page(
+        request: Request,
+        source_id: int = FastPath(ge=1, le=MAX_ID),
+        page: int = Query(1, ge=1, le=MAX_PAGE),
+    ) -> Response:
         """A source's health (last fetch, next fetch, last error), its stories and items."""
 
         try:
@@ -325,6 +330,74 @@ def create_app(desk: Desk) -> FastAPI:
         )
         return render(request, "story.html", context)
 
+    @app.get("/recaps", response_class=HTMLResponse)
+    def recaps(request: Request) -> Response:
+        """The archive of written recaps, newest first."""
+        from newsdesk.models import utcnow
+        from newsdesk.recap import period_of
+
+        context = {"rows": desk.store.list_recaps(), "current": period_of(utcnow()).label}
+        return render(request, "recaps.html", context)
+
+    @app.get("/recaps/{period}.md")
+    def recap_markdown(request: Request, period: str, persona: str = "") -> Response:
+        """The recap as Markdown, with the links of its page."""
+        from newsdesk.recap import to_markdown
+
+        content = _recap_or_404(desk, period, persona)[0]
+        text = to_markdown(content, str(request.base_url))
+        return Response(text, media_type="text/markdown; charset=utf-8")
+
+    @app.get("/recaps/{period}/email", response_class=HTMLResponse)
+    def recap_email(request: Request, period: str, persona: str = "") -> Response:
+        """The recap as one HTML file for a mail client: inline styles, no script, no
+        external resource (links only)."""
+        from newsdesk.recap import to_email_html
+
+        content, _row = _recap_or_404(desk, period, persona)
+        return HTMLResponse(to_email_html(content, str(request.base_url)))
+
+    @app.get("/recaps/{period}", response_class=HTMLResponse)
+    def recap(request: Request, period: str, persona: str = "") -> Response:
+        """The recap of an ISO week (2025-W31) or a day (2025-07-30): the stored one, or one
+        built now, without its opening, where none is written yet."""
+        from newsdesk import charts
+        from newsdesk.recap import parse_period
+
+        content, row = _recap_or_404(desk, period, persona)
+        context = _recap_context(request, content, persona)
+        trends = content["trends"]
+        context["tag_chart"] = charts.change_bars(
+            f"Tags this {content['kind']} against the mean before",
+            [(f"#{t['tag']}", round(t["now"] - t["before"], 2)) for t in trends["tags"]],
+            ident="tag-trend",
+        )
+        context["volume_chart"] = charts.stacked_columns(
+            f"Stories by source per {content['kind']}",
+            trends["periods"],
+            trends["sources"],
+            ident="source-volume",
+        )
+        parsed = parse_period(content["period"])
+        context.update(
+            row=row,
+            personas=PERSONAS,
+            prev=f"/recaps/{parsed.shifted(-1).label}{context['query']}",
+            next=f"/recaps/{parsed.shifted(1).label}{context['query']}",
+        )
+        return render(request, "recap.html", context)
+
+    @app.get("/feeds/recaps.{fmt}")
+    def recap_feed(request: Request, fmt: str, persona: str = "") -> Response:
+        """Written recaps as RSS 2.0, Atom or JSON Feed; ``persona`` for one reader's."""
+        from newsdesk.feeds import FORMATS, MEDIA_TYPES, render_recaps
+
+        for known in FORMATS:
+            if fmt == known:
+                text = render_recaps(desk, known, str(request.base_url), persona=persona)
+                return Response(text, media_type=MEDIA_TYPES[known])
+        return Response("feeds: recaps.rss, recaps.atom, recaps.json", status_code=404)
+
     @app.get("/feeds/stories.{fmt}")
     def feed(
         request: Request, fmt: str, tag: str | None = None, persona: str | None = None
@@ -342,6 +415,29 @@ def create_app(desk: Desk) -> FastAPI:
     return app
 
 
+def _recap_or_404(desk: Desk, period: str, persona: str) -> tuple[dict[str, Any], Any]:
+    from fastapi import HTTPException
+
+    from newsdesk.exceptions import RecapError
+
+    try:
+        return desk.recap(period, persona)
+    except RecapError as e:
+        raise HTTPException(404, str(e)) from None
+
+
+def _recap_context(request: Request, content: dict[str, Any], persona: str) -> dict[str, Any]:
+    from newsdesk.recap import title_of
+
+    return {
+        "recap": content,
+        "title": title_of(content),
+        "titles": {s["id"]: s["hook"] or s["title"] for s in content["stories"]},
+        "query": "?" + urlencode({"persona": persona}) if persona else "",
+        "base": str(request.base_url).rstrip("/"),
+    }
+
+
 def _page_base(path: str, filters: dict[str, Any]) -> str:
     """``path`` with the set filters as a query, ready for ``page=n`` to be appended."""
     query = urlencode({k: v for k, v in filters.items() if v is not None})
@@ -353,6 +449,10 @@ def _with_story(row: Any, story_of: dict[int, str]) -> SimpleNamespace:
 
 
 STORIES_PER_PAGE = 20
+# Bounds of numbers in addresses: database ids are signed 64-bit; pages past the pool are
+# empty anyway.
+MAX_ID = 2**63 - 1
+MAX_PAGE = 10_000
 LABELS = {"supported": "supported", "partial": "partly supported", "unsupported": "unverified"}
 
 
@@ -374,8 +474,11 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     if brief is not None and row.verdicts:
         for claim, verdict in zip(brief.claims(), row.verdicts, strict=False):
             verdicts[id(claim)] = SimpleNamespace(**verdict)
+    from newsdesk.recap import period_of
+
     delay = view.collection_delay
     return {
+        "recap_period": period_of(view.first_seen_at).label,
         "story": view,
         "row": row,
         "brief": brief,

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from newsdesk.exceptions import SourceNotFoundError, StoreError
 from newsdesk.models import Item, Source, utcnow
 from newsdesk.store.brief_rows import BriefsMixin
+from newsdesk.store.recap_rows import RecapsMixin
 from newsdesk.store.schema import items, metadata, sources, stories, story_items
 from newsdesk.store.story_rows import StoriesMixin, story_id_for
 
@@ -71,7 +72,7 @@ def _insert(dialect: str) -> Any:
     raise StoreError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
-class Store(StoriesMixin, BriefsMixin):
+class Store(StoriesMixin, BriefsMixin, RecapsMixin):
     """Reads and writes sources and items. Thread-safe; one per process is enough."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -130,6 +131,8 @@ class Store(StoriesMixin, BriefsMixin):
     def get_source(self, ref: int | str) -> Source:
         """A source by id, or by url."""
         if isinstance(ref, int) or str(ref).isdigit():
+            if not 0 < int(ref) < 2**63:  # no such row, and too big for the database
+                raise SourceNotFoundError(str(ref))
             where = sources.c.id == int(ref)
         else:
             where = sources.c.url == str(ref)
@@ -367,7 +370,7 @@ class Store(StoriesMixin, BriefsMixin):
 
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables; a table that a later migration adds counts 0."""
-        names = ("sources", "items", "stories", "briefs")
+        names = ("sources", "items", "stories", "briefs", "recaps")
         present = set(sa.inspect(self.engine).get_table_names())
         with self.engine.connect() as conn:
             return {

@@ -176,3 +176,26 @@ briefs = sa.Table(
     sa.Column("changes", sa.JSON(none_as_null=True)),
     sa.UniqueConstraint("story_id", "version", name="uq_briefs_story_version"),
 )
+
+
+# -- recaps (migration 0006) -----------------------------------------------------------
+
+# One row per version of the recap of a period ("2025-W31" or "2025-07-30"), for everyone
+# (persona "") or one persona. ``key`` hashes what it was written from (its stories and
+# their brief versions, the model, the prompt): the same key is never written twice.
+recaps = sa.Table(
+    "recaps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("period", sa.String(16), nullable=False),
+    sa.Column("persona", sa.String(64), nullable=False, server_default=""),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("content", sa.JSON, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False),
+    sa.Column("completion_tokens", sa.Integer, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("period", "persona", "version", name="uq_recaps_version"),
+)
