@@ -18,6 +18,7 @@ from conftest import SHARED_DATA, llm_settings
 from newsdesk.desk import Desk
 from newsdesk.exceptions import RecapError
 from newsdesk.recap import Recapper, parse_period, period_of
+from newsdesk.tags import PERSONA_TAGS
 
 from httpserver import RecordedServer, Reply
 
@@ -135,8 +136,12 @@ def test_persona_recap_keeps_the_stories_for_that_reader(desk: Desk) -> None:
     persona = desk.brief(briefed[0]).brief["tldr"]["who_should_care"][0]
     mine = desk.write_recap("2025-W26", persona).content
     assert mine["persona"] == persona and mine["stories"]
-    for story in mine["stories"]:
-        assert persona in desk.brief(story["id"]).brief["tldr"]["who_should_care"]
+    named = []
+    for story in mine["stories"]:  # named in "who should care", or carrying their tags
+        row = desk.brief(story["id"])
+        named.append(row is not None and persona in row.brief["tldr"]["who_should_care"])
+        assert named[-1] or PERSONA_TAGS[persona] & set(story["tags"])
+    assert named == sorted(named, reverse=True) and named[0]  # named ones first
     with pytest.raises(RecapError, match="unknown persona"):
         desk.recap("2025-W26", "Astronauts")
 
@@ -272,3 +277,22 @@ def test_recapper_without_briefs_writes_no_opening(tmp_path: Path) -> None:
     assert result.written and result.calls == 0
     assert result.content["stories"] == [] and result.content["opening"] == []
     desk.close()
+
+
+def test_tag_page_charts_the_tag_per_week_from_the_store(desk: Desk) -> None:
+    from fastapi.testclient import TestClient
+
+    from newsdesk.web import create_app
+
+    client = TestClient(create_app(desk))
+    tag = desk.tags().most_common(1)[0][0]
+    html = client.get(f"/tags/{tag}").text
+    (svg,) = re.findall(r'<svg [^>]*role="img"[^>]*>.*?</svg>', html, re.S)
+    assert f"Stories tagged #{tag} per week" in svg and "<desc" in svg
+    drawn = dict(re.findall(rf'data-label="#{tag} ([^"]+)" data-value="(\d+)"', svg))
+    counts = Counter(
+        period_of(r.first_seen_at).label
+        for r in desk.store.ranked_stories(limit=100_000)
+        if tag in (r.tags or [])
+    )
+    assert drawn and all(int(n) == counts[week] for week, n in drawn.items())

@@ -341,9 +341,10 @@ class Desk:
         """A page of the best stories, each with its newest brief and source badges.
 
         ``source_id`` filters in the query. ``tag`` (the story's or its brief's hashtags),
-        ``persona`` (the brief's "who should care") and ``briefed`` (only stories with a
-        brief) filter the RIVER_POOL best stories: their ``total`` and ``tags`` count that
-        pool; without them, ``total`` counts every story and ``tags`` this page.
+        ``persona`` (the brief's "who should care" or the persona's tags, ranked in that
+        order: ``Card.for_persona``) and ``briefed`` (only stories with a brief) filter the
+        RIVER_POOL best stories: their ``total`` and ``tags`` count that pool; without
+        them, ``total`` counts every story and ``tags`` this page.
         """
         from collections import Counter
 
@@ -360,6 +361,8 @@ class Desk:
             chosen = [
                 c for c in cards if c.matches(tag, persona) and (c.brief is not None or not briefed)
             ]
+            if persona:  # named in "who should care" first, then by the persona's tags
+                chosen.sort(key=lambda c: -c.for_persona(persona))
             page, more, total = (
                 chosen[offset : offset + limit],
                 len(chosen) > offset + limit,

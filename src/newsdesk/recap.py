@@ -4,7 +4,8 @@
 The rules, also in docs/recaps.md:
 
 - A story belongs to the period in which it was first seen. A persona's recap keeps the
-  stories whose brief names the persona in "who should care".
+  stories for that persona (``newsdesk.tags.persona_score``: its brief names the persona in
+  "who should care", or it carries one of the persona's tags), named ones first.
 - Stories are ranked by their stored importance (no recency decay: the period is over),
   then by item count, then by id; the recap lists the RECAP_STORIES best.
 - Themes group the listed stories by hashtag (the brief's and the story's own): the tags
@@ -39,6 +40,7 @@ from pydantic import Field, ValidationError
 
 from newsdesk.briefs.schema import PERSONAS, Claim, _Strict, json_schema
 from newsdesk.exceptions import RecapError
+from newsdesk.tags import persona_score
 
 if TYPE_CHECKING:
     from newsdesk.grounding import Checker
@@ -180,13 +182,14 @@ class Recapper:
             raise RecapError(f"unknown persona {persona!r}; one of: {', '.join(PERSONAS)}")
         rows = self.store.stories_between(period.start, period.end)
         briefs = self.store.latest_briefs([r.id for r in rows])
+        score = {r.id: 0 for r in rows}
         if persona:
-            rows = [
-                r
-                for r in rows
-                if r.id in briefs and persona in briefs[r.id].brief["tldr"]["who_should_care"]
-            ]
-        rows.sort(key=lambda r: (-r.importance, -r.item_count, r.id))
+            for r in rows:
+                brief = briefs.get(r.id)
+                who = brief.brief["tldr"]["who_should_care"] if brief is not None else []
+                score[r.id] = persona_score(persona, who, _tags(r, brief))
+            rows = [r for r in rows if score[r.id] > 0]
+        rows.sort(key=lambda r: (-score[r.id], -r.importance, -r.item_count, r.id))
         listed = rows[:RECAP_STORIES]
         stories = []
         for rank, row in enumerate(listed, 1):
@@ -277,6 +280,16 @@ class Recapper:
                 sum(volume[n][i] for n in ranked[5:]) for i in range(len(periods))
             ]
         return {"periods": labels, "tags": changes[:10], "sources": series}
+
+    def tag_weeks(self, tag: str, last: Period, count: int = 8) -> dict[str, int]:
+        """Stories carrying ``tag`` (stored story tags) in each of the ``count`` weeks that
+        end with ``last``, oldest first."""
+        periods = [last.shifted(-n) for n in range(count - 1, -1, -1)]
+        out = {p.label: 0 for p in periods}
+        for row in self.store.stories_between(periods[0].start, last.end):
+            if tag in (row.tags or []):
+                out[period_of(row.first_seen_at, last.kind).label] += 1
+        return out
 
     # -- writing (the model) -------------------------------------------------------------
 

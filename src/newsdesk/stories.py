@@ -28,7 +28,7 @@ import numpy as np
 from newsdesk.models import utcnow
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
-from newsdesk.tags import hashtags
+from newsdesk.tags import hashtags, persona_score
 
 log = logging.getLogger(__name__)
 
@@ -357,11 +357,14 @@ class Card:
         written = self.brief.brief.get("hashtags", []) if self.brief is not None else []
         return list(dict.fromkeys([*written, *self.story.tags]))
 
+    def for_persona(self, persona: str) -> int:
+        """How much the story is for ``persona`` (newsdesk.tags.persona_score): the brief's
+        "who should care" and the persona's tags."""
+        who = self.brief.brief["tldr"]["who_should_care"] if self.brief is not None else []
+        return persona_score(persona, who, self.tags)
+
     def matches(self, tag: str | None, persona: str | None) -> bool:
-        """Whether the card carries ``tag`` and is for ``persona`` (the brief's "who should
-        care"); None matches all."""
+        """Whether the card carries ``tag`` and is for ``persona``; None matches all."""
         if tag is not None and tag not in self.tags:
             return False
-        if persona is not None:
-            return self.brief is not None and persona in self.brief.brief["tldr"]["who_should_care"]
-        return True
+        return persona is None or self.for_persona(persona) > 0

@@ -36,6 +36,27 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "rag": (r"rag", r"retrieval[- ]augmented", r"vector (?:db|database|search)", r"embeddings?"),
 }
 
+# The tags each reader of "who should care" follows: a story carrying one is for that
+# persona even before (or without) a brief naming them.
+PERSONA_TAGS: dict[str, frozenset[str]] = {
+    "Founders & Product Leaders": frozenset({"funding", "agents", "coding", "open-weights"}),
+    "ML Engineers": frozenset(
+        {"inference", "quantization", "fine-tuning", "hardware", "local-llm", "rag"}
+    ),
+    "Researchers": frozenset({"research", "benchmarks", "reasoning", "safety", "multimodal"}),
+    "Developers": frozenset({"coding", "agents", "rag", "local-llm", "inference"}),
+    "Policy & Legal": frozenset({"policy", "us-policy", "safety", "china-ai"}),
+    "Investors": frozenset({"funding", "hardware", "china-ai"}),
+}
+
+
+def persona_score(persona: str, who_should_care: Sequence[str], tags: Sequence[str]) -> int:
+    """How much a story is for ``persona``: 2 when its brief names them in "who should
+    care", plus 1 when it carries one of their tags; 0: not for them."""
+    named = 2 if persona in who_should_care else 0
+    return named + (1 if PERSONA_TAGS.get(persona, frozenset()) & set(tags) else 0)
+
+
 _COMPILED = {
     tag: re.compile(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
     for tag, phrases in VOCABULARY.items()

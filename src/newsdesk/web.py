@@ -257,10 +257,23 @@ def create_app(desk: Desk) -> FastAPI:
 
     @app.get("/tags/{tag}", response_class=HTMLResponse)
     def tag_page(request: Request, tag: str, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
-        """The stories that carry a hashtag, with the tags seen beside it and its feeds."""
+        """The stories that carry a hashtag, their number per week, the tags seen beside it
+        and its feeds."""
+        from newsdesk import charts
+        from newsdesk.recap import period_of
 
         river = desk.river(tag=tag, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE)
         others = [(t, n) for t, n in river.tags.most_common(21) if t != tag][:20]
+        chart = None
+        if river.cards:
+            newest = max(c.story.first_seen_at for c in river.cards)
+            weeks = desk.recapper.tag_weeks(tag, period_of(newest))
+            chart = charts.stacked_columns(
+                f"Stories tagged #{tag} per week",
+                list(weeks),
+                {f"#{tag}": list(weeks.values())},
+                ident="tag-weeks",
+            )
         context = {
             "tag": tag,
             "cards": river.cards,
@@ -270,6 +283,7 @@ def create_app(desk: Desk) -> FastAPI:
             "page": page,
             "base": f"/tags/{quote(tag, safe='')}?",
             "related_tags": others,
+            "chart": chart,
         }
         response = render(request, "tag.html", context)
         if river.total == 0:
