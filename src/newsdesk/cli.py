@@ -846,8 +846,19 @@ def demo(
     if briefs > 0:
         console.print(f"writing the briefs of the {briefs} top stories with {desk.llm.model_name}")
         try:
-            for r in _write_briefs(desk, briefs):
+            results = _write_briefs(desk, briefs)
+            for r in results:
                 console.print(f"  {r.story_id}: {_brief_status(r)}")
+            # The weekly recap of the best story's week, from the briefs just written.
+            from newsdesk.recap import period_of
+
+            best = desk.stories(limit=1)
+            if best and any(r.written for r in results):
+                week = period_of(best[0].first_seen_at).label
+                with err.status(f"writing the weekly recap of {week}"):
+                    recap = desk.write_recap(week)
+                kept = len(recap.content["opening"])
+                console.print(f"recap {week}: /recaps/{week} ({kept} opening sentences)")
         except NewsdeskError as e:
             err.print(f"[yellow]no briefs:[/] {e}")
     console.print(_stats_line(desk.stats()))
