@@ -226,6 +226,15 @@ def test_home_and_story_page_in_chromium(site: dict[str, Any], page: Any) -> Non
     expect(page.locator(f'main a[href="/stories/{briefed}"]')).to_have_count(1)
     _shot(page, "tag")
 
+    # The weekly recap of the story's week: its page, with its charts drawn as SVG.
+    page.go_back()
+    page.get_by_role("link", name=re.compile(r"^Weekly AI Recap of ")).click()
+    page.wait_for_url(re.compile(r"/recaps/\d{4}-W\d{2}$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Weekly AI Recap: ")
+    expect(page.locator(f'main a[href="/stories/{briefed}"]').first).to_be_visible()
+    assert page.locator('svg[role="img"]').count() == 2
+    _shot(page, "recap", full_page=True)
+
     # A related update leads to another story page.
     page.go_back()
     related = page.locator('section[aria-labelledby="related"] a').first
@@ -298,7 +307,9 @@ def test_pages_have_landmarks_and_fit_a_phone(site: dict[str, Any], browser: Any
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
     page = context.new_page()
     tag = site["desk"].brief(site["briefed"]).brief["hashtags"][0]
+    week = site["desk"].story(site["briefed"]).first_seen_at.strftime("%G-W%V")
     paths = ["/", f"/stories/{site['briefed']}", f"/tags/{tag}", "/sources/1", "/search?q=gpu"]
+    paths += [f"/recaps/{week}", "/recaps"]
     for path in paths:
         assert page.goto(site["url"] + path).status == 200, path
         facts = page.evaluate(

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -186,13 +185,16 @@ class Desk:
             return list(await asyncio.gather(*(one(s) for s in todo)))
 
     async def _update_source(self, source: Source, fetcher: Fetcher) -> SourceUpdate:
+        from newsdesk.polling import next_fetch_at, next_interval
+
         result = SourceUpdate(source)
         started = utcnow()
-        next_fetch = started + timedelta(minutes=self.settings.fetch_interval)
+        retry_after: float | None = None
         try:
             fetched = await get_kind(source.kind).fetch(source, fetcher, self.settings)
         except (FetchError, ParseError) as e:
             result.error = str(e)
+            retry_after = getattr(e, "retry_after", None)
         except Exception as e:  # a bug in one source kind must not stop the others
             log.exception("source %s (%s) failed", source.id, source.url)
             result.error = f"{type(e).__name__}: {e}"
@@ -205,13 +207,16 @@ class Desk:
                 result.counts = await asyncio.to_thread(
                     self.store.upsert_items, source.id, fetched.items
                 )
+            minutes = next_interval(source.poll_minutes, self.settings, new_items=result.counts.new)
             self.store.record_fetch(
                 source.id,
                 fetched_at=started,
-                next_fetch_at=next_fetch,
+                next_fetch_at=next_fetch_at(started, minutes, not_before=fetched.not_before),
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
+                poll_minutes=minutes,
             )
+            source.poll_minutes = minutes
             if fetched.title and source.name == parse_spec(source.url, self.settings).name:
                 # A name the user did not choose gives way to the source's own title.
                 self.store.update_source(source.id, name=fetched.title)
@@ -220,9 +225,15 @@ class Desk:
                 result.extracted = await self._extract_articles(source, fetcher)
             return result
         log.warning("source %s (%s): %s", source.id, source.url, result.error)
+        minutes = next_interval(source.poll_minutes, self.settings, error=True)
         self.store.record_fetch(
-            source.id, fetched_at=started, next_fetch_at=next_fetch, error=result.error
+            source.id,
+            fetched_at=started,
+            next_fetch_at=next_fetch_at(started, minutes, retry_after=retry_after),
+            error=result.error,
+            poll_minutes=minutes,
         )
+        source.poll_minutes = minutes
         return result
 
     async def _extract_articles(self, source: Source, fetcher: Fetcher) -> int:

@@ -121,9 +121,12 @@ class FetchTimeoutError(FetchError):
 
 
 class HTTPStatusError(FetchError):
-    def __init__(self, url: str, status: int, detail: str = "") -> None:
+    def __init__(
+        self, url: str, status: int, detail: str = "", *, retry_after: float | None = None
+    ) -> None:
         super().__init__(url, f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
         self.status = status
+        self.retry_after = retry_after  # seconds the server asked to wait, if it did
 
 
 class ReplayMissError(FetchError):

@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import math
 import random
+import re
 import socket
 import zlib
 from collections.abc import Collection
@@ -71,6 +72,25 @@ class Response:
     @property
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
+
+    @property
+    def max_age(self) -> float | None:
+        """Seconds the answer stays fresh: Cache-Control max-age (s-maxage), else Expires
+        minus Date; None when the server did not say."""
+        control = self.headers.get("cache-control", "")
+        found = re.search(r"(?:s-maxage|max-age)\s*=\s*(\d+)", control, re.IGNORECASE)
+        if found:
+            return float(found.group(1))
+        expires = self.headers.get("expires")
+        if expires:
+            try:
+                until = parsedate_to_datetime(expires)
+                sent = parsedate_to_datetime(self.headers.get("date") or expires)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if until.tzinfo is not None and sent.tzinfo is not None:
+                return max(0.0, (until - sent).total_seconds())
+        return None
 
 
 # -- SSRF guard -------------------------------------------------------------------------
@@ -432,6 +452,7 @@ class Fetcher:
                         f"the server asked to wait {asked:.0f} s, longer than "
                         f"max_retry_after ({self.settings.max_retry_after:g} s); "
                         "the next update tries again",
+                        retry_after=asked,
                     )
                 delay = asked if asked is not None else self._backoff(attempt)
                 if asked is not None and self._polite:

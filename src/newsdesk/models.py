@@ -70,3 +70,4 @@ class Source:
     error_count: int = 0
     last_error: str | None = None
     extract: bool = True
+    poll_minutes: float | None = None  # its adaptive polling interval (newsdesk.polling)

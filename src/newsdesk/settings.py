@@ -84,7 +84,14 @@ SETTINGS: tuple[Setting, ...] = (
         "IP addresses or host names that the SSRF guard lets "
         "through although they are private, loopback or reserved (comma-separated).",
     ),
-    Setting("fetch_interval", int, 30, "Minutes between two fetches of one source."),
+    Setting(
+        "fetch_interval",
+        int,
+        30,
+        "Minutes between two fetches of a new source; then each source adapts (polling.py).",
+    ),
+    Setting("poll_min_minutes", float, 5.0, "Shortest polling interval of a busy source."),
+    Setting("poll_max_minutes", float, 360.0, "Longest polling interval of a quiet source."),
     Setting(
         "extract_articles",
         bool,

@@ -35,6 +35,8 @@ class FetchResult:
     ``warnings`` holds problems that still let some items through (a malformed feed that
     parsed partially); the update reports them but counts the fetch as a success.
     ``title`` is the source's own name for itself (a feed's title), when it has one.
+    ``not_before`` is how many seconds the server asked not to be polled again (Cache-Control
+    max-age or Expires, a feed's ``<ttl>``), when it said.
     """
 
     items: list[Item] = field(default_factory=list)
@@ -43,6 +45,7 @@ class FetchResult:
     not_modified: bool = False
     warnings: list[str] = field(default_factory=list)
     title: str | None = None
+    not_before: float | None = None
 
 
 class SourceKind:

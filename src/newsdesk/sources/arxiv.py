@@ -208,7 +208,9 @@ class ArxivKind(SourceKind):
             last_modified=source.last_modified,
             accept="application/atom+xml",
         )
-        result = FetchResult(etag=response.etag, last_modified=response.last_modified)
+        result = FetchResult(
+            etag=response.etag, last_modified=response.last_modified, not_before=response.max_age
+        )
         if response.not_modified:
             result.not_modified = True
             return result

@@ -75,6 +75,7 @@ class ParsedFeed:
     bozo_message: str | None = None
     format: str = ""
     language: str | None = None
+    ttl_minutes: float | None = None  # RSS <ttl>: minutes a reader may cache the feed
 
 
 # ---------------------------------------------------------------------------------------
@@ -157,7 +158,23 @@ def _parse_xml_feed(data: bytes, url: str, headers: Mapping[str, str]) -> Parsed
         bozo_message=bozo_message,
         format=version,
         language=feed_language,
+        ttl_minutes=_ttl(feed.get("ttl")),
     )
+
+
+def _not_before(max_age: float | None, ttl_minutes: float | None) -> float | None:
+    """Seconds the feed asks not to be polled again: the longer of max-age and <ttl>."""
+    waits = [w for w in (max_age, ttl_minutes * 60 if ttl_minutes else None) if w]
+    return max(waits) if waits else None
+
+
+def _ttl(value: object) -> float | None:
+    """An RSS <ttl> in minutes (a positive number), or None."""
+    try:
+        minutes = float(str(value).strip())
+    except ValueError:
+        return None
+    return minutes if 0 < minutes < 100_000 else None
 
 
 def _exception_message(exc: object) -> str:
@@ -458,6 +475,7 @@ class FeedKind(SourceKind):
                 not_modified=True,
                 etag=response.etag or source.etag,
                 last_modified=response.last_modified or source.last_modified,
+                not_before=response.max_age,
             )
         warnings: list[str] = []
         feed_url = source.url
@@ -488,4 +506,5 @@ class FeedKind(SourceKind):
             last_modified=last_modified,
             warnings=warnings,
             title=" ".join(parsed.title.split())[:200] if parsed.title else None,
+            not_before=_not_before(response.max_age, parsed.ttl_minutes),
         )

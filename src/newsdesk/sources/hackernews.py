@@ -189,7 +189,9 @@ class HackerNewsKind(SourceKind):
             last_modified=source.last_modified,
             accept="application/json",
         )
-        result = FetchResult(etag=response.etag, last_modified=response.last_modified)
+        result = FetchResult(
+            etag=response.etag, last_modified=response.last_modified, not_before=response.max_age
+        )
         if response.not_modified:
             result.not_modified = True
             return result

@@ -184,9 +184,13 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin):
         error: str | None = None,
         etag: str | None = None,
         last_modified: str | None = None,
+        poll_minutes: float | None = None,
     ) -> None:
-        """Store how a fetch went: validators on success, error count and text on failure."""
+        """Store how a fetch went: validators on success, error count and text on failure,
+        and when to fetch next."""
         values: dict[str, Any] = {"last_fetch_at": fetched_at, "next_fetch_at": next_fetch_at}
+        if poll_minutes is not None:
+            values["poll_minutes"] = poll_minutes
         if error is None:
             values.update(error_count=0, last_error=None)
             if etag is not None or last_modified is not None:
@@ -398,6 +402,7 @@ def _source(row: Any) -> Source:
         next_fetch_at=row.next_fetch_at,
         error_count=row.error_count,
         last_error=row.last_error,
+        poll_minutes=row.poll_minutes,
     )
 
 

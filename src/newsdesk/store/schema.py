@@ -49,6 +49,8 @@ sources = sa.Table(
     sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Migration 0007: this source's polling interval in minutes (newsdesk.polling).
+    sa.Column("poll_minutes", sa.Float),
 )
 
 items = sa.Table(
