@@ -814,6 +814,108 @@ def search(query: str, limit: int = 20) -> None:
 
 
 @app.command()
+def run(
+    cycles: Annotated[
+        int | None, typer.Option(help="Stop after N cycles (default: never).")
+    ] = None,
+) -> None:
+    """Run unattended: fetch the due sources, cluster, keep the best stories' briefs current,
+    sleep until the next source is due, again.
+
+    SIGTERM or Ctrl-C finishes the step in progress, then stops; nothing is half-written.
+    """
+    import signal
+    import threading
+
+    from newsdesk.runner import Cycle, Runner
+
+    stop = threading.Event()
+
+    def ask_to_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: leave now (every write is its own transaction)
+            raise KeyboardInterrupt
+        err.print(f"{signal.Signals(signum).name}: finishing the step in progress, then stopping")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, ask_to_stop)
+    signal.signal(signal.SIGINT, ask_to_stop)
+    desk = _desk()
+
+    def report(cycle: Cycle) -> None:
+        console.print(
+            f"run {cycle.run_id}: {cycle.sources} sources fetched, {cycle.new_items} new items, "
+            f"{cycle.clustered} clustered, {cycle.briefs} briefs written, {cycle.errors} errors"
+            + (" (stopped)" if cycle.stopped else "")
+        )
+        for message in cycle.messages:
+            err.print(f"  [yellow]{message}[/]")
+
+    Runner(desk, stop).run(cycles=cycles, report=report)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """What `newsdesk run` has to do and how it went: queued work, last runs, sources, the
+    model's recent speed and the time from a story's first post to its brief."""
+    from newsdesk.runner import status as read_status
+
+    data = read_status(_desk())
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    q = data["queued"]
+    console.print(
+        f"queued: {q['sources_due']} sources due, {q['items_to_embed']} items to embed, "
+        f"{q['items_to_cluster']} to cluster, {q['top_stories_without_brief']} top stories "
+        "without a brief"
+    )
+    table = Table(
+        "run", "started", "state", "sources", "new items", "clustered", "briefs", "errors"
+    )
+    for r in data["runs"]:
+        table.add_row(
+            str(r["id"]),
+            _ago(r["started_at"]),
+            r["state"],
+            str(r["sources"]),
+            str(r["new_items"]),
+            str(r["clustered"]),
+            str(r["briefs"]),
+            str(r["errors"]),
+        )
+    console.print(table)
+    sources = Table("source", "last fetch", "next fetch", "every", "errors", "last error")
+    for s in data["sources"]:
+        every = f"{s['poll_minutes']:g} min" if s["poll_minutes"] else "-"
+        sources.add_row(
+            s["name"],
+            _ago_seconds(s["last_fetch_ago"]),
+            _ago(s["next_fetch_at"]),
+            every,
+            str(s["error_count"]),
+            s["last_error"] or "",
+        )
+    console.print(sources)
+    m, t = data["model"], data["time_to_brief"]
+    if m["briefs"]:
+        console.print(
+            f"model: {m['seconds_per_brief']} s a brief (median of {m['briefs']}), "
+            f"{m['generated_tokens_per_second']} generated tokens/s"
+        )
+    if t["briefs"]:
+        console.print(
+            f"time to brief: p50 {_span(int(t['p50_seconds']))}, p95 "
+            f"{_span(int(t['p95_seconds']))} ({t['briefs']} stories)"
+        )
+
+
+def _ago_seconds(seconds: float | None) -> str:
+    return "never" if seconds is None else _span(int(seconds)) + " ago"
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: the host setting.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: the port setting.")] = None,

@@ -275,6 +275,18 @@ SETTINGS: tuple[Setting, ...] = (
         24,
         "A story is Fresh while its newest item is younger than this many hours, then Stale.",
     ),
+    Setting(
+        "run_briefs",
+        int,
+        3,
+        "`newsdesk run`: briefs kept current each cycle, for the best stories (0: none).",
+    ),
+    Setting(
+        "run_idle_seconds",
+        float,
+        60.0,
+        "`newsdesk run`: longest sleep between two cycles (shorter when a source is due).",
+    ),
     Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
     Setting("port", int, 8000, "Port `newsdesk serve` listens on."),
     Setting(

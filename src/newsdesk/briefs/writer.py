@@ -40,6 +40,7 @@ from newsdesk.briefs.schema import (
 )
 from newsdesk.exceptions import BriefError, NewsdeskError, StoryNotFoundError
 from newsdesk.llm import Generation, LLMBackend, Message
+from newsdesk.models import utcnow
 
 if TYPE_CHECKING:
     from newsdesk.embeddings import EmbeddingBackend
@@ -250,8 +251,10 @@ class BriefWriter:
             return result
         result.seconds = time.perf_counter() - start
         result.pack_tokens = pack.tokens
+        first = min(r.published_at or r.collected_at for r in rows)
         result.version = self.store.save_brief(
             story_id,
+            time_to_brief=round(max(0.0, (utcnow() - first).total_seconds()), 1),
             key=key,
             brief=brief.model_dump(),
             passages=pack.to_json(),

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from newsdesk.exceptions import SourceNotFoundError, StoreError
 from newsdesk.models import Item, Source, utcnow
 from newsdesk.store.brief_rows import BriefsMixin
-from newsdesk.store.recap_rows import RecapsMixin
+from newsdesk.store.recap_rows import RecapsMixin, RunsMixin
 from newsdesk.store.schema import items, metadata, sources, stories, story_items
 from newsdesk.store.story_rows import StoriesMixin, story_id_for
 
@@ -72,7 +72,7 @@ def _insert(dialect: str) -> Any:
     raise StoreError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
-class Store(StoriesMixin, BriefsMixin, RecapsMixin):
+class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
     """Reads and writes sources and items. Thread-safe; one per process is enough."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:

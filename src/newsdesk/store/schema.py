@@ -176,6 +176,9 @@ briefs = sa.Table(
     sa.Column("verdicts", sa.JSON(none_as_null=True)),
     sa.Column("grounding_score", sa.Float),
     sa.Column("changes", sa.JSON(none_as_null=True)),
+    # Migration 0008: seconds from the story's first item's publication to this version
+    # going online (newsdesk run shows the median and p95).
+    sa.Column("time_to_brief", sa.Float),
     sa.UniqueConstraint("story_id", "version", name="uq_briefs_story_version"),
 )
 
@@ -200,4 +203,23 @@ recaps = sa.Table(
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("period", "persona", "version", name="uq_recaps_version"),
+)
+
+
+# -- runs (migration 0008) -------------------------------------------------------------
+
+# One row per cycle of `newsdesk run`: what it fetched, clustered and wrote. A cycle that
+# was stopped (SIGTERM) or killed keeps finished_at empty or says so in ``note``.
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("sources", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("new_items", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("clustered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("briefs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("note", sa.Text),
 )
