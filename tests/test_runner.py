@@ -62,6 +62,15 @@ def test_run_fetches_clusters_writes_briefs_then_waits(
     assert state["model"]["briefs"] == 1 and state["model"]["generated_tokens_per_second"] > 0
     assert state["time_to_brief"]["briefs"] == 1 and state["time_to_brief"]["p50_seconds"] > 0
     assert all(s["poll_minutes"] for s in state["sources"])
+    # The site says when the last run was, and each brief how long after the first post.
+    from fastapi.testclient import TestClient
+
+    from newsdesk.web import create_app
+
+    client = TestClient(create_app(desk))
+    assert "Last update " in client.get("/").text
+    briefed = next(c.story.id for c in desk.river(limit=5).cards if c.brief is not None)
+    assert "after the story&#39;s first post" in client.get(f"/stories/{briefed}").text
     desk.close()
 
 

@@ -39,6 +39,7 @@ def web_url(url: str | None) -> str | None:
 
 
 TEMPLATES.env.filters["web_url"] = web_url
+TEMPLATES.env.globals["span"] = short_span
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; "
@@ -211,6 +212,7 @@ def create_app(desk: Desk) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def render(request: Request, template: str, context: dict[str, Any]) -> Response:
+        context.setdefault("site_status", site_status(desk))
         return TEMPLATES.TemplateResponse(request, template, context)
 
     @app.get("/", response_class=HTMLResponse)
@@ -450,6 +452,19 @@ def _recap_context(request: Request, content: dict[str, Any], persona: str) -> d
         "query": "?" + urlencode({"persona": persona}) if persona else "",
         "base": str(request.base_url).rstrip("/"),
     }
+
+
+def site_status(desk: Desk) -> str:
+    """The site's status line: how long ago `newsdesk run` last ran and what it did."""
+    from newsdesk.models import utcnow
+
+    last = desk.store.last_runs(1)
+    if not last:
+        return ""
+    run = last[0]
+    ago = short_span(int((utcnow() - (run.finished_at or run.started_at)).total_seconds()))
+    state = "running" if run.finished_at is None else f"{ago} ago"
+    return f"Last update {state}: {run.new_items} new items, {run.briefs} briefs written."
 
 
 def _page_base(path: str, filters: dict[str, Any]) -> str:
