@@ -70,7 +70,7 @@ def test_run_fetches_clusters_writes_briefs_then_waits(
     client = TestClient(create_app(desk))
     assert "Last update " in client.get("/").text
     briefed = next(c.story.id for c in desk.river(limit=5).cards if c.brief is not None)
-    assert "after the story&#39;s first post" in client.get(f"/stories/{briefed}").text
+    assert "after the story's first post" in client.get(f"/stories/{briefed}").text
     desk.close()
 
 

@@ -916,6 +916,47 @@ def _ago_seconds(seconds: float | None) -> str:
 
 
 @app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="A new file for the copy.")],
+) -> None:
+    """Copy the SQLite store while newsdesk keeps running (SQLite's online backup API).
+    For PostgreSQL it says how to use pg_dump."""
+    count = _desk().backup(target)
+    console.print(f"backup: {target} ({count:,} items, integrity ok)")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A file made by `newsdesk backup`.")],
+) -> None:
+    """Put a backup in place as the store (stop `newsdesk run` and `serve` first); the store
+    it replaces is kept as newsdesk.db.before-restore."""
+    from newsdesk.settings import Settings
+    from newsdesk.store import restore as put_back
+
+    settings = Settings.load()
+    if settings.database_url:
+        raise NewsdeskError("restore puts back SQLite backups; for PostgreSQL use pg_restore")
+    target = put_back(source, settings.data_path)
+    counts = Desk(settings).stats()  # opening it migrates it to this version
+    console.print(f"restored {target}: {_stats_line(counts)}")
+
+
+@app.command("export")
+def export_stories(
+    out: Annotated[Path | None, typer.Option(help="A file (default: standard output).")] = None,
+) -> None:
+    """Every story with its items and newest brief, as JSON Lines."""
+    desk = _desk()
+    if out is None:
+        count = desk.export_jsonl(sys.stdout)
+    else:
+        with out.open("w", encoding="utf-8") as f:
+            count = desk.export_jsonl(f)
+    err.print(f"{count:,} stories exported")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: the host setting.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: the port setting.")] = None,

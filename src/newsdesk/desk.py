@@ -498,6 +498,49 @@ class Desk:
             return row.content, row
         return self.recapper.build(parsed, persona), None
 
+    # -- backups -------------------------------------------------------------------------
+
+    def backup(self, target: Path) -> int:
+        """A consistent copy of the SQLite store in ``target``, taken while others write;
+        returns its number of items. PostgreSQL: StoreError says how to use pg_dump."""
+        return self.store.backup(target)
+
+    def export_jsonl(self, out: Any) -> int:
+        """Every story, best first, as one JSON line each: its fields, its items' external
+        ids and URLs, and its newest brief with verdicts. Returns the number of lines."""
+        import json
+
+        count = 0
+        total = self.store.count_stories()
+        for start in range(0, total, 500):
+            for view in self.stories(limit=500, offset=start):
+                row = self.store.latest_brief(view.id)
+                record = {
+                    "id": view.id,
+                    "title": view.title,
+                    "first_seen_at": view.first_seen_at.isoformat(),
+                    "last_updated_at": view.last_updated_at.isoformat(),
+                    "importance": view.importance,
+                    "tags": view.tags,
+                    "items": [
+                        {"external_id": i.external_id, "url": i.url, "title": i.title}
+                        for i in self.store.story_items(view.id)
+                    ],
+                    "brief": None
+                    if row is None
+                    else {
+                        "version": row.version,
+                        "brief": row.brief,
+                        "verdicts": row.verdicts,
+                        "grounding_score": row.grounding_score,
+                        "model": row.model,
+                        "created_at": row.created_at.isoformat(),
+                    },
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+        return count
+
     # -- reading -------------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:

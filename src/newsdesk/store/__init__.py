@@ -8,6 +8,7 @@ re-run stores it again: upserts are keyed on ``items.external_id`` and never dup
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,6 +47,41 @@ class UpsertCounts:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def restore(backup: Path, data_dir: Path) -> Path:
+    """Put the SQLite backup ``backup`` in place as the store of ``data_dir``; the store
+    that was there is kept beside it as ``newsdesk.db.before-restore``. Returns its path.
+
+    Raises:
+        StoreError: the backup is missing, not a newsdesk database, or damaged.
+    """
+    import shutil
+    import sqlite3
+
+    if not backup.is_file():
+        raise StoreError(f"no backup at {backup}")
+    try:
+        with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as source:
+            (ok,) = source.execute("PRAGMA integrity_check").fetchone()
+            source.execute("SELECT count(*) FROM items").fetchone()
+    except sqlite3.Error as e:
+        raise StoreError(f"{backup} is not a newsdesk backup: {e}") from e
+    if ok != "ok":
+        raise StoreError(f"{backup} fails its integrity check: {ok}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "newsdesk.db"
+    if target.exists():
+        kept = target.with_name("newsdesk.db.before-restore")
+        shutil.move(target, kept)
+        for suffix in ("-wal", "-shm"):
+            side = target.with_name(target.name + suffix)
+            if side.exists():
+                shutil.move(side, kept.with_name(kept.name + suffix))
+    with sqlite3.connect(backup) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    os.chmod(target, 0o600)
+    return target
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -112,6 +148,40 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- backups -------------------------------------------------------------------------
+
+    def backup(self, target: Path) -> int:
+        """Copy the whole database to the SQLite file ``target`` with SQLite's online backup
+        API: a consistent snapshot, taken while other connections keep writing. Returns the
+        number of items in the copy.
+
+        Raises:
+            StoreError: a PostgreSQL store (use pg_dump), or ``target`` exists.
+        """
+        import sqlite3
+
+        if self.dialect != "sqlite":
+            raise StoreError(
+                "newsdesk backup copies SQLite stores; for PostgreSQL use pg_dump, e.g. "
+                "`pg_dump -Fc -f newsdesk.dump DBNAME` and `pg_restore -d DBNAME newsdesk.dump`"
+            )
+        if target.exists():
+            raise StoreError(f"{target} exists: choose a new file for the backup")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raw = self.engine.raw_connection()
+        try:
+            with sqlite3.connect(target) as copy:
+                raw.driver_connection.backup(copy, pages=1024)  # type: ignore[union-attr]
+            with sqlite3.connect(target) as copy:
+                (ok,) = copy.execute("PRAGMA integrity_check").fetchone()
+                (count,) = copy.execute("SELECT count(*) FROM items").fetchone()
+        finally:
+            raw.close()
+        if ok != "ok":
+            raise StoreError(f"the backup in {target} fails its integrity check: {ok}")
+        os.chmod(target, 0o600)
+        return int(count)
 
     # -- sources -------------------------------------------------------------------------
 
