@@ -517,3 +517,14 @@ def test_overlong_hashtags_are_dropped_not_fatal() -> None:
     assert Headline.model_validate(fitted).hashtags == ["llm", "qwen"]
     only = Headline.model_validate(_fit_hashtags({"hook": "A hook line", "hashtags": [long]}))
     assert only.hashtags == [long[:30]]
+
+
+def test_a_blank_comparison_is_no_comparison() -> None:
+    from newsdesk.briefs.schema import ComparisonSection
+    from newsdesk.briefs.writer import _tidy_comparison
+
+    blank = {"comparison": {"columns": [""], "rows": [[" "]], "cites": [1]}}
+    tidy = ComparisonSection.model_validate(_tidy_comparison(blank))
+    assert (tidy.comparison.columns, tidy.comparison.rows, tidy.comparison.cites) == ([], [], [])
+    real = {"comparison": {"columns": ["GPU", "VRAM"], "rows": [["3090", "24 GB"]], "cites": [2]}}
+    assert _tidy_comparison(real) == real

@@ -158,6 +158,19 @@ def _scrub(value: Any, allowed: set[str]) -> Any:
     return value
 
 
+def _tidy_comparison(data: Any) -> Any:
+    """A comparison without a named column or a row with a filled cell is no comparison: a
+    small model fills the grammar's table with blanks rather than leave it empty."""
+    table = data.get("comparison") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        return data
+    columns = [str(c).strip() for c in table.get("columns") or []]
+    rows = [r for r in table.get("rows") or [] if any(str(c).strip() for c in r)]
+    if not any(columns) or not rows:
+        return {**data, "comparison": {"columns": [], "rows": [], "cites": []}}
+    return data
+
+
 def _fit_hashtags(data: Any) -> Any:
     """Keep the hashtags within their length: the grammar enforces a hashtag's pattern but
     not also its maximum length, so a small model can run one on. Overlong ones are
@@ -384,7 +397,7 @@ class BriefWriter:
             try:
                 data = json.loads(generation.text)
                 data = _drop_bad_cites(_scrub(data, allowed), len(pack.passages))
-                return model.model_validate(_fit_hashtags(data))
+                return model.model_validate(_tidy_comparison(_fit_hashtags(data)))
             except ValidationError as e:
                 first = e.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
