@@ -957,6 +957,35 @@ def export_stories(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Tasks run at once in this worker.")] = 1,
+) -> None:
+    """Distributed mode: take tasks (fetch a source, cluster, write a brief) from the broker
+    (`broker_url`) until SIGTERM; several workers share one PostgreSQL store."""
+    from newsdesk import tasks
+
+    tasks.configure(tasks.app, _desk().settings)
+    tasks.worker(concurrency)
+
+
+@app.command()
+def enqueue(
+    all_: Annotated[bool, typer.Option("--all", help="Every source, due or not.")] = False,
+    cluster_: Annotated[bool, typer.Option("--cluster", help="Also a clustering task.")] = False,
+) -> None:
+    """Distributed mode: send a fetch task for every due source (run it from cron, or as
+    often as `newsdesk run` would cycle)."""
+    from newsdesk import tasks
+
+    desk = _desk()
+    tasks.configure(tasks.app, desk.settings)
+    count = tasks.enqueue_due(desk, force=all_)
+    if cluster_:
+        tasks.cluster.apply_async(queue=tasks.QUEUE)
+    console.print(f"enqueued {count} fetch tasks" + (" and a clustering task" if cluster_ else ""))
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: the host setting.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: the port setting.")] = None,

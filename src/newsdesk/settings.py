@@ -287,6 +287,18 @@ SETTINGS: tuple[Setting, ...] = (
         60.0,
         "`newsdesk run`: longest sleep between two cycles (shorter when a source is due).",
     ),
+    Setting(
+        "broker_url",
+        str,
+        "redis://127.0.0.1:6379/0",
+        "Distributed mode: the Celery broker that `newsdesk worker` and `enqueue` share.",
+    ),
+    Setting(
+        "broker_visibility_timeout",
+        float,
+        3600.0,
+        "Distributed mode: seconds before a task taken by a worker that died runs again.",
+    ),
     Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
     Setting("port", int, 8000, "Port `newsdesk serve` listens on."),
     Setting(

@@ -99,12 +99,15 @@ class StoriesMixin:
     # -- clustering input ----------------------------------------------------------------
 
     def unclustered_items(self) -> list[Any]:
-        """Items in no story yet, in arrival order (publication, else collection, then id)."""
+        """Items in no story yet, in publication order, then the undated ones; ties by
+        external id. Nothing here depends on when or in which order the items were fetched,
+        so every deployment (one process, many workers) clusters the same items the same
+        way."""
         clustered = sa.select(story_items.c.item_id)
         query = (
             sa.select(*CLUSTER_COLUMNS)
             .where(items.c.id.not_in(clustered))
-            .order_by(_arrival(), items.c.id)
+            .order_by(items.c.published_at.is_(None), items.c.published_at, items.c.external_id)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query))
