@@ -168,6 +168,11 @@ def test_recap_page_email_markdown_and_feeds(desk: Desk) -> None:
     html = page.text
     for heading in ("The week in brief", "Top stories", "The week in numbers", "Trends"):
         assert heading in html
+    content = desk.recap("2025-W05")[0]
+    assert "built-in method" not in html  # a dict key named like a dict method
+    assert f"<dt>Items</dt><dd>{content['numbers']['items']}</dd>" in html
+    top = content["stories"][0]
+    assert f"{top['items']} item" in html
     page_links = set(re.findall(r'href="(/stories/[^"]+)"', html))
 
     # Markdown: the same story links.
@@ -187,6 +192,7 @@ def test_recap_page_email_markdown_and_feeds(desk: Desk) -> None:
         if tag == "a":
             assert str(attrs["href"]).startswith("http://testserver/"), attrs
     assert set(re.findall(r'href="http://testserver(/stories/[^"]+)"', email)) == page_links
+    assert "built-in method" not in email
 
     # Feeds of recaps read back clean.
     written = desk.store.list_recaps()

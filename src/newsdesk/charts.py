@@ -30,7 +30,7 @@ def change_bars(
     height = row_h * len(rows) + 10
     mid = label_w + (width - label_w) / 2
     span = max((abs(v) for _, v in rows), default=1.0) or 1.0
-    scale = (width - label_w) / 2 / span * 0.9
+    scale = (width - label_w) / 2 / span * 0.75  # room for the value beside the bar
     body = [f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>']
     for i, (label, value) in enumerate(rows):
         y = 5 + i * row_h
