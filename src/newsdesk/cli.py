@@ -956,13 +956,23 @@ def export_stories(
     err.print(f"{count:,} stories exported")
 
 
+def _tasks() -> Any:
+    try:
+        from newsdesk import tasks
+    except ImportError as e:
+        raise NewsdeskError(
+            f"distributed mode needs Celery ({e}): pip install 'newsdesk[distributed]'"
+        ) from e
+    return tasks
+
+
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Tasks run at once in this worker.")] = 1,
 ) -> None:
     """Distributed mode: take tasks (fetch a source, cluster, write a brief) from the broker
     (`broker_url`) until SIGTERM; several workers share one PostgreSQL store."""
-    from newsdesk import tasks
+    tasks = _tasks()
 
     tasks.configure(tasks.app, _desk().settings)
     tasks.worker(concurrency)
@@ -975,7 +985,7 @@ def enqueue(
 ) -> None:
     """Distributed mode: send a fetch task for every due source (run it from cron, or as
     often as `newsdesk run` would cycle)."""
-    from newsdesk import tasks
+    tasks = _tasks()
 
     desk = _desk()
     tasks.configure(tasks.app, desk.settings)
