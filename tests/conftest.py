@@ -42,6 +42,21 @@ def llm_settings(data_dir: Path, model: str = SMALL_MODEL, **overrides: object) 
     return Settings.load(env={}, **values)
 
 
+def cli_env(data_dir: Path, **values: str) -> dict[str, str]:
+    """The environment of a `newsdesk` subprocess: none of the caller's NEWSDESK_ variables,
+    this data directory, loopback allowed, no politeness delay, no article extraction,
+    then ``values`` (NEWSDESK_ names)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
+    env.update(
+        NEWSDESK_DATA_DIR=str(data_dir),
+        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
+        NEWSDESK_HOST_DELAY="0",
+        NEWSDESK_EXTRACT_ARTICLES="false",
+    )
+    env.update(values)
+    return env
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or a skip with the reason where this checkout has none."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cli_env
 from newsdesk.desk import Desk
 from newsdesk.exceptions import StoreError
 from newsdesk.settings import Settings
@@ -23,16 +24,7 @@ from httpserver import RecordedServer, Reply
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
-    env.update(
-        NEWSDESK_DATA_DIR=str(data_dir),
-        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
-        NEWSDESK_HOST_DELAY="0",
-        NEWSDESK_UPDATE_CONCURRENCY="1",
-        NEWSDESK_EXTRACT_ARTICLES="false",
-        NEWSDESK_RUN_BRIEFS="0",
-    )
-    return env
+    return cli_env(data_dir, NEWSDESK_UPDATE_CONCURRENCY="1", NEWSDESK_RUN_BRIEFS="0")
 
 
 def _ids(db: Path) -> set[str]:

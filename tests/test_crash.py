@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import cli_env
 from newsdesk.sources.feed import adapt, parse_feed
 
 from httpserver import RecordedServer, Reply
@@ -24,16 +24,9 @@ def _count(db: Path) -> int:
 
 
 def _env(data_dir: Path, server: RecordedServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
-    env.update(
-        NEWSDESK_DATA_DIR=str(data_dir),
-        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
-        NEWSDESK_HOST_DELAY="0",
-        NEWSDESK_UPDATE_CONCURRENCY="2",
-        NEWSDESK_EXTRACT_ARTICLES="false",
-        NEWSDESK_REDDIT_BASE_URL=server.base_url,
+    return cli_env(
+        data_dir, NEWSDESK_UPDATE_CONCURRENCY="2", NEWSDESK_REDDIT_BASE_URL=server.base_url
     )
-    return env
 
 
 def test_sigkill_mid_update_loses_and_doubles_nothing(

@@ -4,7 +4,6 @@ give the same stories as one process, with no item lost or doubled and no story 
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from conftest import _postgres_url
+from conftest import _postgres_url, cli_env
 from newsdesk.desk import Desk
 from newsdesk.settings import Settings
 
@@ -77,15 +76,11 @@ def test_two_workers_give_the_stories_of_one_process(
     desk = Desk(settings)
     for url in urls:
         desk.add_source(url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
-    env.update(
-        NEWSDESK_DATA_DIR=str(tmp_path / "dist"),
+    env = cli_env(
+        tmp_path / "dist",
         NEWSDESK_DATABASE_URL=database,
         NEWSDESK_BROKER_URL=broker,
         NEWSDESK_BROKER_VISIBILITY_TIMEOUT="5",
-        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
-        NEWSDESK_HOST_DELAY="0",
-        NEWSDESK_EXTRACT_ARTICLES="false",
     )
 
     def start() -> subprocess.Popen[bytes]:

@@ -4,7 +4,6 @@ and killed by SIGKILL in the middle of its work."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import MODELS_DIR, llm_settings
+from conftest import MODELS_DIR, cli_env, llm_settings
 from newsdesk.desk import Desk
 from newsdesk.runner import Runner, status
 from newsdesk.sources.feed import adapt, parse_feed
@@ -75,17 +74,12 @@ def test_run_fetches_clusters_writes_briefs_then_waits(
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
-    env.update(
-        NEWSDESK_DATA_DIR=str(data_dir),
-        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
-        NEWSDESK_HOST_DELAY="0",
+    return cli_env(
+        data_dir,
         NEWSDESK_UPDATE_CONCURRENCY="2",
-        NEWSDESK_EXTRACT_ARTICLES="false",
         NEWSDESK_RUN_BRIEFS="0",
         NEWSDESK_MODELS_DIR=str(MODELS_DIR),
     )
-    return env
 
 
 def _count(db: Path, table: str = "items") -> int:

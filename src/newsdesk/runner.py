@@ -122,7 +122,6 @@ def status(desk: Desk) -> dict[str, Any]:
     from newsdesk.stories import model_key
 
     store = desk.store
-    now = utcnow()
     sources = desk.sources()
     wanted = max(1, int(desk.settings.run_briefs))
     top = desk.river(limit=wanted).cards
@@ -132,11 +131,7 @@ def status(desk: Desk) -> dict[str, Any]:
     first_versions = [b.time_to_brief for b in briefs if b.version == 1 and b.time_to_brief]
     return {
         "queued": {
-            "sources_due": sum(
-                1
-                for s in sources
-                if s.enabled and (s.next_fetch_at is None or s.next_fetch_at <= now)
-            ),
+            "sources_due": len(desk.due_sources()),
             "items_to_embed": len(store.items_without_embedding(model_key(desk.settings))),
             "items_to_cluster": store.unclustered_count(),
             "top_stories_without_brief": sum(1 for c in top if c.brief is None),

@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 from newsdesk.exceptions import SourceNotFoundError, StoreError
 from newsdesk.models import Item, Source, utcnow
 from newsdesk.store.brief_rows import BriefsMixin
-from newsdesk.store.recap_rows import RecapsMixin, RunsMixin
+from newsdesk.store.recap_rows import RecapsMixin
+from newsdesk.store.run_rows import RunsMixin
 from newsdesk.store.schema import items, metadata, sources, stories, story_items
 from newsdesk.store.story_rows import StoriesMixin, story_id_for
 

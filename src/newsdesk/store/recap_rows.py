@@ -1,5 +1,4 @@
-"""Recap rows and the period queries recaps read; run rows and what status reads. Part of
-Store."""
+"""Recap rows and the period queries recaps read. Part of Store."""
 
 from __future__ import annotations
 
@@ -89,50 +88,3 @@ class RecapsMixin:
                 )
             )
         return version
-
-
-class RunsMixin:
-    """Rows of `newsdesk run` and what `newsdesk status` reads; ``engine`` from Store."""
-
-    engine: Engine
-
-    def start_run(self) -> int:
-        from newsdesk.store.schema import runs
-
-        with self.engine.begin() as conn:
-            key = conn.execute(sa.insert(runs).values(started_at=utcnow())).inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-    def finish_run(self, run_id: int, **values: Any) -> None:
-        from newsdesk.store.schema import runs
-
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(runs).where(runs.c.id == run_id).values(finished_at=utcnow(), **values)
-            )
-
-    def last_runs(self, limit: int = 5) -> list[Any]:
-        from newsdesk.store.schema import runs
-
-        query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
-
-    def recent_briefs(self, limit: int = 50) -> list[Any]:
-        """The newest brief rows (without passages), newest first."""
-        from newsdesk.store.schema import briefs
-
-        columns = [c for c in briefs.c if c.name not in ("passages", "brief", "verdicts")]
-        query = sa.select(*columns).order_by(briefs.c.created_at.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
-
-    def unclustered_count(self) -> int:
-        query = (
-            sa.select(sa.func.count())
-            .select_from(items)
-            .where(items.c.id.not_in(sa.select(story_items.c.item_id)))
-        )
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
