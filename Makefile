@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install bench check-hardening clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+# Fuzzing, faults, the whole hostile-content corpus and a 10-minute soak (about 25 min on
+# 2 cores); prints the table of docs/reliability.md. `make test` runs the fast part.
+check-hardening: $(STAMP)
+	$(BIN)/python bench/hardening.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -52,6 +52,28 @@ def _desk() -> Desk:
     return Desk()
 
 
+@app.callback()
+def _logging(
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = None,
+) -> None:
+    """Log records go to standard error, at the log_level setting unless given here."""
+    import logging
+
+    from newsdesk.settings import Settings
+
+    level = (log_level or str(Settings.load().log_level)).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(f"{level.lower()}: use debug, info, warning or error")
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
 def _ago(value: object) -> str:
     from datetime import datetime
 
@@ -842,10 +864,12 @@ def run(
     desk = _desk()
 
     def report(cycle: Cycle) -> None:
+        run = f"run {cycle.run_id}" if cycle.run_id is not None else "run (not recorded)"
         console.print(
-            f"run {cycle.run_id}: {cycle.sources} sources fetched, {cycle.new_items} new items, "
+            f"{run}: {cycle.sources} sources fetched, {cycle.new_items} new items, "
             f"{cycle.clustered} clustered, {cycle.briefs} briefs written, {cycle.errors} errors"
             + (" (stopped)" if cycle.stopped else "")
+            + (" (failed: the next cycle tries again)" if cycle.failed else "")
         )
         for message in cycle.messages:
             err.print(f"  [yellow]{message}[/]")

@@ -17,7 +17,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from newsdesk.exceptions import FetchError, NewsdeskError, ParseError, StoryNotFoundError
+from newsdesk.exceptions import (
+    FetchError,
+    NewsdeskError,
+    ParseError,
+    StoreError,
+    StoryNotFoundError,
+)
 from newsdesk.fetch import Fetcher
 from newsdesk.models import Item, Source, utcnow
 from newsdesk.settings import Settings
@@ -177,17 +183,24 @@ class Desk:
 
             async def one(source: Source) -> SourceUpdate:
                 async with limit:
-                    result = await self._update_source(source, fetcher)
+                    result = SourceUpdate(source)
+                    try:
+                        await self._update_source(result, fetcher)
+                    except StoreError as e:
+                        # The store refused a write (locked, full). The fetch is recorded
+                        # only after its items, so the source stays due until they are in.
+                        result.error = str(e)
+                        log.error("source %s (%s): %s", source.id, source.url, e)
                 if progress is not None:
                     progress(result)
                 return result
 
             return list(await asyncio.gather(*(one(s) for s in todo)))
 
-    async def _update_source(self, source: Source, fetcher: Fetcher) -> SourceUpdate:
+    async def _update_source(self, result: SourceUpdate, fetcher: Fetcher) -> None:
         from newsdesk.polling import next_fetch_at, next_interval
 
-        result = SourceUpdate(source)
+        source = result.source
         started = utcnow()
         retry_after: float | None = None
         try:
@@ -223,7 +236,7 @@ class Desk:
                 source.name = fetched.title
             if self.settings.extract_articles and source.extract:
                 result.extracted = await self._extract_articles(source, fetcher)
-            return result
+            return
         log.warning("source %s (%s): %s", source.id, source.url, result.error)
         minutes = next_interval(source.poll_minutes, self.settings, error=True)
         self.store.record_fetch(
@@ -234,7 +247,6 @@ class Desk:
             poll_minutes=minutes,
         )
         source.poll_minutes = minutes
-        return result
 
     async def _extract_articles(self, source: Source, fetcher: Fetcher) -> int:
         """Fetch and extract the articles that this source's new items link to."""
@@ -561,9 +573,12 @@ class Desk:
     def settings_table(self) -> Iterator[tuple[str, Any, str, str]]:
         """(name, value, origin, help) of every setting, for `newsdesk settings`."""
         from newsdesk.settings import SECRET_SETTINGS, SETTINGS
+        from newsdesk.store import shown_url
 
         for s in SETTINGS:
             value = self.settings.values[s.name]
             if s.name in SECRET_SETTINGS and value:
                 value = "(set, hidden)"
+            elif s.name.endswith("_url") and value:
+                value = shown_url(str(value))  # a database or broker URL may hold a password
             yield s.name, value, self.settings.origins[s.name], s.help

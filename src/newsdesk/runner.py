@@ -6,6 +6,10 @@ one brief), so a stop at any point leaves nothing half-written: SIGTERM or Ctrl-
 stop flag, the step in progress finishes, and the loop ends; SIGKILL loses at most the step
 in progress, which the next start does again (a source whose fetch was not recorded is
 still due, unclustered items are still unclustered, a missing brief is still missing).
+
+A store that refuses writes (locked past its busy timeout, or full) fails the cycle, not
+the loop: the cycle is recorded as ``failed`` where the store still takes that, the error
+is logged and reported, and the next cycle, ``run_idle_seconds`` later, does the work again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from newsdesk.exceptions import StoreError
 from newsdesk.models import utcnow
 
 if TYPE_CHECKING:
@@ -27,15 +32,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Cycle:
-    """What one cycle of the loop did."""
+    """What one cycle of the loop did; ``run_id`` is None when the store refused to record
+    the cycle at all, and ``failed`` says the store stopped it (locked, full)."""
 
-    run_id: int
+    run_id: int | None
     sources: int = 0
     new_items: int = 0
     clustered: int = 0
     briefs: int = 0
     errors: int = 0
     stopped: bool = False
+    failed: bool = False
     messages: list[str] = field(default_factory=list)
 
 
@@ -47,8 +54,35 @@ class Runner:
         self.stop = stop or threading.Event()
 
     def cycle(self) -> Cycle:
+        cycle = Cycle(None)
+        try:
+            cycle.run_id = self.desk.store.start_run()
+            self._steps(cycle)
+        except StoreError as e:
+            # Every write is its own transaction: what was stored stays, the rest is still
+            # due, unclustered or unbriefed, and the next cycle does it.
+            log.error("cycle %s failed: %s", cycle.run_id, e)
+            cycle.failed = True
+            cycle.errors += 1
+            cycle.messages.append(str(e))
+        cycle.stopped = self.stop.is_set()
+        if cycle.run_id is not None:
+            try:
+                self.desk.store.finish_run(
+                    cycle.run_id,
+                    sources=cycle.sources,
+                    new_items=cycle.new_items,
+                    clustered=cycle.clustered,
+                    briefs=cycle.briefs,
+                    errors=cycle.errors,
+                    note="failed" if cycle.failed else "stopped" if cycle.stopped else None,
+                )
+            except StoreError as e:  # it shows as interrupted
+                log.error("cycle %s not recorded: %s", cycle.run_id, e)
+        return cycle
+
+    def _steps(self, cycle: Cycle) -> None:
         desk, stop = self.desk, self.stop
-        cycle = Cycle(desk.store.start_run())
         due = desk.due_sources()
         step = max(1, int(desk.settings.update_concurrency))
         for start in range(0, len(due), step):  # a stop waits for one batch at most
@@ -72,17 +106,6 @@ class Runner:
                 if written.error:
                     cycle.errors += 1
                     cycle.messages.append(f"brief of {card.story.id}: {written.error}")
-        cycle.stopped = stop.is_set()
-        desk.store.finish_run(
-            cycle.run_id,
-            sources=cycle.sources,
-            new_items=cycle.new_items,
-            clustered=cycle.clustered,
-            briefs=cycle.briefs,
-            errors=cycle.errors,
-            note="stopped" if cycle.stopped else None,
-        )
-        return cycle
 
     def seconds_to_next(self) -> float:
         """Seconds until the next source is due, between 1 and ``run_idle_seconds``."""
@@ -102,12 +125,21 @@ class Runner:
                 report(cycle)
             if cycles is not None and done >= cycles:
                 break
-            self.stop.wait(self.seconds_to_next())
+            if cycle.failed:  # not at once: every source is still due
+                self.stop.wait(float(self.desk.settings.run_idle_seconds))
+                continue
+            try:
+                wait = self.seconds_to_next()
+            except StoreError as e:
+                log.error("%s", e)
+                wait = float(self.desk.settings.run_idle_seconds)
+            self.stop.wait(wait)
         return done
 
 
 def _ago(moment: datetime | None) -> float | None:
-    return None if moment is None else round((utcnow() - moment).total_seconds(), 1)
+    # A moment ahead of the clock (the clock was set back since) reads as just now.
+    return None if moment is None else round(max(0.0, (utcnow() - moment).total_seconds()), 1)
 
 
 def percentile(values: list[float], share: float) -> float | None:

@@ -307,6 +307,20 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "Seconds the site keeps a rendered page for the next readers (0: off); bench/web.py.",
     ),
+    Setting(
+        "log_level",
+        str,
+        "warning",
+        "Log records the CLI writes to standard error: debug, info, warning or error. "
+        "Secrets (admin token, API keys, passwords in URLs) are never logged.",
+    ),
+    Setting(
+        "api_rate_limit",
+        int,
+        600,
+        "JSON API requests a minute per client address, in bursts of as many (0: no limit); "
+        "past it: 429 with Retry-After.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

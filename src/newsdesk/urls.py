@@ -47,30 +47,54 @@ def canonicalize(url: str) -> str:
     Idempotent: ``canonicalize(canonicalize(u)) == canonicalize(u)``.
     """
     url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.netloc:
-        return url
+    # A loop, not recursion: AMP cache URLs can nest, and dropping the fragment or the last
+    # parameters can leave whitespace at the end, which a second call would strip.
+    while True:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return url
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.netloc:
+            return url
 
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    host, port = _split_host_port(hostport)
-    host = host.lower().rstrip(".")
-    if host.endswith(_AMP_CACHE_SUFFIX):
-        unwrapped = _unwrap_amp_cache(parts.path, parts.query)
-        if unwrapped is not None:
-            return canonicalize(unwrapped)
-    while host.startswith("amp.") and host.count(".") >= 2:
-        host = host[len("amp.") :]
-    if port == _DEFAULT_PORTS[scheme]:
-        port = ""
-    netloc = (userinfo + "@" if userinfo else "") + host + (":" + port if port else "")
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        host, port = _canonical_host_port(hostport, scheme)
+        if not host:  # "http://:80//x": no host to make canonical
+            return url
+        path = _drop_amp_segments(parts.path) or "/"
+        if host.endswith(_AMP_CACHE_SUFFIX):
+            # The path without its amp segments: that is what the next call would see.
+            unwrapped = _unwrap_amp_cache(path, parts.query)
+            if unwrapped is not None:
+                url = unwrapped.strip()
+                continue
+        netloc = (userinfo + "@" if userinfo else "") + host + (":" + port if port else "")
+        query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+        canonical = urlunsplit((scheme, netloc, path, query, ""))
+        if canonical == canonical.rstrip():
+            return canonical
+        url = canonical.rstrip()
 
-    path = _drop_amp_segments(parts.path) or "/"
-    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
-    return urlunsplit((scheme, netloc, path, query, ""))
+
+def _canonical_host_port(hostport: str, scheme: str) -> tuple[str, str]:
+    """The lower-cased host without trailing dots or ``amp.``, and the port unless default.
+
+    Repeated until nothing changes: a malformed host such as ``a:80:`` or ``a:80.`` hides
+    a port that shows only once the first is gone, and the canonical form must split the
+    same way again. Every pass after the first only removes characters, so this ends.
+    """
+    while True:
+        host, port = _split_host_port(hostport)
+        host = host.lower().rstrip(".")
+        while host.startswith("amp.") and host.count(".") >= 2:
+            host = host[len("amp.") :]
+        if port == _DEFAULT_PORTS[scheme]:
+            port = ""
+        again = host + (":" + port if port else "")
+        if again == hostport:
+            return host, port
+        hostport = again
 
 
 def _split_host_port(hostport: str) -> tuple[str, str]:

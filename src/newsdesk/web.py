@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from newsdesk.briefs.schema import PERSONAS
 from newsdesk.desk import RIVER_POOL, Desk
 from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
+from newsdesk.ratelimit import RateLimit
 from newsdesk.stories import StoryView, short_span
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,7 @@ def create_app(desk: Desk) -> FastAPI:
     app = FastAPI(title="newsdesk", docs_url=None, redoc_url=None)
     cache = PageCache(desk.settings.page_cache_seconds)
     app.add_middleware(PageCacheMiddleware, cache=cache)
+    app.add_middleware(RateLimit, per_minute=desk.settings.api_rate_limit)
     app.add_middleware(SecurityHeaders)  # outermost: cached answers get the headers too
     app.include_router(router(desk, on_change=cache.clear))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

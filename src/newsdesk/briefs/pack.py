@@ -13,9 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# Chat-template control strings (<|im_start|>, [INST], <s>...) in a source would be read as
-# the template's own tokens: a source could open a system turn. They lose their brackets.
-_CONTROL = re.compile(r"<\|[^|<>]{0,40}\|>|\[/?INST\]|</?s>|<<SYS>>|<</SYS>>", re.IGNORECASE)
+# Chat-template control strings in a source would be read as the template's own tokens (the
+# prompt is tokenized with special tokens on): a source could open a system turn. They lose
+# their brackets. ChatML, Llama 3 and Phi (<|im_start|>, <|eot_id|>), DeepSeek's full-width
+# bars (<｜User｜>), Llama 2 and Mistral ([INST], <<SYS>>, [SYSTEM_PROMPT]), Gemma
+# (<start_of_turn>), tool-call tags (<tool_call>) and <s>.
+_CONTROL = re.compile(
+    r"<\|[^|<>]{0,40}\|>|<\uff5c[^\uff5c<>]{0,40}\uff5c>"
+    r"|\[/?(?:INST|SYSTEM_PROMPT|TOOL_CALLS|AVAILABLE_TOOLS|TOOL_RESULTS)\]|<</?SYS>>"
+    r"|</?(?:s|start_of_turn|end_of_turn|tool_call|tool_response)>",
+    re.IGNORECASE,
+)
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 PASSAGE_WORDS = 70
 MAX_PASSAGES = 60
@@ -61,7 +69,18 @@ class SourcePack:
 
 def neutralize(text: str) -> str:
     """The text with chat-template control strings made plain words."""
-    return _CONTROL.sub(lambda m: " " + m.group(0).strip("<>[]|/").replace("|", " ") + " ", text)
+    return _CONTROL.sub(_plain_word, text)
+
+
+def _plain_word(match: re.Match[str]) -> str:
+    word = match.group(0).strip("<>[]|/\uff5c").replace("|", " ").replace("\uff5c", " ")
+    return f" {word} "
+
+
+def _header_field(value: str) -> str:
+    """A source name or author for a passage's header line: neutralized, on one line (a
+    line break would let a source start a passage of its own)."""
+    return " ".join(neutralize(value).split())
 
 
 def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
@@ -139,8 +158,8 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
             Passage(
                 id=number,
                 item_id=row.id,
-                source=getattr(row, "source_name", None) or "source",
-                author=row.author or None,
+                source=_header_field(getattr(row, "source_name", None) or "") or "source",
+                author=_header_field(row.author or "") or None,
                 date=when.date().isoformat() if when else None,
                 url=row.url or None,
                 text=chunks[i][j],

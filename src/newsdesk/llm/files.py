@@ -185,7 +185,7 @@ def pull(
     target = directory / model.filename
     if not force and target.is_file() and is_verified(model, target):
         return target
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(prefix="newsdesk-pull-") as tmp:
         wheels = _download(model, Path(tmp))
         partial = target.with_name(target.name + ".partial")

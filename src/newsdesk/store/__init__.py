@@ -7,6 +7,7 @@ re-run stores it again: upserts are keyed on ``items.external_id`` and never dup
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from newsdesk.exceptions import SourceNotFoundError, StoreError
-from newsdesk.models import Item, Source, utcnow
+from newsdesk.models import Item, Source, as_utc, utcnow
 from newsdesk.store.brief_rows import BriefsMixin
 from newsdesk.store.recap_rows import RecapsMixin
 from newsdesk.store.run_rows import RunsMixin
@@ -70,7 +72,7 @@ def restore(backup: Path, data_dir: Path) -> Path:
         raise StoreError(f"{backup} is not a newsdesk backup: {e}") from e
     if ok != "ok":
         raise StoreError(f"{backup} fails its integrity check: {ok}")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = data_dir / "newsdesk.db"
     if target.exists():
         kept = target.with_name("newsdesk.db.before-restore")
@@ -79,23 +81,74 @@ def restore(backup: Path, data_dir: Path) -> Path:
             side = target.with_name(target.name + suffix)
             if side.exists():
                 shutil.move(side, kept.with_name(kept.name + suffix))
+    private_file(target)
     with sqlite3.connect(backup) as source, sqlite3.connect(target) as copy:
         source.backup(copy)
-    os.chmod(target, 0o600)
     return target
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` readable and writable by this user only, if it does not exist (SQLite
+    gives its -wal and -shm files the database file's permissions)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password masked, for messages, logs and `newsdesk settings`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}"))
 
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'newsdesk.db'}"
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+# Seconds a SQLite write waits for another connection's write lock before it fails; a
+# ``?timeout=SECONDS`` on the database URL sets another.
+BUSY_SECONDS = 30.0
+
+
+def _sqlite_pragmas(busy_seconds: float) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
+        cursor.close()
+
+    return on_connect
+
+
+def _explain_errors(where: str, busy_seconds: float) -> Any:
+    """A ``handle_error`` hook: the database's own failures (locked past the busy timeout,
+    no space left) become a StoreError that names the database and says what to do. The
+    transaction of the failed write is rolled back whole; what was committed stays."""
+
+    def explain(context: sa.engine.ExceptionContext) -> None:
+        error = context.original_exception
+        code = str(getattr(error, "sqlite_errorname", ""))
+        if code.startswith("SQLITE_BUSY"):
+            raise StoreError(
+                f"the database {where} is locked: another connection has held its write lock "
+                f"for more than {busy_seconds:g} s, so nothing of this write was stored. Let the "
+                "other writer finish or close it (another newsdesk process, a backup tool, a "
+                "sqlite3 shell inside a transaction), then run again; `newsdesk run` retries "
+                "on its next cycle"
+            ) from error
+        if code == "SQLITE_FULL":
+            raise StoreError(
+                f"the database {where} is full (database or disk is full): nothing of this "
+                "write was stored, and everything committed before is kept. Free space on the "
+                "disk that holds it, or move the data directory (NEWSDESK_DATA_DIR), then run "
+                "again; `newsdesk run` retries on its next cycle"
+            ) from error
+
+    return explain
 
 
 def _insert(dialect: str) -> Any:
@@ -118,18 +171,25 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
             self.engine: Engine = sa.create_engine(url, future=True)
         except Exception as e:  # bad URL, missing driver
             hint = " (pip install 'newsdesk[postgres]')" if "postgres" in url else ""
-            raise StoreError(f"cannot open database {url!r}: {e}{hint}") from e
+            raise StoreError(f"cannot open database {shown_url(url)!r}: {e}{hint}") from e
         self.dialect = self.engine.dialect.name
         self._write_lock = threading.Lock()
+        where = shown_url(url)
+        busy = BUSY_SECONDS
         if self.dialect == "sqlite":
-            sa.event.listen(self.engine, "connect", _on_sqlite_connect)
+            where = self.engine.url.database or where
+            timeout = self.engine.url.query.get("timeout")
+            busy = float(timeout) if isinstance(timeout, str) else BUSY_SECONDS
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas(busy))
+        sa.event.listen(self.engine, "handle_error", _explain_errors(where, busy))
         if migrate:
             self.migrate()
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, database_url: str = "") -> Store:
         if not database_url:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_file(data_dir / "newsdesk.db")
             database_url = sqlite_url(data_dir)
         return cls(database_url)
 
@@ -170,6 +230,7 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
         if target.exists():
             raise StoreError(f"{target} exists: choose a new file for the backup")
         target.parent.mkdir(parents=True, exist_ok=True)
+        private_file(target)
         raw = self.engine.raw_connection()
         try:
             with sqlite3.connect(target) as copy:
@@ -181,7 +242,6 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
             raw.close()
         if ok != "ok":
             raise StoreError(f"the backup in {target} fails its integrity check: {ok}")
-        os.chmod(target, 0o600)
         return int(count)
 
     # -- sources -------------------------------------------------------------------------
@@ -214,12 +274,20 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
         return _source(row)
 
     def list_sources(self, *, due_at: datetime | None = None) -> list[Source]:
-        """All sources by id; with ``due_at``, only enabled ones due by then."""
+        """All sources by id; with ``due_at``, only enabled ones due by then.
+
+        A source last fetched after ``due_at`` is due too: the clock was set back since,
+        and its next fetch, planned on the clock of then, could be hours or days away.
+        """
         query = sa.select(sources).order_by(sources.c.id)
         if due_at is not None:
             query = query.where(
                 sources.c.enabled,
-                sa.or_(sources.c.next_fetch_at.is_(None), sources.c.next_fetch_at <= due_at),
+                sa.or_(
+                    sources.c.next_fetch_at.is_(None),
+                    sources.c.next_fetch_at <= due_at,
+                    sources.c.last_fetch_at > due_at,
+                ),
             )
         with self.engine.connect() as conn:
             return [_source(row) for row in conn.execute(query)]
@@ -478,6 +546,11 @@ def _source(row: Any) -> Source:
 
 
 def _item_row(source_id: int, item: Item, digest: str, now: datetime) -> dict[str, Any]:
+    published = as_utc(item.published_at)
+    if published is not None and published > now:
+        # Nothing is published after it is collected: a date ahead of the clock (a feed's
+        # wrong time zone, a clock set back) would keep its story fresh and on top until then.
+        published = now
     return {
         "source_id": source_id,
         "external_id": item.external_id,
@@ -485,7 +558,7 @@ def _item_row(source_id: int, item: Item, digest: str, now: datetime) -> dict[st
         "canonical_url": item.canonical_url,
         "title": item.title,
         "author": item.author,
-        "published_at": item.published_at,
+        "published_at": published,
         "collected_at": now,
         "updated_at": now,
         "text": item.text,

@@ -1,0 +1,196 @@
+"""Soak: `newsdesk run` against a replayed live stream while the site is under load.
+
+The recorded r/LocalLLaMA `new` listing is replayed as a live stream (bench/time_to_brief.py's
+server: posts appear at their creation times, --speed times faster). `newsdesk run` (its own
+process, the --model model, 2 threads) fetches, clusters and writes briefs from it, while
+`newsdesk serve` (its own process, on the same SQLite file) is loaded by wrk with
+--connections connections, in rounds of --round seconds over the home page, the story pages
+of the moment, the API, search, a tag page, recaps and the feeds. The API rate limit is off
+for this one load generator (it would be one client hammering the API: 429s by design).
+
+At the end (SIGTERM to `newsdesk run`): requests served and error answers (HTTP status of
+400 and above, and socket errors), the resident memory of both processes after the warm-up
+(--warmup minutes: the model loaded, the first briefs written) and at the end, every item
+seen committed in any round still in the store, and `PRAGMA integrity_check`. The baseline
+in the same run: the site's rate in the first round.
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--model qwen2.5-coder-0.5b] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from time_to_brief import Stream, serve
+from web import BIN, Server, load_wrk
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def committed(db: Path) -> set[str]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        return {row[0] for row in conn.execute("SELECT external_id FROM items")}
+
+
+def site_paths(db: Path, port: int) -> list[str]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        stories = [r[0] for r in conn.execute("SELECT id FROM stories LIMIT 40")]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/tags", timeout=30) as answer:
+        tags = [t["tag"] for t in json.load(answer)[:5]]
+    return [
+        "/",
+        "/?page=2",
+        "/api/v1/stories",
+        "/api/v1/stats",
+        "/search?q=model",
+        *(f"/tags/{t}" for t in tags),
+        "/recaps",
+        "/feeds/stories.atom",
+        "/feeds/stories.json",
+        *(f"/stories/{s}" for s in stories),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0, help="minutes before memory base")
+    parser.add_argument("--speed", type=float, default=60.0)
+    parser.add_argument("--round", type=int, default=30, help="seconds of each load round")
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--model", default="", help="llm_model (default: the setting's)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    from newsdesk.evaluate import dataset_path
+
+    listing = dataset_path("localllama").parent / "listings" / "new.head.json"
+    stream = Stream(listing, args.speed)
+    server = serve(stream)
+    data_dir = Path(tempfile.mkdtemp(prefix="soak-"))
+    db = data_dir / "newsdesk.db"
+    for key in [k for k in os.environ if k.startswith("NEWSDESK_")]:
+        if key != "NEWSDESK_MODELS_DIR":
+            del os.environ[key]
+    os.environ.update(
+        NEWSDESK_DATA_DIR=str(data_dir),
+        NEWSDESK_REDDIT_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}",
+        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
+        NEWSDESK_HOST_DELAY="0",
+        NEWSDESK_EXTRACT_ARTICLES="false",
+        NEWSDESK_FETCH_INTERVAL="1",
+        NEWSDESK_POLL_MIN_MINUTES="0.25",
+        NEWSDESK_POLL_MAX_MINUTES="0.5",
+        NEWSDESK_RUN_IDLE_SECONDS="5",
+        NEWSDESK_LLM_THREADS="2",
+        NEWSDESK_API_RATE_LIMIT="0",
+        NEWSDESK_MODELS_DIR=os.environ.get(
+            "NEWSDESK_MODELS_DIR", str(Path.home() / ".local" / "share" / "newsdesk" / "models")
+        ),
+    )
+    if args.model:
+        os.environ["NEWSDESK_LLM_MODEL"] = args.model
+    newsdesk = str(BIN / "newsdesk")
+    subprocess.run([newsdesk, "sources", "add", "reddit:LocalLLaMA"], check=True)
+    stream.started = time.time()
+    log = (data_dir / "run.log").open("w")
+    run = subprocess.Popen([newsdesk, "run"], stdout=log, stderr=subprocess.STDOUT)
+    site = Server(data_dir, cache_seconds=5.0)
+    began = time.monotonic()
+    seen: set[str] = set()
+    rounds: list[dict[str, float]] = []
+    memory: dict[str, list[tuple[float, float]]] = {"run": [], "serve": []}
+    try:
+        while time.monotonic() - began < args.minutes * 60:
+            if run.poll() is not None:
+                raise SystemExit(f"newsdesk run exited with {run.returncode}: see {log.name}")
+            seen |= committed(db)
+            rounds.append(
+                load_wrk(site.port, site_paths(db, site.port), args.round, args.connections)
+            )
+            at = (time.monotonic() - began) / 60
+            memory["run"].append((at, rss_mib(run.pid)))
+            memory["serve"].append((at, rss_mib(site.proc.pid)))
+            print(
+                f"{at:5.1f} min: {rounds[-1]['rps']:.0f} req/s, p99 "
+                f"{rounds[-1]['p99_ms']:.0f} ms, {rounds[-1]['errors']:.0f} errors; "
+                f"{len(seen)} items; RSS run {memory['run'][-1][1]:.0f} MiB, "
+                f"serve {memory['serve'][-1][1]:.0f} MiB",
+                file=sys.stderr,
+            )
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=600)
+        site.close()
+        server.shutdown()
+    seen |= committed(db)  # the run's last commits before it stopped
+    final = committed(db)
+    with sqlite3.connect(db) as conn:
+        (integrity,) = conn.execute("PRAGMA integrity_check").fetchone()
+        briefs = conn.execute("SELECT count(*) FROM briefs").fetchone()[0]
+        stories = conn.execute("SELECT count(*) FROM stories").fetchone()[0]
+
+    def growth(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
+        warm = [m for at, m in samples if at >= args.warmup] or [samples[-1][1]]
+        return warm[0], samples[-1][1], samples[-1][1] / warm[0] - 1
+
+    figures: dict[str, Any] = {
+        "minutes": round((time.monotonic() - began) / 60, 1),
+        "requests": int(sum(r["requests"] for r in rounds)),
+        "errors": int(sum(r["errors"] for r in rounds)),
+        "rps_first_round": round(rounds[0]["rps"], 1),
+        "rps_last_round": round(rounds[-1]["rps"], 1),
+        "p99_ms_worst_round": round(max(r["p99_ms"] for r in rounds), 1),
+        "items_committed": len(seen),
+        "items_lost": len(seen - final),
+        "stories": stories,
+        "briefs": briefs,
+        "integrity_check": integrity,
+        "run_exit_code": run.returncode,
+    }
+    for name, samples in memory.items():
+        start, end, grew = growth(samples)
+        figures[f"{name}_rss_mib_after_warmup"] = round(start, 1)
+        figures[f"{name}_rss_mib_end"] = round(end, 1)
+        figures[f"{name}_rss_growth"] = round(grew, 4)
+    print(
+        f"soak {figures['minutes']} min: {figures['requests']:,} requests, "
+        f"{figures['errors']} errors; site {figures['rps_first_round']} req/s in the first "
+        f"round, {figures['rps_last_round']} in the last (ratio "
+        f"{figures['rps_last_round'] / figures['rps_first_round']:.2f}); worst round p99 "
+        f"{figures['p99_ms_worst_round']} ms"
+    )
+    print(
+        f"memory after {args.warmup:g} min -> end: run {figures['run_rss_mib_after_warmup']} -> "
+        f"{figures['run_rss_mib_end']} MiB ({100 * figures['run_rss_growth']:+.1f}%), serve "
+        f"{figures['serve_rss_mib_after_warmup']} -> {figures['serve_rss_mib_end']} MiB "
+        f"({100 * figures['serve_rss_growth']:+.1f}%)"
+    )
+    print(
+        f"items: {figures['items_committed']} committed, {figures['items_lost']} lost; "
+        f"{stories} stories, {briefs} briefs; integrity_check {integrity}; "
+        f"newsdesk run exited {run.returncode}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

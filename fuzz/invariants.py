@@ -1,0 +1,84 @@
+"""What every adapted ``Item`` must satisfy, whatever the document it came from.
+
+Shared by the atheris harnesses beside this file and by tests/test_fuzz.py, so that the
+coverage-guided fuzzer and the hypothesis properties check the same things.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import lxml.html
+
+from newsdesk.models import Item
+from newsdesk.sanitize import ATTRIBUTES, TAGS, URL_SCHEMES
+from newsdesk.urls import canonicalize
+
+# nh3 adds rel to links (sanitize.LINK_REL); lxml wraps a fragment in a <div> of our own.
+_EXTRA_ATTRIBUTES = {"a": {"rel"}}
+
+
+def check_text(value: str, what: str) -> None:
+    """Text that every store can keep: valid Unicode (no lone surrogate), no NUL."""
+    assert isinstance(value, str), f"{what} is {type(value).__name__}, not str"
+    value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError here
+    assert "\x00" not in value, f"{what} holds a NUL"
+
+
+def check_utc(value: datetime | None, what: str) -> None:
+    if value is None:
+        return
+    assert isinstance(value, datetime), f"{what} is {type(value).__name__}"
+    assert value.utcoffset() == timedelta(0), f"{what} is not timezone-aware UTC: {value!r}"
+
+
+def check_web_url(value: str | None, what: str) -> None:
+    if value is None:
+        return
+    check_text(value, what)
+    assert value.lower().startswith(("http://", "https://")), f"{what} not http(s): {value!r}"
+    assert urlsplit(value).netloc, f"{what} without a host: {value!r}"
+
+
+def check_html(html: str) -> None:
+    """Only the sanitizer's tags, attributes and URL schemes are left."""
+    check_text(html, "html")
+    if not html.strip():
+        return
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for el in root.iter():
+        if el is root or not isinstance(el.tag, str):
+            continue
+        assert el.tag in TAGS, f"tag <{el.tag}> left in html"
+        allowed = ATTRIBUTES.get(el.tag, set()) | _EXTRA_ATTRIBUTES.get(el.tag, set())
+        for name, value in el.attrib.items():
+            assert name in allowed, f"attribute {name} left on <{el.tag}>"
+            if name in {"href", "src"} and ":" in value.split("/", 1)[0]:
+                scheme = value.split(":", 1)[0].strip().lower()
+                assert scheme in URL_SCHEMES, f"{name}={value[:40]!r} left in html"
+
+
+def check_item(item: Item) -> None:
+    """Raise AssertionError when ``item`` breaks an invariant of the Item model."""
+    assert isinstance(item, Item)
+    check_text(item.external_id, "external_id")
+    assert item.external_id, "empty external_id"
+    check_text(item.title, "title")
+    check_text(item.text, "text")
+    check_html(item.html)
+    check_web_url(item.url, "url")
+    check_web_url(item.canonical_url, "canonical_url")
+    if item.url is not None:
+        assert item.canonical_url == canonicalize(item.url), "canonical_url is stale"
+        assert canonicalize(item.canonical_url) == item.canonical_url, "not idempotent"
+    if item.author is not None:
+        check_text(item.author, "author")
+    if item.language is not None:
+        check_text(item.language, "language")
+    check_utc(item.published_at, "published_at")
+    for count in (item.score, item.comment_count):
+        assert count is None or (isinstance(count, int) and not isinstance(count, bool))
+    for comment in item.comments:
+        check_text(comment["text"], "comment text")
+    item.content_hash()
