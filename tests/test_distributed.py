@@ -47,13 +47,9 @@ def _partition(desk: Desk) -> set[frozenset[str]]:
 
 
 def _settings(data_dir: Path, **values: Any) -> Settings:
+    values = {"extract_articles": False, **values}
     return Settings.load(
-        env={},
-        data_dir=data_dir,
-        allow_hosts=["127.0.0.1"],
-        host_delay=0.0,
-        extract_articles=False,
-        **values,
+        env={}, data_dir=data_dir, allow_hosts=["127.0.0.1"], host_delay=0.0, **values
     )
 
 
@@ -147,3 +143,65 @@ def test_two_workers_give_the_stories_of_one_process(
     assert _partition(desk) == _partition(single)  # the same stories, none doubled
     desk.close()
     single.close()
+
+
+def test_fetch_task_sends_an_extraction_task_per_article(
+    tmp_path: Path, shared_data: Path, http_server: RecordedServer
+) -> None:
+    """A feed of teasers: the fetch task stores them and sends one extraction task per
+    linked article; each extraction task stores its article's text once (run twice, it
+    changes nothing). Celery runs the tasks eagerly in this process here (the broker and
+    workers are the test above); the store, the pages and the server are real."""
+    import html as html_lib
+    import io
+
+    import feedparser
+
+    from newsdesk import tasks
+    from newsdesk.sanitize import html_to_text
+
+    recorded = shared_data / "rss-ai-feeds" / "head" / "feed_hackernews.xml"
+    parsed = feedparser.parse(io.BytesIO(recorded.read_bytes()), sanitize_html=False)
+    articles = [
+        (e.title, e.content[0].value)
+        for e in parsed.entries
+        if "content" in e and len(html_to_text(e.content[0].value)) > 3000
+    ][:3]
+    assert len(articles) == 3
+    entries = []
+    for n, (title, body) in enumerate(articles):
+        page = (
+            f"<!doctype html><html lang='en'><head><title>{html_lib.escape(title)}</title>"
+            f"</head><body><nav><a href='/'>Home</a></nav><article><h1>"
+            f"{html_lib.escape(title)}</h1>{body}</article><footer>Site footer</footer>"
+            "</body></html>"
+        ).encode()
+        http_server.route(f"/articles/{n}", Reply(200, {"Content-Type": "text/html"}, page))
+        entries.append(
+            f"<item><title>{html_lib.escape(title)}</title><guid>a{n}</guid>"
+            f"<link>{http_server.base_url}/articles/{n}</link>"
+            "<description>A teaser.</description></item>"
+        )
+    feed = f"<rss version='2.0'><channel><title>Teasers</title>{''.join(entries)}</channel></rss>"
+    http_server.route(
+        "/teasers.xml", Reply(200, {"Content-Type": "application/rss+xml"}, feed.encode())
+    )
+
+    desk = Desk(_settings(tmp_path / "data", extract_articles=True))
+    source = desk.add_source(f"{http_server.base_url}/teasers.xml")
+    previous = (tasks._desk, tasks.app.conf.task_always_eager)
+    tasks._desk, tasks.app.conf.task_always_eager = desk, True
+    try:
+        outcome = tasks.fetch_source.apply(args=(source.id,)).get()
+        assert outcome == {"source": source.id, "new": 3, "to_extract": 3, "error": None}
+        texts = {r.title: r.article_text or "" for r in desk.store.recent_items(10)}
+        for title, _ in articles:
+            assert len(texts[title]) > 2000, "the article's text was not extracted"
+            assert "Site footer" not in texts[title]
+        item_id = desk.store.recent_items(1)[0].id
+        assert tasks.extract_item.apply(args=(item_id,)).get() is False  # done already
+        again = tasks.fetch_source.apply(args=(source.id,)).get()
+        assert again["new"] == 0 and again["to_extract"] == 0
+    finally:
+        tasks._desk, tasks.app.conf.task_always_eager = previous
+        desk.close()

@@ -156,13 +156,18 @@ class Desk:
         sources: Iterable[Source] | None = None,
         force: bool = False,
         progress: UpdateProgress | None = None,
+        extract: bool = True,
     ) -> list[SourceUpdate]:
         """Fetch every due source (all enabled ones with ``force``) and store its items.
 
         One failing source never stops the others: its result carries the error, and the
-        store keeps its error count and last error until a fetch succeeds.
+        store keeps its error count and last error until a fetch succeeds. With
+        ``extract`` (and the extract_articles setting), the articles that new items link to
+        are fetched and extracted too; without, they wait for ``extract_item``.
         """
-        return asyncio.run(self.aupdate(sources=sources, force=force, progress=progress))
+        return asyncio.run(
+            self.aupdate(sources=sources, force=force, progress=progress, extract=extract)
+        )
 
     def due_sources(self, *, force: bool = False) -> list[Source]:
         if force:
@@ -175,6 +180,7 @@ class Desk:
         sources: Iterable[Source] | None = None,
         force: bool = False,
         progress: UpdateProgress | None = None,
+        extract: bool = True,
     ) -> list[SourceUpdate]:
         todo = list(sources) if sources is not None else self.due_sources(force=force)
         limit = asyncio.Semaphore(max(1, self.settings.update_concurrency))
@@ -185,7 +191,7 @@ class Desk:
                 async with limit:
                     result = SourceUpdate(source)
                     try:
-                        await self._update_source(result, fetcher)
+                        await self._update_source(result, fetcher, extract=extract)
                     except StoreError as e:
                         # The store refused a write (locked, full). The fetch is recorded
                         # only after its items, so the source stays due until they are in.
@@ -197,7 +203,9 @@ class Desk:
 
             return list(await asyncio.gather(*(one(s) for s in todo)))
 
-    async def _update_source(self, result: SourceUpdate, fetcher: Fetcher) -> None:
+    async def _update_source(
+        self, result: SourceUpdate, fetcher: Fetcher, *, extract: bool = True
+    ) -> None:
         from newsdesk.polling import next_fetch_at, next_interval
 
         source = result.source
@@ -234,7 +242,7 @@ class Desk:
                 # A name the user did not choose gives way to the source's own title.
                 self.store.update_source(source.id, name=fetched.title)
                 source.name = fetched.title
-            if self.settings.extract_articles and source.extract:
+            if extract and self.settings.extract_articles and source.extract:
                 result.extracted = await self._extract_articles(source, fetcher)
             return
         log.warning("source %s (%s): %s", source.id, source.url, result.error)
@@ -250,36 +258,53 @@ class Desk:
 
     async def _extract_articles(self, source: Source, fetcher: Fetcher) -> int:
         """Fetch and extract the articles that this source's new items link to."""
+        pending = self.store.items_to_extract(source.id, self.settings.extract_max_per_source)
+        done = await asyncio.gather(
+            *(self._extract_item(fetcher, item_id, url) for item_id, url in pending)
+        )
+        return sum(done)
+
+    def extract_item(self, item_id: int) -> bool:
+        """Fetch and extract the article that one item links to (distributed mode's task).
+
+        Safe to run twice: an item already extracted, or one with nothing to extract, is
+        left alone (False). An extraction that fails is stored as the item's error.
+        """
+        url = self.store.extraction_target(item_id)
+        if url is None:
+            return False
+
+        async def go() -> bool:
+            async with Fetcher(self.settings) as fetcher:
+                return await self._extract_item(fetcher, item_id, url)
+
+        return asyncio.run(go())
+
+    async def _extract_item(self, fetcher: Fetcher, item_id: int, url: str) -> bool:
         from newsdesk.extract import extract_article
 
-        pending = self.store.items_to_extract(source.id, self.settings.extract_max_per_source)
-
-        async def one(item_id: int, url: str) -> bool:
-            try:
-                response = await fetcher.get(url, accept="text/html,application/xhtml+xml")
-            except FetchError as e:
-                self.store.store_extraction(item_id, error=str(e))
-                return False
-            kind = response.headers.get("content-type", "")
-            if "html" not in kind:
-                self.store.store_extraction(item_id, error=f"not an HTML page: {kind or '?'}")
-                return False
-            page = response.content.decode("utf-8", "replace")
-            found = await asyncio.to_thread(extract_article, page, response.url)
-            if found is None:
-                self.store.store_extraction(item_id, error="no main text found")
-                return False
-            self.store.store_extraction(
-                item_id,
-                text=found.text,
-                html=found.html,
-                canonical_url=found.canonical_url,
-                language=found.language,
-            )
-            return True
-
-        done = await asyncio.gather(*(one(item_id, url) for item_id, url in pending))
-        return sum(done)
+        try:
+            response = await fetcher.get(url, accept="text/html,application/xhtml+xml")
+        except FetchError as e:
+            self.store.store_extraction(item_id, error=str(e))
+            return False
+        kind = response.headers.get("content-type", "")
+        if "html" not in kind:
+            self.store.store_extraction(item_id, error=f"not an HTML page: {kind or '?'}")
+            return False
+        page = response.content.decode("utf-8", "replace")
+        found = await asyncio.to_thread(extract_article, page, response.url)
+        if found is None:
+            self.store.store_extraction(item_id, error="no main text found")
+            return False
+        self.store.store_extraction(
+            item_id,
+            text=found.text,
+            html=found.html,
+            canonical_url=found.canonical_url,
+            language=found.language,
+        )
+        return True
 
     # -- imports -------------------------------------------------------------------------
 

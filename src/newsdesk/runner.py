@@ -61,7 +61,7 @@ class Runner:
         except StoreError as e:
             # Every write is its own transaction: what was stored stays, the rest is still
             # due, unclustered or unbriefed, and the next cycle does it.
-            log.error("cycle %s failed: %s", cycle.run_id, e)
+            log.error("the cycle failed, the next one tries again: %s", e)
             cycle.failed = True
             cycle.errors += 1
             cycle.messages.append(str(e))
@@ -78,7 +78,7 @@ class Runner:
                     note="failed" if cycle.failed else "stopped" if cycle.stopped else None,
                 )
             except StoreError as e:  # it shows as interrupted
-                log.error("cycle %s not recorded: %s", cycle.run_id, e)
+                log.error("run %s not recorded as finished: %s", cycle.run_id, e)
         return cycle
 
     def _steps(self, cycle: Cycle) -> None:

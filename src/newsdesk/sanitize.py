@@ -48,6 +48,21 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+# What no store or XML document can hold: the C0 controls but tab, newline and carriage
+# return (PostgreSQL refuses NUL, XML 1.0 all of them, and newsdesk writes feeds), U+FFFE and
+# U+FFFF, and lone surrogates, which JSON's "\ud800" escapes make and UTF-8 cannot encode.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """``value`` fit to store and to write into XML: without control characters (tab,
+    newline and carriage return stay) or noncharacters, lone surrogates made U+FFFD."""
+    if _NOT_TEXT.search(value) is None:
+        return value
+    return _NOT_TEXT.sub("", _SURROGATE.sub("\ufffd", value))
+
+
 def sanitize_html(html: str, base_url: str | None = None) -> str:
     """Keep the content tags of ``html`` and nothing that can run, load or track.
 
@@ -61,6 +76,7 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     """
     if not html or not html.strip():
         return ""
+    html = clean_text(html)  # nh3 refuses lone surrogates and keeps control characters
     if base_url and _is_web_url(base_url):
         try:
             return nh3.clean(

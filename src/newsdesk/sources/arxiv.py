@@ -36,8 +36,11 @@ MAX_AUTHORS = 10  # more are shown as "et al."
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?$")
 _SHORT_SPEC = re.compile(r"^arxiv:(?P<cat>\S+)$", re.IGNORECASE)
 _LIST_PATH = re.compile(r"^/list/(?P<cat>[^/]+)(?:/[a-z]+)?/?$")
-# new style 2401.01234v2, old style quant-ph/0210005v1 (archive.subject/NNNNNNN too)
-_ABS_ID = re.compile(r"/abs/(?P<id>[A-Za-z.-]+/\d{7}|\d{4}\.\d{4,5})(?:v(?P<version>\d+))?$")
+# new style 2401.01234v2, old style quant-ph/0210005v1 (archive.subject/NNNNNNN too); [0-9]
+# because \d takes any Unicode digit, and int() refuses a version of over 4,300 of them
+_ABS_ID = re.compile(
+    r"/abs/(?P<id>[A-Za-z.-]+/[0-9]{7}|[0-9]{4}\.[0-9]{4,5})(?:v(?P<version>[0-9]{1,6}))?$"
+)
 _SPACE = re.compile(r"\s+")
 
 
@@ -70,7 +73,7 @@ def _date(text: str | None) -> datetime | None:
         return None
     try:
         return as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00 is in year 0
         return None
 
 

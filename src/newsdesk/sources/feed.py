@@ -27,7 +27,7 @@ import feedparser
 from newsdesk.exceptions import ParseError
 from newsdesk.extract import normalize_language
 from newsdesk.models import Item, Source
-from newsdesk.sanitize import html_to_text, sanitize_html
+from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, register
 from newsdesk.urls import canonicalize, discover_feeds
 
@@ -259,7 +259,7 @@ def _from_struct(value: object) -> datetime | None:
 
 def _str(value: object) -> str | None:
     if isinstance(value, str):
-        return value
+        return clean_text(value)  # a JSON Feed's "\u0000", feedparser's "&#0;"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
@@ -344,7 +344,10 @@ def _parse_iso_date(value: object) -> datetime | None:
     except ValueError:
         # Not RFC 3339 after all: feedparser knows the other date formats feeds use.
         return _from_struct(feedparser.datetimes._parse_date(text))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        return None
 
 
 # ---------------------------------------------------------------------------------------

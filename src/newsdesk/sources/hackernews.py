@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
-from newsdesk.sanitize import html_to_text, sanitize_html
+from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, register
 from newsdesk.urls import canonicalize
 
@@ -77,6 +77,29 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _str(value: Any) -> str:
+    return clean_text(value) if isinstance(value, str) else ""
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):  # NaN, inf, past the year 9999
+        return None
+
+
+def _web_url(value: Any) -> str | None:
+    """The story's link when it is an http(s) URL ("javascript:..." is not a link)."""
+    url = _str(value).strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 def parse_item(data: bytes | str | dict[str, Any] | None, url: str = "hn item") -> HNItem | None:
     """Parse one ``/item/ID.json`` answer.
 
@@ -98,17 +121,14 @@ def parse_item(data: bytes | str | dict[str, Any] | None, url: str = "hn item") 
         raise ParseError(url, "Hacker News item without a numeric id")
     if doc.get("type") != "story" or doc.get("deleted") or doc.get("dead"):
         return None
-    created = doc.get("time")
-    link = doc.get("url")
-    text = doc.get("text")
     kids = doc.get("kids")
     return HNItem(
         id=item_id,
-        title=str(doc.get("title") or "").strip(),
-        by=doc.get("by") if isinstance(doc.get("by"), str) else None,
-        time=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None,
-        url=link if isinstance(link, str) and link.strip() else None,
-        text=text if isinstance(text, str) else "",
+        title=_str(doc.get("title")).strip(),
+        by=_str(doc.get("by")) or None,
+        time=_time(doc.get("time")),
+        url=_web_url(doc.get("url")),
+        text=_str(doc.get("text")),
         score=_int(doc.get("score")),
         descendants=_int(doc.get("descendants")),
         kids=[k for k in kids if isinstance(k, int)] if isinstance(kids, list) else [],

@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
-from newsdesk.sanitize import sanitize_html
+from newsdesk.sanitize import clean_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, register
 from newsdesk.urls import canonicalize
 
@@ -154,8 +154,8 @@ def looks_escaped(data: Mapping[str, Any]) -> bool:
             return value.startswith("&lt;")
     # Link posts have no selftext_html; preview image URLs always carry a query string.
     preview = data.get("preview")
-    if isinstance(preview, Mapping):
-        for image in preview.get("images") or ():
+    if isinstance(preview, Mapping) and isinstance(preview.get("images"), list):
+        for image in preview["images"]:
             source = image.get("source") if isinstance(image, Mapping) else None
             if isinstance(source, Mapping) and "&amp;" in str(source.get("url", "")):
                 return True
@@ -163,11 +163,11 @@ def looks_escaped(data: Mapping[str, Any]) -> bool:
     return isinstance(thumbnail, str) and "&amp;" in thumbnail
 
 
-def _text(data: Mapping[str, Any], key: str, escaped: bool) -> str:
+def _text(data: Mapping[str, Any], key: str, escaped: bool = False) -> str:
     value = data.get(key)
     if not isinstance(value, str):
         return ""
-    return html.unescape(value) if escaped else value
+    return clean_text(html.unescape(value) if escaped else value)
 
 
 def _int(value: Any) -> int:
@@ -180,22 +180,33 @@ def _int(value: Any) -> int:
 
 def _time(value: Any) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # NaN, inf, past the year 9999
+            return None
     return None
 
 
 def _author(data: Mapping[str, Any]) -> str | None:
-    author = data.get("author")
-    return author if isinstance(author, str) and author and author not in _GONE else None
+    author = _text(data, "author")
+    return author if author and author not in _GONE else None
 
 
-def _web_url(value: str) -> str:
-    """An absolute URL; Reddit's relative ones are on www.reddit.com."""
+def _web_url(value: str) -> str | None:
+    """An absolute http(s) URL; Reddit's relative ones are on www.reddit.com. None for
+    anything else: "", "javascript:...", "mailto:...", a broken IPv6 host."""
+    if not value.strip():
+        return None
     if value.startswith(("https://", "http://")):
         return value  # the common case, without urljoin's cost (a third of a dump import)
     if value.startswith("/") and not value.startswith("//"):
         return WEB_BASE.rstrip("/") + value
-    return urljoin(WEB_BASE, value)
+    try:
+        url = urljoin(WEB_BASE, value.strip())
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def parse_post(obj: Mapping[str, Any], *, escaped: bool | None = None) -> RedditPost:
@@ -211,39 +222,38 @@ def parse_post(obj: Mapping[str, Any], *, escaped: bool | None = None) -> Reddit
     data = _unwrap(obj, "t3")
     if data is None:
         raise ParseError("reddit post", "not a t3 object")
-    post_id = data.get("id")
-    if not isinstance(post_id, str) or not post_id:
+    post_id = _text(data, "id")
+    if not post_id:
         raise ParseError("reddit post", "t3 object without an id")
     if escaped is None:
         escaped = looks_escaped(data)
-    permalink = _web_url(_text(data, "permalink", escaped) or f"/comments/{post_id}/")
+    permalink = _web_url(_text(data, "permalink", escaped)) or f"{WEB_BASE}/comments/{post_id}/"
     is_self = bool(data.get("is_self"))
     # Crossposts and some link posts carry a relative url ("/r/x/comments/...").
-    url = _web_url(_text(data, "url", escaped)) if data.get("url") else permalink
+    url = _web_url(_text(data, "url", escaped)) or permalink
     selftext = _text(data, "selftext", escaped)
-    selftext_html = data.get("selftext_html")
-    body_html = selftext_html if isinstance(selftext_html, str) else ""
+    body_html = _text(data, "selftext_html")
     if body_html.startswith("&lt;"):
         # Legacy encoding: the HTML itself is escaped once (its text twice).
         body_html = html.unescape(body_html)
     flair = _text(data, "link_flair_text", escaped) or None
     return RedditPost(
         id=post_id,
-        name=str(data.get("name") or f"t3_{post_id}"),
-        subreddit=str(data.get("subreddit") or ""),
+        name=_text(data, "name") or f"t3_{post_id}",
+        subreddit=_text(data, "subreddit"),
         title=_text(data, "title", escaped).strip(),
         author=_author(data),
         created=_time(data.get("created_utc")),
         permalink=permalink,
         url=permalink if is_self else url,
-        domain=str(data.get("domain") or ""),
+        domain=_text(data, "domain"),
         is_self=is_self,
         selftext="" if selftext in _GONE else selftext,
         selftext_html="" if selftext in _GONE else body_html,
         score=_int(data.get("score")),
         num_comments=_int(data.get("num_comments")),
         flair=flair,
-        post_hint=data.get("post_hint") if isinstance(data.get("post_hint"), str) else None,
+        post_hint=_text(data, "post_hint") or None,
         is_video=bool(data.get("is_video")),
         is_gallery=bool(data.get("is_gallery")),
         over_18=bool(data.get("over_18")),
@@ -266,7 +276,7 @@ def parse_listing(data: bytes | str | Mapping[str, Any], url: str) -> Listing:
     children = [c for c in body["children"] if isinstance(c, Mapping) and c.get("kind") == "t3"]
     # One scrape uses one encoding: decide for the page, so link posts (which carry few
     # signals of their own) follow their self-post neighbours.
-    escaped = any(looks_escaped(c.get("data") or {}) for c in children)
+    escaped = any(looks_escaped(_unwrap(c, "t3") or {}) for c in children)
     posts: list[RedditPost] = []
     warnings: list[str] = []
     for index, child in enumerate(children):
@@ -281,12 +291,12 @@ def parse_listing(data: bytes | str | Mapping[str, Any], url: str) -> Listing:
 def parse_comment(obj: Mapping[str, Any], *, escaped: bool | None = None) -> RedditComment | None:
     """Parse one t1 object; None for a "more" stub, a non-t1 thing or a comment without id."""
     data = _unwrap(obj, "t1")
-    if data is None or not isinstance(data.get("id"), str):
+    if data is None or not _text(data, "id"):
         return None
     if escaped is None:
         escaped = looks_escaped(data)
     return RedditComment(
-        id=data["id"],
+        id=_text(data, "id"),
         author=_author(data),
         score=_int(data.get("score")),
         body=_text(data, "body", escaped).strip(),
@@ -322,7 +332,7 @@ def parse_thread(
     if not isinstance(children, list):
         raise ParseError(url, "thread without a comment listing")
     things = [c for c in children if isinstance(c, Mapping) and c.get("kind") == "t1"]
-    escaped = any(looks_escaped(c.get("data") or {}) for c in things)
+    escaped = any(looks_escaped(_unwrap(c, "t1") or {}) for c in things)
     comments = [
         c
         for c in (parse_comment(thing, escaped=escaped) for thing in things)

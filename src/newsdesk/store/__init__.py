@@ -434,6 +434,17 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
         with self.engine.connect() as conn:
             return [(row.id, row.url) for row in conn.execute(query)]
 
+    def extraction_target(self, item_id: int) -> str | None:
+        """The URL of the article ``item_id`` links to, while it waits for extraction."""
+        query = sa.select(items.c.url).where(
+            items.c.id == item_id,
+            items.c.needs_extraction,
+            items.c.extracted_at.is_(None),
+            items.c.url.is_not(None),
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     def store_extraction(
         self,
         item_id: int,
