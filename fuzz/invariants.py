@@ -1,15 +1,24 @@
-"""What every adapted ``Item`` must satisfy, whatever the document it came from.
+"""What every adapted ``Item`` must satisfy, whatever the document it came from, and which
+ParseErrors only hide a bug.
 
 Shared by the atheris harnesses beside this file and by tests/test_fuzz.py, so that the
 coverage-guided fuzzer and the hypothesis properties check the same things.
+
+``parse_feed`` and ``adapt`` of sources/feed.py catch every exception, so that one hostile
+document cannot stop an update. What these catch-alls wrap is fine when it came from inside
+feedparser (which hostile input can break), and a bug when it came from newsdesk's own
+code, which must handle what it is given. Other ParseErrors with a cause (``raise
+ParseError(...) from e`` of a JSONDecodeError) are the parsers saying "not JSON" on purpose.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from types import TracebackType
 from urllib.parse import urlsplit
 
+from newsdesk.exceptions import ParseError
 from newsdesk.models import Item
 from newsdesk.sanitize import ATTRIBUTES, TAGS, URL_SCHEMES, parse_html
 from newsdesk.urls import canonicalize
@@ -87,3 +96,31 @@ def check_item(item: Item) -> None:
     for comment in item.comments:
         check_text(comment["text"], "comment text")
     item.content_hash()
+
+
+# The functions whose ``except Exception`` turns any failure into a ParseError.
+CATCH_ALLS = {("sources/feed.py", "parse_feed"), ("sources/feed.py", "adapt")}
+# Third-party code whose failures on hostile input those wrap on purpose.
+WRAPPED_ON_PURPOSE = ("/feedparser/", "/sgmllib")
+
+
+def _frames(tb: TracebackType | None) -> list[tuple[str, str]]:
+    frames = []
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_frame.f_code.co_name))
+        tb = tb.tb_next
+    return frames
+
+
+def own_failure(error: ParseError) -> BaseException | None:
+    """What a catch-all wrapped when it came from newsdesk's own code, else None."""
+    cause = error.__cause__
+    raised_in = _frames(error.__traceback__)
+    if cause is None or not raised_in:
+        return None
+    path, function = raised_in[-1]
+    if not any(path.endswith(f) and function == name for f, name in CATCH_ALLS):
+        return None
+    if any(part in f for f, _ in _frames(cause.__traceback__) for part in WRAPPED_ON_PURPOSE):
+        return None
+    return cause

@@ -64,9 +64,12 @@ def feed_seeds(shared: Path) -> Iterator[bytes]:
         yield from _small(_rss_items(path))
     for folder in ("feedrs-fixtures", "feedparser-testsuite"):
         for path in sorted((shared / folder).glob("**/*")):
-            if path.suffix in {".xml", ".rss", ".atom", ".rdf", ".json"} and path.is_file():
-                if not path.name.endswith(".serde.json"):  # expectations, not feeds
-                    yield from _small(iter([path.read_bytes()]))
+            if (
+                path.suffix in {".xml", ".rss", ".atom", ".rdf", ".json"}
+                and not path.name.endswith(".serde.json")  # expectations, not feeds
+                and path.is_file()
+            ):
+                yield from _small(iter([path.read_bytes()]))
 
 
 def _listing(children: list[object]) -> bytes:
@@ -118,7 +121,7 @@ HARNESSES: dict[str, Callable[[Path], Iterator[bytes]]] = {
 @dataclass
 class Crash:
     kind: str  # "ValueError: year 0 is out of range"
-    where: str  # innermost newsdesk frame, "sources/reddit.py:183 in _time"
+    where: str  # innermost frame of ours: "src/newsdesk/sources/reddit.py:183 in _time"
     input: str  # the crashing input's file
 
 
@@ -135,7 +138,7 @@ class Result:
 
 _EXECUTED = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
 _PROGRESS = re.compile(r"^#(\d+)\s", re.MULTILINE)
-_FRAME = re.compile(r'File "([^"]*newsdesk[^"]*)", line (\d+), in (\S+)')
+_FRAME = re.compile(r'File "([^"]*)", line (\d+), in (\S+)')
 
 
 def _executed(log: str) -> int:
@@ -154,11 +157,16 @@ def _crash(log: str, artifact: Path) -> Crash:
         (line.strip() for line in lines if re.match(r"^\w[\w.]*(Error|Exception|Exit)\b", line)),
         lines[-1].strip() if lines else "unknown",
     )
-    frames = _FRAME.findall(block)
+    # The innermost frame of newsdesk's own code, or of the invariant that failed.
+    ours = [
+        (path, line, func)
+        for path, line, func in _FRAME.findall(block)
+        if "/src/newsdesk/" in path or path.endswith("/fuzz/invariants.py")
+    ]
     where = ""
-    if frames:
-        path, line, func = frames[-1]
-        where = f"{path.split('newsdesk/', 1)[-1]}:{line} in {func}"
+    if ours:
+        path, line, func = ours[-1]
+        where = f"{path.split(f'{ROOT}/', 1)[-1]}:{line} in {func}"
     return Crash(kind=kind[:200], where=where, input=str(artifact))
 
 

@@ -508,6 +508,61 @@ def test_drop_policy_removes_unsupported_claims_where_a_section_can_spare_them(
     assert verdicts[1].label == "unsupported" and verdicts[3].label == "supported"
 
 
+def test_comparison_rows_are_checked_and_unsupported_rows_dropped(tmp_path: Path) -> None:
+    """A table row is a claim ("Model: X; License: Y") checked against the table's cites: a
+    row the passages carry stays, a row with an invented figure goes, and a table whose
+    rows all go is no table."""
+    from newsdesk.briefs.pack import Passage, SourcePack
+    from newsdesk.briefs.writer import table_row
+
+    fact = (
+        "Qwen2.5-Coder-1.5B was released under the Apache 2.0 license with 1.5B parameters; "
+        "SmolLM2-135M, under Apache 2.0 too, has 135M parameters."
+    )
+    pack = SourcePack(
+        (Passage(1, 1, "r/LocalLLaMA", "someone", "2025-08-01", None, fact),), tokens=30
+    )
+    claim = {"text": "Qwen2.5-Coder-1.5B was released under the Apache 2.0 license.", "cites": [1]}
+    columns = ["Model", "License", "Parameters"]
+    true_row = ["Qwen2.5-Coder-1.5B", "Apache 2.0", "1.5B"]
+    false_row = ["Llama-9-900B", "MIT", "900B"]
+
+    def brief(rows: list[list[str]]) -> Brief:
+        return Brief.model_validate(
+            {
+                "hook": "Qwen ships a small coder",
+                "hashtags": ["qwen"],
+                "tldr": {
+                    "what_changed": claim,
+                    "why_it_matters": claim,
+                    "what_to_do_next": claim,
+                    "who_should_care": ["Developers"],
+                },
+                "key_takeaways": [claim],
+                "comparison": {"columns": columns, "rows": rows, "cites": [1]},
+                "technical_deep_dive": [claim],
+                "future_implications": [],
+                "timeline": [],
+            }
+        )
+
+    assert (
+        table_row(columns, true_row)
+        == "Model: Qwen2.5-Coder-1.5B; License: Apache 2.0; Parameters: 1.5B"
+    )
+    dropping = BriefWriter(None, llm_settings(tmp_path, grounding_policy="drop"), None)  # type: ignore[arg-type]
+    pruned, verdicts = dropping._ground(brief([true_row, false_row]), pack)
+    assert pruned.comparison.rows == [true_row] and pruned.comparison.columns == columns
+    assert len(verdicts) == len(pruned.claims()) + 1 and verdicts[-1].label != "unsupported"
+    gone, verdicts = dropping._ground(brief([false_row]), pack)
+    assert (gone.comparison.columns, gone.comparison.rows, gone.comparison.cites) == ([], [], [])
+    assert len(verdicts) == len(gone.claims())
+    marked = BriefWriter(None, llm_settings(tmp_path), None)  # type: ignore[arg-type]
+    kept, verdicts = marked._ground(brief([true_row, false_row]), pack)
+    assert kept.comparison.rows == [true_row, false_row]
+    assert [v.label == "unsupported" for v in verdicts[-2:]] == [False, True]
+
+
 def test_overlong_hashtags_are_dropped_not_fatal() -> None:
     from newsdesk.briefs.schema import Headline
     from newsdesk.briefs.writer import _fit_hashtags

@@ -212,6 +212,9 @@ def test_home_and_story_page_in_chromium(site: dict[str, Any], page: Any) -> Non
     expect(table).to_be_visible()
     for column in brief["comparison"]["columns"]:
         expect(table.locator("th", has_text=column.strip()).first).to_be_visible()
+    # Every row carries the checker's verdict on it, like every claim.
+    assert table.locator("tbody tr").count() == len(brief["comparison"]["rows"])
+    assert table.locator("tbody tr .verdict").count() == len(brief["comparison"]["rows"])
     _shot(page, "story-comparison")
 
     # A citation leads to its passage.

@@ -172,7 +172,16 @@ class Desk:
     def due_sources(self, *, force: bool = False) -> list[Source]:
         if force:
             return [s for s in self.store.list_sources() if s.enabled]
-        return self.store.list_sources(due_at=utcnow())
+        now = utcnow()
+        due = self.store.list_sources(due_at=now)
+        # A source last fetched "after now" was fetched before the clock was set back: its
+        # next fetch, planned on the clock of then, could be days away. It is due now.
+        seen = {s.id for s in due}
+        return due + [
+            s
+            for s in self.store.list_sources()
+            if s.enabled and s.id not in seen and s.last_fetch_at and s.last_fetch_at > now
+        ]
 
     async def aupdate(
         self,

@@ -3,11 +3,14 @@
 Every piece of HTML newsdesk keeps (feed content, extracted articles) goes through
 ``sanitize_html``: a small allow-list of content tags, no scripts, styles, frames, event
 handlers or non-http(s)/mailto URLs. ``html_to_text`` gives the readable text with its
-paragraph breaks, for search, clustering and the model.
+paragraph breaks, for search, clustering and the model. ``clean_text`` takes out what no
+store or XML document can hold (NUL and the other control characters, lone surrogates); the
+source parsers pass the strings of JSON and XML documents through it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from urllib.parse import urlsplit
 
@@ -76,10 +79,12 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     """
     if not html or not html.strip():
         return ""
-    html = clean_text(html)  # nh3 refuses lone surrogates and keeps control characters
+    html = clean_text(html)  # nh3 refuses lone surrogates
+    cleaned = None
     if base_url and _is_web_url(base_url):
-        try:
-            return nh3.clean(
+        # ValueError: a base nh3 cannot parse; then relative URLs are left alone.
+        with contextlib.suppress(ValueError):
+            cleaned = nh3.clean(
                 html,
                 tags=set(TAGS),
                 clean_content_tags=set(DROP_WITH_CONTENT),
@@ -87,10 +92,11 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
                 url_schemes=set(URL_SCHEMES),
                 link_rel=LINK_REL,
                 url_relative=("rewrite_with_base", base_url),
-            ).strip()
-        except ValueError:
-            pass  # a base nh3 cannot parse: fall back to leaving relative URLs alone
-    return _CLEANER.clean(html).strip()
+            )
+    if cleaned is None:
+        cleaned = _CLEANER.clean(html)
+    # A character reference ("&#1;", "&#65534;") comes out as the character itself.
+    return clean_text(cleaned).strip()
 
 
 def _is_web_url(url: str) -> bool:
@@ -175,19 +181,23 @@ def html_to_text(html: str) -> str:
                     node.tail = _PRE_NL + node.tail[1:]
     text = " ".join("".join(root.itertext()).split())  # collapses whitespace, much faster than re
     text = _BREAKS.sub(_join_breaks, text)
-    return text.replace(_PRE_SPACE, " ").replace(_PRE_TAB, "\t").strip()
+    # clean_text: what character references ("&#65534;") gave in elements left unmarked.
+    return clean_text(text.replace(_PRE_SPACE, " ").replace(_PRE_TAB, "\t")).strip()
 
 
 def _mark(el: lxml.html.HtmlElement, start: str, end: str) -> None:
+    # clean_text: libxml2 decodes "&#1;" to a control character that lxml then refuses to
+    # set (ValueError); _UNWANTED ran before the references were decoded.
     if start:
-        el.text = start + (el.text or "")
-    el.tail = end + (el.tail or "")
+        el.text = start + clean_text(el.text or "")
+    el.tail = end + clean_text(el.tail or "")
 
 
 def _keep_pre(text: str) -> str:
     """Text inside <pre>: its spaces, tabs and newlines survive the final collapse."""
     return (
-        text.replace("\r\n", "\n")
+        clean_text(text)
+        .replace("\r\n", "\n")
         .replace("\n", _PRE_NL)
         .replace(" ", _PRE_SPACE)
         .replace("\t", _PRE_TAB)

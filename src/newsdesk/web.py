@@ -502,9 +502,13 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     row = desk.store.latest_brief(view.id)
     brief = Brief.model_validate(row.brief) if row is not None else None
     verdicts: dict[int, Any] = {}
+    row_verdicts: list[Any] = []
     if brief is not None and row.verdicts:
-        for claim, verdict in zip(brief.claims(), row.verdicts, strict=False):
+        claims = brief.claims()
+        for claim, verdict in zip(claims, row.verdicts, strict=False):
             verdicts[id(claim)] = SimpleNamespace(**verdict)
+        # The comparison table's rows are checked after the claims (BriefWriter._ground).
+        row_verdicts = [SimpleNamespace(**v) for v in row.verdicts[len(claims) :]]
     from newsdesk.recap import period_of
 
     delay = view.collection_delay
@@ -515,6 +519,7 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
         "brief": brief,
         "passages": [SimpleNamespace(**p) for p in row.passages] if row is not None else [],
         "verdict": lambda claim: verdicts.get(id(claim)),
+        "row_verdict": lambda n: row_verdicts[n] if n < len(row_verdicts) else None,
         "LABELS": LABELS,
         "tags": list(dict.fromkeys([*(brief.hashtags if brief else []), *view.tags])),
         "delay": short_span(int(delay.total_seconds())) if delay is not None else "",

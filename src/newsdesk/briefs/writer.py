@@ -171,6 +171,15 @@ def _tidy_comparison(data: Any) -> Any:
     return data
 
 
+def table_row(columns: Sequence[str], row: Sequence[str]) -> str:
+    """A comparison row as the claim the checker reads: "Model: Qwen3; VRAM: 24 GB"."""
+    return "; ".join(
+        f"{column}: {cell}" if column.strip() else cell
+        for column, cell in zip(columns, row, strict=False)
+        if cell.strip()
+    )
+
+
 def _fit_hashtags(data: Any) -> Any:
     """Keep the hashtags within their length: the grammar enforces a hashtag's pattern but
     not also its maximum length, so a small model can run one on. Overlong ones are
@@ -295,13 +304,21 @@ class BriefWriter:
         return assemble(done)
 
     def _ground(self, brief: Brief, pack: SourcePack) -> tuple[Brief, list[Verdict]]:
-        """Check every claim against the passages it cites; with ``grounding_policy = drop``,
-        remove the unsupported claims that a section can do without."""
+        """Check every claim, and every row of the comparison table, against the passages
+        it cites; with ``grounding_policy = drop``, remove the unsupported claims that a
+        section can do without, and the unsupported rows (a table left without rows goes).
+
+        The verdicts are the claims' (in ``Brief.claims`` order), then the kept rows'.
+        """
         from newsdesk.grounding import Claim as Checked
 
         claims = brief.claims()
+        table = brief.comparison
+        rows = [table_row(table.columns, row) for row in table.rows]
         verdicts = self.checker.check_all(
-            [p.text for p in pack.passages], [Checked(c.text, tuple(c.cites)) for c in claims]
+            [p.text for p in pack.passages],
+            [Checked(c.text, tuple(c.cites)) for c in claims]
+            + [Checked(row, tuple(table.cites)) for row in rows],
         )
         if self.settings.grounding_policy != "drop":
             return brief, verdicts
@@ -315,6 +332,12 @@ class BriefWriter:
                     kept.append(entry)
                 at += 1
             data[name] = kept
+        kept_rows = [row for row, k in zip(table.rows, keep[at:], strict=True) if k]
+        data["comparison"] = (
+            {**data["comparison"], "rows": kept_rows}
+            if kept_rows
+            else {"columns": [], "rows": [], "cites": []}
+        )
         verdicts = verdicts[:3] + [v for v, k in zip(verdicts[3:], keep[3:], strict=True) if k]
         return Brief.model_validate(data), verdicts
 

@@ -128,7 +128,9 @@ def parse_response(data: bytes | str, url: str) -> list[ArxivEntry]:
     """
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as e:
+    # An encoding declaration that expat cannot use: LookupError for an unknown name
+    # ("UTF-4"), ValueError for a multi-byte one ("shift_jis").
+    except (ET.ParseError, LookupError, ValueError) as e:
         raise ParseError(url, f"not XML: {e}") from e
     if root.tag != f"{ATOM}feed":
         raise ParseError(url, f"not an Atom feed (root element {root.tag!r})")

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from newsdesk.exceptions import SourceNotFoundError, StoreError
-from newsdesk.models import Item, Source, as_utc, utcnow
+from newsdesk.models import Item, Source, utcnow
 from newsdesk.store.brief_rows import BriefsMixin
 from newsdesk.store.recap_rows import RecapsMixin
 from newsdesk.store.run_rows import RunsMixin
@@ -274,20 +274,12 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
         return _source(row)
 
     def list_sources(self, *, due_at: datetime | None = None) -> list[Source]:
-        """All sources by id; with ``due_at``, only enabled ones due by then.
-
-        A source last fetched after ``due_at`` is due too: the clock was set back since,
-        and its next fetch, planned on the clock of then, could be hours or days away.
-        """
+        """All sources by id; with ``due_at``, only enabled ones due by then."""
         query = sa.select(sources).order_by(sources.c.id)
         if due_at is not None:
             query = query.where(
                 sources.c.enabled,
-                sa.or_(
-                    sources.c.next_fetch_at.is_(None),
-                    sources.c.next_fetch_at <= due_at,
-                    sources.c.last_fetch_at > due_at,
-                ),
+                sa.or_(sources.c.next_fetch_at.is_(None), sources.c.next_fetch_at <= due_at),
             )
         with self.engine.connect() as conn:
             return [_source(row) for row in conn.execute(query)]
@@ -557,8 +549,8 @@ def _source(row: Any) -> Source:
 
 
 def _item_row(source_id: int, item: Item, digest: str, now: datetime) -> dict[str, Any]:
-    published = as_utc(item.published_at)
-    if published is not None and published > now:
+    published = item.published_at
+    if published is not None and published.tzinfo is not None and published > now:
         # Nothing is published after it is collected: a date ahead of the clock (a feed's
         # wrong time zone, a clock set back) would keep its story fresh and on top until then.
         published = now
