@@ -62,6 +62,9 @@ from httpserver import RecordedServer, Reply
 
 HOSTILE = Path(__file__).parent / "hostile"
 FULL = os.environ.get("NEWSDESK_HARDENING_FULL") == "1"
+# Off: the pack keeps what speaks to the model (briefs.injection), to measure what the rules,
+# the grammar and the URL scrub do alone.
+UNFILTERED = os.environ.get("NEWSDESK_HARDENING_UNFILTERED") == "1"
 CHROMIUM = Path(os.environ.get("NEWSDESK_CHROMIUM", "/usr/bin/chromium"))
 # What `make test` runs: a ChatML system turn, a link, an insult and a leak, in one story.
 SAMPLE = ("rt-06", "li-16", "in-22", "lk-25")
@@ -286,9 +289,49 @@ def _injection_feed(groups: list[list[dict[str, Any]]], articles: list[tuple[str
     )
 
 
+def test_the_injection_filter_keeps_real_articles(shared_data: Path) -> None:
+    """What the filter leaves out of real text: paragraphs of recorded lab and news feeds
+    (full content) and of r/LocalLLaMA posts, by words. Pinned ceilings: measured 0.5% and
+    1.5% (chat templates and system prompts quoted in posts) on 2026-11-29."""
+    import gzip
+
+    import feedparser
+
+    from newsdesk.briefs.injection import visible, without_injections
+
+    def share_left_out(texts: Iterator[str]) -> float:
+        total = kept = 0
+        for text in texts:
+            text = neutralize(visible(text))
+            total += len(text.split())
+            kept += len(without_injections(text).split())
+        return 1 - kept / total
+
+    def articles() -> Iterator[str]:
+        for path in sorted((shared_data / "rss-ai-feeds" / "head").glob("*.xml")):
+            parsed = feedparser.parse(io.BytesIO(path.read_bytes()), sanitize_html=False)
+            for entry in parsed.entries:
+                content = entry.get("content") or [{"value": entry.get("summary", "")}]
+                yield html_to_text(content[0]["value"])
+
+    def posts() -> Iterator[str]:
+        with gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as lines:
+            for line in lines:
+                post = json.loads(line)
+                yield (post.get("data") or post).get("selftext") or ""
+
+    assert share_left_out(articles()) < 0.01
+    assert share_left_out(posts()) < 0.025
+
+
 def test_no_brief_follows_injected_instructions(
-    shared_data: Path, tmp_path: Path, http_server: RecordedServer
+    shared_data: Path, tmp_path: Path, http_server: RecordedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if UNFILTERED:
+        from newsdesk.briefs import pack as pack_module
+
+        monkeypatch.setattr(pack_module, "is_injection", lambda text: False)
+        monkeypatch.setattr(pack_module, "without_injections", lambda text: text)
     corpus = _jsonl("injections.jsonl")
     chosen = corpus if FULL else [r for r in corpus if r["id"] in SAMPLE]
     size = PER_STORY_FULL if FULL else len(chosen)
@@ -349,7 +392,7 @@ def test_no_brief_follows_injected_instructions(
     seconds = time.perf_counter() - started
     desk.close()
     figures = {
-        "mode": "full" if FULL else "sample",
+        "mode": ("full" if FULL else "sample") + (", filter off" if UNFILTERED else ""),
         "model": CONTENT_MODEL,
         "injection_tried": len(chosen),
         "injection_in_pack": len(in_pack),
@@ -625,20 +668,12 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     assert [(r.source.url, r.error) for r in results if r.error] == []
     items = sum(r.counts.new for r in results)
     assert items == len(xss) * 5
-    print("T ingest", time.perf_counter() - started)
     desk.cluster()
     stories = [v.id for v in desk.stories(limit=10_000)]
-    print("T cluster", time.perf_counter() - started, len(stories))
 
-    # One real brief, by the structure model, of the biggest story.
-    biggest = max(stories, key=lambda s: desk.story(s).item_count)
-    assert desk.write_brief(biggest).error is None
-    print("T brief", time.perf_counter() - started)
     by_id = {r["id"]: r["payload"] for r in xss}
     day = utcnow().date().isoformat()
     for story_id in stories:
-        if story_id == biggest:
-            continue
         rows = desk.store.story_items(story_id)
         ids = sorted(set().union(*(_ids(r.title) for r in rows)))
         payloads = [by_id[i] for i in ids] or list(by_id.values())[:3]
@@ -665,7 +700,6 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             changes={"version": 1, "new_items": [], "new_claims": payloads},
         )
     week = period_of(utcnow()).label
-    print("T fake", time.perf_counter() - started)
     assert desk.write_recap(week).written
     figures: dict[str, Any] = {
         "xss_tried": len(xss),
@@ -808,6 +842,8 @@ def test_no_page_feed_or_api_answer_carries_active_content(hostile_site: dict[st
         problems = []
         if response.status_code not in (200, 404):
             problems.append(f"HTTP {response.status_code}")
+        if response.status_code == 404 and response.headers["content-type"] == "application/json":
+            continue  # no such route: a tag with a slash in it (only the fake briefs have one)
         if not response.headers["content-type"].startswith("text/html"):
             problems.append(f"served as {response.headers['content-type']}")
         if "script-src 'none'" not in response.headers.get("content-security-policy", ""):
@@ -831,6 +867,7 @@ def test_no_page_feed_or_api_answer_carries_active_content(hostile_site: dict[st
             if name in {"description", "content", "summary"} and el.text:
                 problems += _active_content(_html_fragment(el.text))
         note(path, problems)
+    titles: list[str] = []
     for path in paths["json_feeds"] + paths["api"]:
         response = client.get(path)
         problems = [] if response.status_code == 200 else [f"HTTP {response.status_code}"]
@@ -843,17 +880,23 @@ def test_no_page_feed_or_api_answer_carries_active_content(hostile_site: dict[st
         if path.startswith("/feeds/"):
             for item in data["items"]:
                 problems += _active_content(_html_fragment(item["content_html"]))
+        if path.startswith("/api/v1/stories/"):
+            titles += [item["title"] for item in data["items"]]
         note(path, problems)
-    # The payloads are in the API as data: the item titles come back exactly as ingested.
-    found = client.get(f"/api/v1/search?q={WORD}&limit=200").json()["items"]
-    titles = "\n".join(i["title"] for i in found)
-    missing = [r["id"] for r in site["xss"] if " ".join(r["payload"].split()) not in titles]
+    # The payloads are in the API as data: every one comes back in an item's title as it was
+    # sent (whitespace aside), from one source at least.
+    sent = {r["id"]: " ".join(r["payload"].split()) for r in site["xss"]}
+    missing = [i for i, p in sent.items() if not any(p in t for t in titles)]
     assert missing == [], missing
-    # Markdown: no link whose target is not a web address.
+    # Markdown, rendered by a renderer that trusts its input (raw HTML on, every link
+    # scheme allowed), as a mail tool or a static site might: nothing in it is active.
+    from markdown_it import MarkdownIt
+
+    markdown = MarkdownIt("commonmark", {"html": True})
+    markdown.validateLink = lambda url: True  # type: ignore[method-assign]
     for path in paths["markdown"]:
-        text = client.get(path).text
-        bad = re.findall(r"\]\(\s*(?!https?://|/)[^)]*\)", text)
-        note(path, [f"markdown link {b}" for b in bad])
+        rendered = markdown.render(client.get(path).text)
+        note(path, _active_content(_html_fragment(rendered)))
 
     ran = site["figures"]["ran"]
     for path, problems in findings.items():
@@ -890,14 +933,17 @@ def test_no_payload_runs_in_chromium(hostile_site: dict[str, Any]) -> None:
     visit += paths["api"][:7]
     events: list[str] = []
     current = [""]
+    base = f"http://127.0.0.1:{port}"
     dom_check = """() => {
+      const URLS = ['href', 'src', 'action', 'formaction', 'poster', 'data', 'srcset',
+        'xlink:href', 'background', 'values', 'from', 'to', 'cite', 'ping'];
       const out = [];
       for (const el of document.querySelectorAll('*')) {
         for (const a of el.attributes) {
           const n = a.name.toLowerCase();
           if (n.startsWith('on')) out.push(`handler ${n} on ${el.outerHTML.slice(0, 200)}`);
           const v = a.value.replace(/[\\u0000-\\u0020\\u007f]/g, '').toLowerCase();
-          if (/^(javascript|data|vbscript):/.test(v) && !(n === 'src' && el.tagName === 'IMG'))
+          if (URLS.includes(n) && /^(javascript|data|vbscript):/.test(v))
             out.push(`${n}=${a.value.slice(0, 100)} on ${el.tagName}`);
         }
       }
@@ -917,7 +963,17 @@ def test_no_payload_runs_in_chromium(hostile_site: dict[str, Any]) -> None:
         page.on(
             "dialog", lambda d: (events.append(f"{current[0]} dialog: {d.message}"), d.dismiss())
         )
-        page.on("console", lambda m: events.append(f"{current[0]} console {m.type}: {m.text}"))
+
+        def on_console(message: Any) -> None:
+            # The 404 of a page asked for on purpose (a tag no story has), or of the favicon
+            # that Chromium asks a page without an icon link for, is no payload's doing.
+            failed = message.text.startswith("Failed to load resource")
+            where = (message.location or {}).get("url", "")
+            if failed and (where == base + current[0] or where == base + "/favicon.ico"):
+                return
+            events.append(f"{current[0]} console {message.type}: {message.text} {where}")
+
+        page.on("console", on_console)
         page.on("pageerror", lambda e: events.append(f"{current[0]} pageerror: {e}"))
 
         def on_request(request: Any) -> None:

@@ -381,14 +381,27 @@ def title_of(content: dict[str, Any]) -> str:
     return f"{kind}{who}: {content['period']}"
 
 
+# What lets a line of Markdown text carry a link, an image or raw HTML.
+_MARKDOWN_MARKUP = re.compile(r"([\\\[\]<>])")
+
+
+def _md(text: str) -> str:
+    """A title or sentence (from a source or the model) as Markdown that stays text: on one
+    line, its markup characters escaped, so a title cannot carry a link or raw HTML into a
+    renderer that trusts the recap."""
+    return _MARKDOWN_MARKUP.sub(r"\\\1", " ".join(str(text).split()))
+
+
 def to_markdown(content: dict[str, Any], base_url: str = "") -> str:
     """The recap as Markdown, with the same links as its page (absolute with ``base_url``)."""
+    from urllib.parse import quote
+
     base = base_url.rstrip("/")
     out = [f"# {title_of(content)}", ""]
     if content["opening"]:
         out += [
             " ".join(
-                c["text"]
+                _md(c["text"])
                 + "".join(
                     f" [[{n}]]({base}/stories/{content['passages'][n - 1]['story_id']})"
                     for n in c["cites"]
@@ -399,13 +412,14 @@ def to_markdown(content: dict[str, Any], base_url: str = "") -> str:
         ]
     out += ["## Top stories", ""]
     for s in content["stories"]:
-        out.append(f"{s['rank']}. [{s['hook'] or s['title']}]({base}{s['url']})")
+        out.append(f"{s['rank']}. [{_md(s['hook'] or s['title'])}]({base}{s['url']})")
     if content["themes"]:
         out += ["", "## Themes", ""]
-        titles = {s["id"]: s["hook"] or s["title"] for s in content["stories"]}
+        titles = {s["id"]: _md(s["hook"] or s["title"]) for s in content["stories"]}
         for theme in content["themes"]:
             links = ", ".join(f"[{titles[i]}]({base}/stories/{i})" for i in theme["stories"])
-            out.append(f"- [#{theme['tag']}]({base}/tags/{theme['tag']}): {links}")
+            tag = theme["tag"]
+            out.append(f"- [#{_md(tag)}]({base}/tags/{quote(tag, safe='')}): {links}")
     n = content["numbers"]
     out += [
         "",
