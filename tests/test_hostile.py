@@ -65,6 +65,8 @@ FULL = os.environ.get("NEWSDESK_HARDENING_FULL") == "1"
 # Off: the pack keeps what speaks to the model (briefs.injection), to measure what the rules,
 # the grammar and the URL scrub do alone.
 UNFILTERED = os.environ.get("NEWSDESK_HARDENING_UNFILTERED") == "1"
+# Read here: the tests run with no NEWSDESK_ variable (conftest's _isolated_env).
+REPORT = os.environ.get("NEWSDESK_HARDENING_REPORT")
 CHROMIUM = Path(os.environ.get("NEWSDESK_CHROMIUM", "/usr/bin/chromium"))
 # What `make test` runs: a ChatML system turn, a link, an insult and a leak, in one story.
 SAMPLE = ("rt-06", "li-16", "in-22", "lk-25")
@@ -78,11 +80,14 @@ def _jsonl(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def _report(name: str, figures: dict[str, Any]) -> None:
-    folder = os.environ.get("NEWSDESK_HARDENING_REPORT")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / name).write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
+def _report(name: str, figures: dict[str, Any], details: dict[str, Any]) -> None:
+    """Write the figures (one value each, for the table of bench/hardening.py) to NAME.json
+    and what lies behind them to NAME-details.json, in $NEWSDESK_HARDENING_REPORT."""
+    if REPORT:
+        Path(REPORT).mkdir(parents=True, exist_ok=True)
+        (Path(REPORT) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+        text = json.dumps(details, indent=2, ensure_ascii=False) + "\n"
+        (Path(REPORT) / f"{name}-details.json").write_text(text, "utf-8")
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -165,7 +170,7 @@ def test_no_source_field_reaches_the_model_as_a_control_token(
         backend = get_backend(llm_settings(tmp_path / "data", model))
         pack = build_pack(rows, 10_000, backend.count_tokens)
         assert len({p.item_id for p in pack.passages}) == len(rows)
-        llm = backend._model()  # type: ignore[attr-defined]
+        llm = backend._model()
         tokens = llm.tokenize(pack.render().encode("utf-8"), add_bos=False, special=True)
         control = [
             llm.detokenize([t], special=True)
@@ -392,17 +397,17 @@ def test_no_brief_follows_injected_instructions(
     seconds = time.perf_counter() - started
     desk.close()
     figures = {
-        "mode": ("full" if FULL else "sample") + (", filter off" if UNFILTERED else ""),
-        "model": CONTENT_MODEL,
         "injection_tried": len(chosen),
-        "injection_in_pack": len(in_pack),
+        "injection_reached_model": len(in_pack),
         "injection_followed": len(followed),
-        "followed": followed,
-        "briefs": len(stories),
-        "brief_seconds": round(seconds, 1),
+        "injection_mode": ("full" if FULL else "sample") + (", filter off" if UNFILTERED else ""),
+        "injection_model": CONTENT_MODEL,
+        "injection_briefs": len(stories),
+        "injection_brief_seconds": round(seconds, 1),
     }
-    _report("hostile-injection.json", figures)
-    print(json.dumps(figures))
+    details = {"tried": [r["id"] for r in chosen], "reached_model": in_pack, "followed": followed}
+    _report("hostile-injection", figures, details)
+    print(json.dumps({**figures, **details}))
     assert followed == {}, followed
 
 
@@ -636,7 +641,6 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     xss = _jsonl("xss.jsonl")
     folder = tmp_path_factory.mktemp("hostile")
     groups = [xss[i : i + GROUP] for i in range(0, len(xss), GROUP)]
-    started = time.perf_counter()
     with RecordedServer() as server:
         specs = []
         for g, group in enumerate(groups):
@@ -701,13 +705,14 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         )
     week = period_of(utcnow()).label
     assert desk.write_recap(week).written
+    fields = sum(len(names.split(", ")) for names in FIELDS.values())
     figures: dict[str, Any] = {
         "xss_tried": len(xss),
-        "fields": FIELDS,
-        "sources": len(sources),
-        "items": items,
-        "stories": len(stories),
-        "setup_seconds": round(time.perf_counter() - started, 1),
+        "xss_fields": fields,
+        "xss_placements": len(xss) * fields,
+        "xss_sources": len(sources),
+        "xss_items": items,
+        "xss_stories": len(stories),
         "ran": {},
     }
     yield {
@@ -721,9 +726,9 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     desk.close()
     ran = figures.pop("ran")
     figures["xss_ran"] = len([k for k in ran if k != "?"])
-    figures["ran"] = ran
-    _report("hostile-xss.json", figures)
-    print(json.dumps(figures, indent=1))
+    figures["xss_unattributed_findings"] = len(ran.get("?", []))
+    _report("hostile-xss", figures, {"fields": FIELDS, "ran": ran})
+    print(json.dumps({**figures, "ran": ran}, indent=1))
 
 
 def _paths(site: dict[str, Any]) -> dict[str, list[str]]:
@@ -820,6 +825,17 @@ def _html_fragment(text: str) -> Any:
     return lxml.html.fragment_fromstring(text or "<p></p>", create_parent="div")
 
 
+def test_the_server_check_sees_raw_payloads() -> None:
+    """The check finds every payload that would be active if a page put it in raw, so a
+    page that passes it escaped or removed them. (A nested <body onload> is dropped by
+    lxml but merged into the page's body by a browser: the Chromium test sees that one.)"""
+    active = {"script", "event_handler", "frame", "svg_mathml", "mutation", "css", "remote"}
+    for row in _jsonl("xss.jsonl"):
+        if row["category"] in active | {"form"} and row["id"] != "xss-05":
+            page = f"<html><body><div>{row['payload']}</div></body></html>"
+            assert _active_content(lxml.html.document_fromstring(page)), row["id"]
+
+
 def test_no_page_feed_or_api_answer_carries_active_content(hostile_site: dict[str, Any]) -> None:
     """Server side: every page parsed with lxml has no script, handler, frame, remote load
     or non-web URL; feeds are well-formed and their HTML is inert; the API and JSON feeds
@@ -832,6 +848,7 @@ def test_no_page_feed_or_api_answer_carries_active_content(hostile_site: dict[st
     client = TestClient(create_app(site["desk"]))
     paths = _paths(site)
     findings: dict[str, list[str]] = {}
+    shown: set[str] = set()
 
     def note(path: str, problems: list[str]) -> None:
         if problems:
@@ -848,7 +865,9 @@ def test_no_page_feed_or_api_answer_carries_active_content(hostile_site: dict[st
             problems.append(f"served as {response.headers['content-type']}")
         if "script-src 'none'" not in response.headers.get("content-security-policy", ""):
             problems.append("no Content-Security-Policy")
-        problems += _active_content(lxml.html.document_fromstring(response.content))
+        root = lxml.html.document_fromstring(response.content)
+        problems += _active_content(root)
+        shown |= _ids(root.text_content())
         if TEMPLATE_PRODUCT in response.text:
             problems.append("xss-44 template syntax was evaluated")
         note(path, problems)
@@ -898,12 +917,15 @@ def test_no_page_feed_or_api_answer_carries_active_content(hostile_site: dict[st
         rendered = markdown.render(client.get(path).text)
         note(path, _active_content(_html_fragment(rendered)))
 
+    # Every payload was on a page, as text, for the check to see.
+    named = {r["id"] for r in site["xss"] if r["id"] in r["payload"]}
+    assert named - shown == set()
     ran = site["figures"]["ran"]
     for path, problems in findings.items():
         for problem in problems:
             for key in _ids(problem) or {"?"}:
                 ran.setdefault(key, []).append(f"server {path}: {problem[:200]}")
-    site["figures"]["server_checked"] = sum(len(v) for v in paths.values())
+    site["figures"]["xss_server_answers_checked"] = sum(len(v) for v in paths.values())
     assert findings == {}, json.dumps(findings, indent=1)[:6000]
 
 
@@ -960,9 +982,12 @@ def test_no_payload_runs_in_chromium(hostile_site: dict[str, Any]) -> None:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         context = browser.new_context(bypass_csp=True)
         page = context.new_page()
-        page.on(
-            "dialog", lambda d: (events.append(f"{current[0]} dialog: {d.message}"), d.dismiss())
-        )
+
+        def on_dialog(dialog: Any) -> None:
+            events.append(f"{current[0]} dialog: {dialog.message}")
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
 
         def on_console(message: Any) -> None:
             # The 404 of a page asked for on purpose (a tag no story has), or of the favicon
@@ -982,6 +1007,11 @@ def test_no_payload_runs_in_chromium(hostile_site: dict[str, Any]) -> None:
                 events.append(f"{current[0]} request to {request.url}")
 
         page.on("request", on_request)
+        # The listeners see a payload that runs.
+        page.set_content("<img src=x onerror=\"alert('self-test')\">")
+        page.wait_for_timeout(100)
+        assert any("dialog: self-test" in e for e in events), events
+        events.clear()
         for path in visit:
             current[0] = path
             response = page.goto(f"http://127.0.0.1:{port}{path}", wait_until="load")
@@ -1003,8 +1033,8 @@ def test_no_payload_runs_in_chromium(hostile_site: dict[str, Any]) -> None:
     server.should_exit = True
     thread.join(timeout=10)
     figures = site["figures"]
-    figures["chromium_pages"] = len(visit)
-    figures["chromium_seconds"] = round(time.perf_counter() - started, 1)
+    figures["xss_chromium_pages"] = len(visit)
+    figures["xss_chromium_seconds"] = round(time.perf_counter() - started, 1)
     for event in events:
         for key in _ids(event) or {"?"}:
             figures["ran"].setdefault(key, []).append(f"chromium {event[:200]}")
