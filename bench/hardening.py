@@ -26,6 +26,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+# The figure files each step writes (into NEWSDESK_HARDENING_REPORT, or --json).
+FIGURES = {
+    "fuzz": ["fuzz.json"],
+    "tests": ["faults.json", "hostile-injection.json", "hostile-xss.json"],
+    "soak": ["soak.json"],
+}
+STEPS = list(FIGURES)
 TESTS = [
     "tests/test_fuzz.py",
     "tests/test_faults.py",
@@ -73,8 +80,10 @@ def table(out: Path, steps: list[dict[str, Any]]) -> str:
     soak = load(out, "soak.json")
     if soak:
         rows.append(
-            f"| soak {soak['minutes']} min, site under wrk load | {soak['requests']:,} requests "
-            f"| {soak['errors']} error answers | {soak['items_lost']} of "
+            f"| soak {soak['minutes']} min, site at {soak['rate']:g} requests/s | "
+            f"{soak['requests']:,} requests, p99 {soak['p99_ms_worst_round']} ms in the worst "
+            f"round | {soak['errors']} error answers; {soak['briefs']} briefs written | "
+            f"{soak['items_lost']} of "
             f"{soak['items_committed']} items lost; integrity_check {soak['integrity_check']} |"
         )
         for proc in ("run", "serve"):
@@ -95,43 +104,32 @@ def main() -> None:
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--examples", type=int, default=2000, help="hypothesis examples")
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "hardening")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=STEPS,
+        default=STEPS,
+        help="run these steps; the table also shows the figures earlier steps left in --out",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for old in args.out.glob("*.json"):
-        old.unlink()
     env = {
         **os.environ,
         "NEWSDESK_HARDENING_REPORT": str(args.out),
         "NEWSDESK_HARDENING_FULL": "1",
         "NEWSDESK_FUZZ_EXAMPLES": str(args.examples),
     }
-    steps = [
-        step(
-            "fuzz",
-            [
-                PY,
-                "fuzz/run.py",
-                "--seconds",
-                str(args.fuzz_seconds),
-                "--json",
-                str(args.out / "fuzz.json"),
-            ],
-            env,
-        ),
-        step("tests", [PY, "-m", "pytest", "-q", *TESTS], env),
-        step(
-            "soak",
-            [
-                PY,
-                "bench/soak.py",
-                "--minutes",
-                str(args.soak_minutes),
-                "--json",
-                str(args.out / "soak.json"),
-            ],
-            env,
-        ),
-    ]
+    commands = {
+        "fuzz": [PY, "fuzz/run.py", "--seconds", str(args.fuzz_seconds)],
+        "tests": [PY, "-m", "pytest", "-q", *TESTS],
+        "soak": [PY, "bench/soak.py", "--minutes", str(args.soak_minutes)],
+    }
+    steps = []
+    for name in args.only:
+        for stale in FIGURES[name]:
+            (args.out / stale).unlink(missing_ok=True)
+        json_out = ["--json", str(args.out / f"{name}.json")] if name != "tests" else []
+        steps.append(step(name, commands[name] + json_out, env))
     report = table(args.out, steps)
     (args.out / "table.md").write_text(report + "\n")
     print(report)

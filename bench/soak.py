@@ -3,16 +3,19 @@
 The recorded r/LocalLLaMA `new` listing is replayed as a live stream (bench/time_to_brief.py's
 server: posts appear at their creation times, --speed times faster). `newsdesk run` (its own
 process, the --model model, 2 threads) fetches, clusters and writes briefs from it, while
-`newsdesk serve` (its own process, on the same SQLite file) is loaded by wrk with
---connections connections, in rounds of --round seconds over the home page, the story pages
-of the moment, the API, search, a tag page, recaps and the feeds. The API rate limit is off
-for this one load generator (it would be one client hammering the API: 429s by design).
+`newsdesk serve` (its own process, on the same SQLite file) answers a steady --rate
+requests a second from an open-loop load generator (asyncio and httpx: a request is sent
+every 1/rate s whether or not the earlier ones are answered), in rounds of --round seconds,
+over the home page, the story pages of the moment, the API, search, tag pages, recaps and
+the feeds. A closed-loop generator such as wrk would take both cores and starve the model;
+a steady rate is what a site sees. The API rate limit is off for this one load generator (it
+is one client calling the API --rate times a second: 429s by design).
 
 At the end (SIGTERM to `newsdesk run`): requests served and error answers (HTTP status of
-400 and above, and socket errors), the resident memory of both processes after the warm-up
-(--warmup minutes: the model loaded, the first briefs written) and at the end, every item
-seen committed in any round still in the store, and `PRAGMA integrity_check`. The baseline
-in the same run: the site's rate in the first round.
+400 and above, timeouts and socket errors), latency, the resident memory of both processes
+after the warm-up (--warmup minutes: the model loaded, the first briefs written) and at the
+end, every item seen committed in any round still in the store, and `PRAGMA
+integrity_check`. The baseline in the same run: the site's p99 latency in the first round.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--model qwen2.5-coder-0.5b] [--json PATH]
 """
@@ -34,8 +37,55 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from time_to_brief import Stream, serve
-from web import BIN, Server, load_wrk
+from time_to_brief import Stream, percentile, serve
+from web import BIN, Server
+
+
+async def _load(port: int, paths: list[str], seconds: float, rate: float) -> dict[str, float]:
+    """Open loop: one GET every 1/rate s for ``seconds``, round-robin over ``paths``."""
+    import asyncio
+
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def one(client: httpx.AsyncClient, path: str) -> None:
+        started = time.perf_counter()
+        try:
+            answer = await client.get(path)
+            if answer.status_code >= 400:
+                errors.append(f"{answer.status_code} {path}")
+        except httpx.HTTPError as e:
+            errors.append(f"{type(e).__name__} {path}")
+        latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=10.0, limits=limits
+    ) as client:
+        pending = []
+        began = time.perf_counter()
+        for n in range(int(seconds * rate)):
+            delay = began + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(one(client, paths[n % len(paths)])))
+        await asyncio.gather(*pending)
+    if errors:
+        print(f"    errors: {errors[:5]}", file=sys.stderr)
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "p50_ms": 1000 * percentile(latencies, 0.5),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+    }
+
+
+def load(port: int, paths: list[str], seconds: float, rate: float) -> dict[str, float]:
+    import asyncio
+
+    return asyncio.run(_load(port, paths, seconds, rate))
 
 
 def rss_mib(pid: int) -> float:
@@ -75,7 +125,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="minutes before memory base")
     parser.add_argument("--speed", type=float, default=60.0)
     parser.add_argument("--round", type=int, default=30, help="seconds of each load round")
-    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=50.0, help="requests a second")
     parser.add_argument("--model", default="", help="llm_model (default: the setting's)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -122,22 +172,22 @@ def main() -> None:
             if run.poll() is not None:
                 raise SystemExit(f"newsdesk run exited with {run.returncode}: see {log.name}")
             seen |= committed(db)
-            rounds.append(
-                load_wrk(site.port, site_paths(db, site.port), args.round, args.connections)
-            )
+            rounds.append(load(site.port, site_paths(db, site.port), args.round, args.rate))
             at = (time.monotonic() - began) / 60
             memory["run"].append((at, rss_mib(run.pid)))
             memory["serve"].append((at, rss_mib(site.proc.pid)))
             print(
-                f"{at:5.1f} min: {rounds[-1]['rps']:.0f} req/s, p99 "
+                f"{at:5.1f} min: {rounds[-1]['requests']:.0f} requests, p99 "
                 f"{rounds[-1]['p99_ms']:.0f} ms, {rounds[-1]['errors']:.0f} errors; "
                 f"{len(seen)} items; RSS run {memory['run'][-1][1]:.0f} MiB, "
                 f"serve {memory['serve'][-1][1]:.0f} MiB",
                 file=sys.stderr,
             )
     finally:
+        soaked = (time.monotonic() - began) / 60
+        stopping = time.monotonic()
         run.send_signal(signal.SIGTERM)
-        run.wait(timeout=600)
+        run.wait(timeout=900)
         site.close()
         server.shutdown()
     seen |= committed(db)  # the run's last commits before it stopped
@@ -152,11 +202,13 @@ def main() -> None:
         return warm[0], samples[-1][1], samples[-1][1] / warm[0] - 1
 
     figures: dict[str, Any] = {
-        "minutes": round((time.monotonic() - began) / 60, 1),
+        "minutes": round(soaked, 1),
+        "rate": args.rate,
+        "stop_seconds": round(time.monotonic() - stopping),
         "requests": int(sum(r["requests"] for r in rounds)),
         "errors": int(sum(r["errors"] for r in rounds)),
-        "rps_first_round": round(rounds[0]["rps"], 1),
-        "rps_last_round": round(rounds[-1]["rps"], 1),
+        "p99_ms_first_round": round(rounds[0]["p99_ms"], 1),
+        "p99_ms_last_round": round(rounds[-1]["p99_ms"], 1),
         "p99_ms_worst_round": round(max(r["p99_ms"] for r in rounds), 1),
         "items_committed": len(seen),
         "items_lost": len(seen - final),
@@ -172,10 +224,12 @@ def main() -> None:
         figures[f"{name}_rss_growth"] = round(grew, 4)
     print(
         f"soak {figures['minutes']} min: {figures['requests']:,} requests, "
-        f"{figures['errors']} errors; site {figures['rps_first_round']} req/s in the first "
-        f"round, {figures['rps_last_round']} in the last (ratio "
-        f"{figures['rps_last_round'] / figures['rps_first_round']:.2f}); worst round p99 "
-        f"{figures['p99_ms_worst_round']} ms"
+        f"{figures['errors']} errors at {args.rate:g} requests/s; p99 "
+        f"{figures['p99_ms_first_round']} ms in the first round (the baseline), "
+        f"{figures['p99_ms_last_round']} ms in the last "
+        f"(ratio {figures['p99_ms_last_round'] / figures['p99_ms_first_round']:.2f}), worst "
+        f"round {figures['p99_ms_worst_round']} ms; `newsdesk run` stopped "
+        f"{figures['stop_seconds']} s after SIGTERM"
     )
     print(
         f"memory after {args.warmup:g} min -> end: run {figures['run_rss_mib_after_warmup']} -> "
