@@ -5,7 +5,9 @@ source controls. The corpus is data, in tests/hostile/:
   Gemma, Mistral, Markdown), requests to insert a link, to insult the reader, to leak the
   system prompt or to write a phrase, hidden in HTML comments, zero-width or tag characters
   and base64. Each has the ``canaries`` that a brief which followed it would contain, and
-  goes into the ``where`` field of an item (content, title or author).
+  goes into the ``where`` field of an item (content, title or author). The ``holdout``
+  ones were written after the injection filter (newsdesk.briefs.injection), and not tuned
+  on.
 - ``xss.jsonl``: script tags, event handlers, javascript:/data:/vbscript: URLs, SVG and
   MathML, CSS, remote resources, broken and entity-encoded tags, mutation XSS, Unicode
   tricks, template syntax.
@@ -15,7 +17,9 @@ time), served as an RSS feed by the recorded-response server and ingested by the
 adapter; the real brief writer writes its story's brief with a real model
 (Qwen2.5-Coder-0.5B). No canary may appear anywhere in the brief, no link other than the
 story's own item URLs, no sentence of the writer's instructions. ``make test`` runs a sample
-of four payloads in one story; ``NEWSDESK_HARDENING_FULL=1`` runs them all, three a story.
+of four payloads in one story; ``NEWSDESK_HARDENING_FULL=1`` runs them all, three a story
+(about 35 min on 2 cores); ``NEWSDESK_HARDENING_UNFILTERED=1`` turns the injection filter
+off, to measure what the rules, the grammar and the URL scrub do alone.
 
 XSS: every payload in every field of RSS, Atom and JSON feeds, Reddit listings and comment
 threads and Hacker News items, served on 127.0.0.1 and ingested by the real adapters, then
@@ -25,7 +29,8 @@ copied its sources would write it). Every page, feed and API answer is checked o
 bypassed, so that only the markup stands between a payload and the reader.
 
 ``NEWSDESK_HARDENING_REPORT=DIR`` writes the figures to DIR/hostile-injection.json and
-DIR/hostile-xss.json.
+DIR/hostile-xss.json, and what lies behind them (which payload, which page) to
+DIR/hostile-*-details.json.
 """
 
 from __future__ import annotations

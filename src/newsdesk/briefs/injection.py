@@ -31,6 +31,11 @@ _PATTERNS = [
     # An override of the instructions.
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.;:]{0,40}\b(?:instructions?|rules|"
     r"prompts?|guidelines|directions|directives|passages|context)\b",
+    # The same in French, Spanish, German, Italian and Portuguese.
+    r"\b(?:ignorez|ignora|ignoriere|ignorieren|oubliez|oublie|olvida|olvide|vergiss|vergessen|"
+    r"dimentica|esque[c\u00e7]a)\b[^.;:]{0,40}\b(?:instructions|instrucciones|instru[c\u00e7]"
+    r"(?:o|\u00f5)es|anweisungen|istruzioni|consignes|indicaciones|r\u00e8gles|reglas|regeln|"
+    r"regole|regras)\b",
     r"\b(?:new|updated|additional) (?:instructions?|policy|system rules?|task|directives?)\s*"
     r"(?:[:,]|take|from)",
     r"\bdeveloper mode\b",

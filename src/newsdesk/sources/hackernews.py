@@ -69,7 +69,7 @@ def _load_json(data: bytes | str | Any, url: str) -> Any:
         return data
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError) as e:  # ValueError: also a 5,000-digit number
         raise ParseError(url, f"not JSON: {e}") from e
 
 

@@ -132,7 +132,7 @@ def _load_json(data: bytes | str | Any, url: str) -> Any:
         return data
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError) as e:  # ValueError: also a 5,000-digit number
         raise ParseError(url, f"not JSON: {e}") from e
 
 
@@ -363,7 +363,7 @@ def iter_dump(path: Path) -> Iterator[RedditPost | ParseError]:
                 where = f"{path}:{lineno}"
                 try:
                     obj = json.loads(line)
-                except json.JSONDecodeError as e:
+                except ValueError as e:  # JSONDecodeError, or a 5,000-digit number
                     yield ParseError(where, f"not JSON: {e}")
                     continue
                 if not isinstance(obj, Mapping):
