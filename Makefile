@@ -37,7 +37,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
-# Fuzzing, faults, the whole hostile-content corpus and a 10-minute soak (about 25 min on
+# Fuzzing, faults, the whole hostile-content corpus and a 10-minute soak (45 min or more on
 # 2 cores); prints the table of docs/reliability.md. `make test` runs the fast part.
 check-hardening: $(STAMP)
 	$(BIN)/python bench/hardening.py
