@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from time_to_brief import Stream, percentile, serve
+from time_to_brief import Stream, percentile, serve, stream_env
 from web import BIN, Server
 
 
@@ -136,25 +136,11 @@ def main() -> None:
     server = serve(stream)
     data_dir = Path(tempfile.mkdtemp(prefix="soak-"))
     db = data_dir / "newsdesk.db"
-    for key in [k for k in os.environ if k.startswith("NEWSDESK_")]:
-        if key != "NEWSDESK_MODELS_DIR":
-            del os.environ[key]
-    os.environ.update(
-        NEWSDESK_DATA_DIR=str(data_dir),
-        NEWSDESK_REDDIT_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}",
-        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
-        NEWSDESK_HOST_DELAY="0",
-        NEWSDESK_EXTRACT_ARTICLES="false",
-        NEWSDESK_FETCH_INTERVAL="1",
-        NEWSDESK_POLL_MIN_MINUTES="0.25",
-        NEWSDESK_POLL_MAX_MINUTES="0.5",
-        NEWSDESK_RUN_IDLE_SECONDS="5",
-        NEWSDESK_LLM_THREADS="2",
-        NEWSDESK_API_RATE_LIMIT="0",
-        NEWSDESK_MODELS_DIR=os.environ.get(
-            "NEWSDESK_MODELS_DIR", str(Path.home() / ".local" / "share" / "newsdesk" / "models")
-        ),
-    )
+    env = stream_env(data_dir, f"http://127.0.0.1:{server.server_address[1]}")
+    env["NEWSDESK_API_RATE_LIMIT"] = "0"
+    # bench/web.py's Server (`newsdesk serve`) takes this process's environment.
+    os.environ.clear()
+    os.environ.update(env)
     if args.model:
         os.environ["NEWSDESK_LLM_MODEL"] = args.model
     newsdesk = str(BIN / "newsdesk")

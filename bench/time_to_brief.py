@@ -80,6 +80,29 @@ def serve(stream: Stream) -> ThreadingHTTPServer:
     return server
 
 
+def stream_env(data_dir: Path, reddit_base_url: str) -> dict[str, str]:
+    """The environment of a `newsdesk run` on the replayed stream: none of the caller's
+    NEWSDESK_ variables but the models folder, polling every 15 to 30 s, 2 model threads."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
+    env.update(
+        NEWSDESK_DATA_DIR=str(data_dir),
+        NEWSDESK_REDDIT_BASE_URL=reddit_base_url,
+        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
+        NEWSDESK_HOST_DELAY="0",
+        NEWSDESK_EXTRACT_ARTICLES="false",
+        NEWSDESK_FETCH_INTERVAL="1",
+        NEWSDESK_POLL_MIN_MINUTES="0.25",
+        NEWSDESK_POLL_MAX_MINUTES="0.5",
+        NEWSDESK_RUN_IDLE_SECONDS="5",
+        NEWSDESK_LLM_THREADS="2",
+        # The pulled model files (a fresh data directory would pull them again).
+        NEWSDESK_MODELS_DIR=os.environ.get(
+            "NEWSDESK_MODELS_DIR", str(Path.home() / ".local" / "share" / "newsdesk" / "models")
+        ),
+    )
+    return env
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
@@ -97,24 +120,8 @@ def main() -> None:
     stream = Stream(listing, args.speed)
     server = serve(stream)
     data_dir = Path(tempfile.mkdtemp(prefix="ttb-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
-    env.update(
-        NEWSDESK_DATA_DIR=str(data_dir),
-        NEWSDESK_REDDIT_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}",
-        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
-        NEWSDESK_HOST_DELAY="0",
-        NEWSDESK_EXTRACT_ARTICLES="false",
-        NEWSDESK_FETCH_INTERVAL="1",
-        NEWSDESK_POLL_MIN_MINUTES="0.25",
-        NEWSDESK_POLL_MAX_MINUTES="0.5",
-        NEWSDESK_RUN_BRIEFS=str(args.briefs),
-        NEWSDESK_RUN_IDLE_SECONDS="5",
-        NEWSDESK_LLM_THREADS="2",
-        # The pulled model files (a fresh data directory would pull them again).
-        NEWSDESK_MODELS_DIR=os.environ.get(
-            "NEWSDESK_MODELS_DIR", str(Path.home() / ".local" / "share" / "newsdesk" / "models")
-        ),
-    )
+    env = stream_env(data_dir, f"http://127.0.0.1:{server.server_address[1]}")
+    env["NEWSDESK_RUN_BRIEFS"] = str(args.briefs)
     newsdesk = str(BIN / "newsdesk")
     subprocess.run([newsdesk, "sources", "add", "reddit:LocalLLaMA"], env=env, check=True)
     stream.started = time.time()
