@@ -13,6 +13,8 @@ faults.json there.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
 import json
 import os
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -388,6 +390,36 @@ def _place(model: Path, target: Path) -> None:
         shutil.copy2(model, target)
 
 
+@contextlib.contextmanager
+def _during_second_call(
+    monkeypatch: pytest.MonkeyPatch, backend: Any, action: Callable[[], object], delay: float
+) -> Iterator[list[int]]:
+    """Run ``action`` in a thread ``delay`` seconds into the backend's second generate call
+    (a brief's second section); yield the count of calls so far."""
+    generate = backend.generate
+    second_call = threading.Event()
+    calls = [0]
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 2:
+            second_call.set()
+        return generate(*args, **kwargs)
+
+    def act() -> None:
+        if second_call.wait(120):
+            time.sleep(delay)
+            action()
+
+    monkeypatch.setattr(backend, "generate", counting)
+    thread = threading.Thread(target=act)
+    thread.start()
+    try:
+        yield calls
+    finally:
+        thread.join()
+
+
 def test_model_file_removed_while_running(
     tmp_path: Path, posts: Path, small_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -408,28 +440,8 @@ def test_model_file_removed_while_running(
 
     # During a brief: the file goes while its second answer is being generated. llama.cpp
     # holds the weights (mapped, or read into memory), so the brief is written all the same.
-    backend = desk.llm
-    generate = backend.generate
-    second_call = threading.Event()
-    calls = 0
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            second_call.set()
-        return generate(*args, **kwargs)
-
-    def remove() -> None:
-        if second_call.wait(120):
-            time.sleep(0.2)
-            model_file.unlink()
-
-    monkeypatch.setattr(backend, "generate", counting)
-    remover = threading.Thread(target=remove)
-    remover.start()
-    result = desk.write_brief(first)
-    remover.join()
+    with _during_second_call(monkeypatch, desk.llm, model_file.unlink, 0.2):
+        result = desk.write_brief(first)
     assert not model_file.exists()
     assert result.error is None and result.written, result.error
     desk.close()
@@ -522,30 +534,12 @@ def test_model_server_killed_mid_brief(
         )
         story = desk.stories(limit=1)[0].id
         before = _ids(db)
-        backend = desk.llm
-        generate = backend.generate
-        second_call = threading.Event()
-        calls = 0
-
-        def counting(*args: Any, **kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            if calls == 2:
-                second_call.set()
-            return generate(*args, **kwargs)
-
-        def kill() -> None:
-            if second_call.wait(120):
-                time.sleep(0.3)  # the server is writing the second section
-                servers[0].send_signal(signal.SIGKILL)
-
-        monkeypatch.setattr(backend, "generate", counting)
-        killer = threading.Thread(target=kill)
-        killer.start()
-        result = desk.write_brief(story)
-        killer.join()
+        # The server is killed while it writes the second section.
+        kill = functools.partial(servers[0].send_signal, signal.SIGKILL)
+        with _during_second_call(monkeypatch, desk.llm, kill, 0.3) as calls:
+            result = desk.write_brief(story)
         assert servers[0].wait(timeout=10) == -signal.SIGKILL
-        assert calls >= 2 and not result.written
+        assert calls[0] >= 2 and not result.written
         error = result.error or ""
         assert error.startswith(f"{base}/chat/completions: the model server is unreachable")
         assert desk.brief(story) is None and desk.stats()["briefs"] == 0  # nothing partial
