@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from newsdesk.cluster import ClusterConfig, ClusterDoc, OnlineClusterer, link_key, tokens
+from newsdesk.cluster import (
+    Assignment,
+    ClusterConfig,
+    ClusterDoc,
+    OnlineClusterer,
+    link_key,
+    tokens,
+)
 from newsdesk.evaluate import load_gva
 
 T0 = datetime(2025, 6, 10, 12, tzinfo=UTC)
@@ -211,3 +218,31 @@ def test_restore_rebuilds_without_redeciding(gva_head: list[ClusterDoc]) -> None
     assert restored.stories() == original.stories()
     # Both go on to make the same decisions.
     assert [original.add(d) for d in tail] == [restored.add(d) for d in tail]
+
+
+def test_dated_follow_up_joins_months_later_only_naming_the_day() -> None:
+    """A trial months after a shooting joins its story when it names the day of the
+    shooting (on the follow-up bar); the same words naming another day start a new story."""
+    shooting = (
+        "Marcus Reed, 24, was shot and killed outside a store on Elm Street in Memphis late "
+        "on Sunday. Memphis police arrested Darnell Price, 31, the next morning and charged "
+        "him with first-degree murder in the death of Reed, a father of two."
+    )
+    trial = (
+        "Jury selection began Monday in the murder trial of Darnell Price, 31, who is accused "
+        "of shooting Marcus Reed, 24, on Elm Street in Memphis on {day}. Prosecutors said "
+        "Price fired four times after an argument; his lawyer says he acted in self-defense."
+    )
+    title = "Trial opens for Darnell Price in Elm Street killing"
+    day = (T0 - timedelta(days=2)).strftime("%B %-d")  # T0 is a Tuesday: Sunday is T0 - 2
+    other = (T0 - timedelta(days=20)).strftime("%B %-d")
+
+    def follow_up(named: str, **config: float) -> tuple[Assignment, Assignment]:
+        c = OnlineClusterer(ClusterConfig(window_hours=72, follow_up_hours=720, **config))
+        first = c.add(doc("a", "Man shot dead on Elm Street", shooting))
+        return first, c.add(doc("b", title, trial.format(day=named), hours=24 * 200))
+
+    first, joined = follow_up(day)
+    assert (joined.story_id, joined.reason) == (first.story_id, "similar")
+    assert follow_up(other)[1].new_story
+    assert follow_up(day, dated_follow_up_hours=0)[1].new_story  # off

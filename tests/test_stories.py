@@ -221,6 +221,40 @@ def test_merged_story_id_redirects(settings: Settings, database_url: str) -> Non
         desk.story("s-nothing")
 
 
+def test_dated_follow_up_joins_a_story_months_old(settings: Settings, database_url: str) -> None:
+    """A later clustering run restores the old story of the day a new item names: a trial
+    200 days on joins the shooting it names, past every window."""
+    desk = _desk(settings, database_url)
+    src = desk.store.add_source("feed", "https://news.example/feed.xml", "Local news", "📰")
+    shooting = Item(
+        "feed:shooting",
+        "Man shot dead on Elm Street",
+        "https://news.example/shooting",
+        published_at=T0,
+        text="Marcus Reed, 24, was shot and killed outside a store on Elm Street in Memphis "
+        "late on Tuesday. Memphis police arrested Darnell Price, 31, the next morning and "
+        "charged him with first-degree murder in the death of Reed, a father of two.",
+    )
+    desk.store.upsert_items(src.id, [shooting])
+    assert desk.cluster().new_stories == 1
+    day = (T0 - timedelta(days=2)).strftime("%B %-d")  # T0 is a Thursday
+    trial = Item(
+        "feed:trial",
+        "Trial opens for Darnell Price in Elm Street killing",
+        "https://news.example/trial",
+        published_at=T0 + timedelta(days=200),
+        text="Jury selection began Monday in the murder trial of Darnell Price, 31, who is "
+        f"accused of shooting Marcus Reed, 24, on Elm Street in Memphis on {day}. Prosecutors "
+        "said Price fired four times after an argument; his lawyer says he acted in "
+        "self-defense.",
+    )
+    desk.store.upsert_items(src.id, [trial])
+    run = desk.cluster()
+    assert (run.joined, run.new_stories) == (1, 0)
+    story = desk.store.get_story(story_id_for("feed:shooting"))
+    assert story is not None and story.item_count == 2
+
+
 def test_stored_rank_key_orders_as_rank_does(clustered: Path, tmp_path: Path) -> None:
     """Lists read stories in rank_key order from the index; that is the order of rank
     (importance with recency decay) computed now, for every story."""

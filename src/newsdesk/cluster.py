@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from newsdesk.timeline import find_dates, split_sentences
 from newsdesk.urls import canonicalize
 
 
@@ -71,6 +72,11 @@ class ClusterConfig:
     #: The entity cosine (names, places, numbers, ages) a follow-up needs with that
     #: member: who and where, not just what, must match across weeks.
     follow_up_entities: float = 0.3
+    #: Beyond ``follow_up_hours`` and up to this many hours (a trial, a sentencing), an
+    #: item may still join a story when it names the day of the story's event -- a day a
+    #: member names, or the day of a member's publication or the day before -- on the
+    #: follow-up bar. 0 turns it off.
+    dated_follow_up_hours: float = 8760.0
     #: An item joins the best story when its similarity score reaches this.
     threshold: float = 0.25
     #: Share of the entity cosine in the similarity score (the rest is the text cosine).
@@ -321,6 +327,7 @@ class _Features:
     paragraphs: list[int]
     links: set[str]
     body_words: int = 0  # words of the body once boilerplate paragraphs are left out
+    days: frozenset[int] = frozenset()  # the past days it names (date.toordinal())
     duplicates: list[int] = field(default_factory=list)  # earlier docs, same body
     boilerplate: bool = False
 
@@ -362,6 +369,7 @@ class OnlineClusterer:
         self._by_url: dict[str, int] = {}  # canonical URL -> story
         self._by_link: dict[str, set[int]] = {}  # link -> stories
         self._by_band: dict[tuple[int, bytes], list[int]] = {}  # MinHash band -> docs
+        self._by_day: dict[int, list[int]] = {}  # a day -> the docs naming it or of it
         self._paragraph_seen: dict[int, list[tuple[int, set[str]]]] = {}
         self._title_tails: set[str] = set()  # what earlier titles had after a separator
         self._dead = 0
@@ -442,6 +450,7 @@ class OnlineClusterer:
             paragraphs=hashes,
             links={k for k in (link_key(u) for u in doc.links) if k},
             body_words=len(_TOKEN.findall(text.lower())),
+            days=named_days(doc, c.dated_follow_up_hours, title, text),
         )
         self._check_body(features)
         return features
@@ -467,6 +476,12 @@ class OnlineClusterer:
         if features.signature is not None:
             for band in _bands(features.signature):
                 self._by_band.setdefault(band, []).append(index)
+        days = set(features.days)
+        if doc.published_at is not None and self.config.dated_follow_up_hours:
+            published = doc.published_at.date().toordinal()
+            days |= {published, published - 1}
+        for day in days:
+            self._by_day.setdefault(day, []).append(index)
 
     def _decide(self, doc: ClusterDoc, f: _Features) -> tuple[int | None, str]:
         c = self.config
@@ -476,7 +491,7 @@ class OnlineClusterer:
                 return story, "canonical-url"
         if not self._doc_ids:
             return None, "new"
-        live, near = self._in_window(doc)
+        live, near = self._in_window(doc, f)
 
         if not f.boilerplate:
             duplicate = next((i for i in f.duplicates if near[i]), None)
@@ -502,7 +517,7 @@ class OnlineClusterer:
             return story, "similar"
         return None, "new"
 
-    def _in_window(self, doc: ClusterDoc) -> tuple[np.ndarray, np.ndarray]:
+    def _in_window(self, doc: ClusterDoc, f: _Features) -> tuple[np.ndarray, np.ndarray]:
         """Which docs are close enough in time to count at all (follow-ups included),
         and which are inside the normal window (all of them when undated)."""
         times = np.asarray(self._times)
@@ -512,6 +527,8 @@ class OnlineClusterer:
         gap = np.abs(times - doc.published_at.timestamp() / 3600)
         near = ~(gap > c.window_hours)  # nan (undated) stays live
         live = ~(gap > max(c.window_hours, c.follow_up_hours))
+        if c.dated_follow_up_hours:
+            live |= ~(gap > c.dated_follow_up_hours) & self._naming(f.days)
         self._forget_old(times, doc.published_at.timestamp() / 3600)
         return live, near
 
@@ -519,11 +536,18 @@ class OnlineClusterer:
         # Docs far older than the newest item can only match again by canonical URL:
         # drop them from the vector indexes once they are many, to bound query cost.
         c = self.config
-        dead = times < now - 2 * max(c.window_hours, c.follow_up_hours)
+        dead = times < now - 2 * max(c.window_hours, c.follow_up_hours, c.dated_follow_up_hours)
         if int(dead.sum()) - self._dead > max(256, len(times) // 2):
             self._words.drop(dead)
             self._entities.drop(dead)
             self._dead = int(dead.sum())
+
+    def _naming(self, days: frozenset[int]) -> np.ndarray:
+        """Which docs name one of these days, or were published on it or the day after."""
+        out = np.zeros(len(self._doc_ids), bool)
+        for day in days:
+            out[self._by_day.get(day, [])] = True
+        return out
 
     def _story_live(self, story: int, live: np.ndarray) -> bool:
         return any(live[m] for m in self._stories[story].members)
@@ -596,6 +620,26 @@ class OnlineClusterer:
             weak = (scores < c.follow_up_threshold) | (entity < c.follow_up_entities)
             scores[far & weak] = -1.0
         return scores
+
+
+def named_days(
+    doc: ClusterDoc, horizon_hours: float, title: str | None = None, text: str | None = None
+) -> frozenset[int]:
+    """The days (``date.toordinal()``) up to ``horizon_hours`` before its publication that
+    an item names ("on Saturday", "the March 3 shooting"): the day of the event that a
+    follow-up reports on. None for an undated item, or with no horizon."""
+    if doc.published_at is None or not horizon_hours:
+        return frozenset()
+    published = doc.published_at.date().toordinal()
+    earliest = published - math.ceil(horizon_hours / 24)
+    return frozenset(
+        d
+        for sentence in split_sentences(
+            f"{doc.title if title is None else title}\n\n{doc.text if text is None else text}"
+        )
+        for m in find_dates(sentence, doc.published_at)
+        if m.granularity == "day" and earliest <= (d := m.date.toordinal()) <= published
+    )
 
 
 def _bands(signature: np.ndarray) -> Iterable[tuple[int, bytes]]:

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -121,7 +121,7 @@ def cluster_new_items(
     of one event. Stories updated within the window are restored first, from their items,
     so that new items can join them.
     """
-    from newsdesk.cluster import ClusterConfig, OnlineClusterer
+    from newsdesk.cluster import ClusterConfig, OnlineClusterer, named_days
 
     run = ClusterRun()
     started = time.perf_counter()
@@ -138,6 +138,16 @@ def cluster_new_items(
         reach = timedelta(hours=max(config.window_hours, config.follow_up_hours))
         first = min(r.published_at or r.collected_at for r in pending)
         restored = store.window_items(first - reach)
+        # A dated follow-up (a trial naming the day of the shooting) may join a story of
+        # any age up to config.dated_follow_up_hours: restore the stories with an item
+        # published on a day the new items name or in the three days after (when the
+        # event was reported); the clusterer decides which of them were of that day.
+        days = set()
+        for row in pending:
+            days |= named_days(_doc(row, None), config.dated_follow_up_hours)
+        known = {r.story_id for r in restored}
+        events = {date.fromordinal(d + k) for d in days for k in range(4)}
+        restored += [r for r in store.items_of_stories_on(events) if r.story_id not in known]
         vectors = store.embeddings([r.id for r in [*restored, *pending]], key)
 
         by_ext = {r.external_id: r for r in pending}

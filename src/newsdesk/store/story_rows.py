@@ -6,7 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,10 @@ def _of_source(source_id: int) -> Any:
 
 def _arrival() -> Any:
     return sa.func.coalesce(items.c.published_at, items.c.collected_at)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 class StoriesMixin:
@@ -119,6 +123,37 @@ class StoriesMixin:
             .join(story_items, story_items.c.item_id == items.c.id)
             .join(stories, stories.c.id == story_items.c.story_id)
             .where(stories.c.last_updated_at >= since)
+            .order_by(_arrival(), items.c.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def items_of_stories_on(self, days: Iterable[date]) -> list[Any]:
+        """Items of the stories with an item published on one of ``days`` (UTC), with their
+        story id, by arrival: the stories that a dated follow-up may join, however old."""
+        ranges: list[list[date]] = []
+        for day in sorted(set(days)):
+            if ranges and day == ranges[-1][1]:
+                ranges[-1][1] = day + timedelta(days=1)
+            else:
+                ranges.append([day, day + timedelta(days=1)])
+        if not ranges:
+            return []
+        on_days = sa.or_(
+            *(
+                sa.and_(_arrival() >= _midnight(start), _arrival() < _midnight(end))
+                for start, end in ranges
+            )
+        )
+        of_days = (
+            sa.select(story_items.c.story_id)
+            .join(items, items.c.id == story_items.c.item_id)
+            .where(on_days)
+        )
+        query = (
+            sa.select(*CLUSTER_COLUMNS, story_items.c.story_id)
+            .join(story_items, story_items.c.item_id == items.c.id)
+            .where(story_items.c.story_id.in_(of_days))
             .order_by(_arrival(), items.c.id)
         )
         with self.engine.connect() as conn:
