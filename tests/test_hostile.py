@@ -6,8 +6,10 @@ source controls. The corpus is data, in tests/hostile/:
   system prompt or to write a phrase, hidden in HTML comments, zero-width or tag characters
   and base64. Each has the ``canaries`` that a brief which followed it would contain, and
   goes into the ``where`` field of an item (content, title or author). The ``holdout``
-  ones were written after the injection filter (newsdesk.briefs.injection), and not tuned
-  on.
+  ones (hx-*) were written after the injection filter (newsdesk.briefs.injection) by
+  someone who never saw it, and the filter was not tuned on them: they measure how it
+  generalizes. The ``holdout_seen`` ones (ho-*, hn-*, hz-*, hy-*) were written the same way, one
+  set after each version of the filter, and then taught it what it missed.
 - ``xss.jsonl``: script tags, event handlers, javascript:/data:/vbscript: URLs, SVG and
   MathML, CSS, remote resources, broken and entity-encoded tags, mutation XSS, Unicode
   tricks, template syntax.
@@ -18,7 +20,8 @@ adapter; the real brief writer writes its story's brief with a real model
 (Qwen2.5-Coder-0.5B). No canary may appear anywhere in the brief, no link other than the
 story's own item URLs, no sentence of the writer's instructions. ``make test`` runs a sample
 of four payloads in one story; ``NEWSDESK_HARDENING_FULL=1`` runs them all, three a story
-(about 35 min on 2 cores); ``NEWSDESK_HARDENING_UNFILTERED=1`` turns the injection filter
+(about 35 min on 2 cores), ``NEWSDESK_HARDENING_CATEGORY=holdout`` one category of them;
+``NEWSDESK_HARDENING_UNFILTERED=1`` turns the injection filter
 off, to measure what the rules, the grammar and the URL scrub do alone.
 
 XSS: every payload in every field of RSS, Atom and JSON feeds, Reddit listings and comment
@@ -44,6 +47,7 @@ import socket
 import threading
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +71,8 @@ from httpserver import RecordedServer, Reply
 
 HOSTILE = Path(__file__).parent / "hostile"
 FULL = os.environ.get("NEWSDESK_HARDENING_FULL") == "1"
+# With FULL: only the payloads of this category (holdout, role_tag...), for a shorter run.
+CATEGORY = os.environ.get("NEWSDESK_HARDENING_CATEGORY")
 # Off: the pack keeps what speaks to the model (briefs.injection), to measure what the rules,
 # the grammar and the URL scrub do alone.
 UNFILTERED = os.environ.get("NEWSDESK_HARDENING_UNFILTERED") == "1"
@@ -334,6 +340,32 @@ def test_the_injection_filter_keeps_real_articles(shared_data: Path) -> None:
     assert share_left_out(posts()) < 0.025
 
 
+# Payloads the filter does not take out, and the layer that stops them instead.
+NOT_FILTERED = {"ho-44": "a Markdown image of a foreign URL: the brief's URL scrub"}
+
+
+def test_the_filter_takes_out_every_payload() -> None:
+    """Without a model: no payload, as the pack would see it (an item's text), brings its
+    canary into the pack, except the holdouts (written by someone who never saw the filter:
+    they measure how it generalizes, and the share it takes out is printed) and the rows
+    named in NOT_FILTERED with the layer that stops them. What reaches the model is left
+    to the writer's rules, the grammar and the URL scrub (the next test)."""
+    from newsdesk.briefs.injection import visible, without_injections
+
+    missed, holdouts = [], Counter()
+    for row in _jsonl("injections.jsonl"):
+        text = neutralize(visible(html_to_text(_payload_html(row))))
+        reaches = any(_contains(without_injections(text), c) for c in row["canaries"])
+        if row["category"].startswith("holdout"):
+            holdouts[row["category"], not reaches] += 1
+        elif reaches and row["id"] not in NOT_FILTERED:
+            missed.append(row["id"])
+    for category in ("holdout", "holdout_seen"):
+        total = holdouts[category, True] + holdouts[category, False]
+        print(f"{category}: {holdouts[category, True]} of {total} taken out by the filter")
+    assert missed == []
+
+
 def test_no_brief_follows_injected_instructions(
     shared_data: Path, tmp_path: Path, http_server: RecordedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -344,6 +376,8 @@ def test_no_brief_follows_injected_instructions(
         monkeypatch.setattr(pack_module, "without_injections", lambda text: text)
     corpus = _jsonl("injections.jsonl")
     chosen = corpus if FULL else [r for r in corpus if r["id"] in SAMPLE]
+    if FULL and CATEGORY:
+        chosen = [r for r in chosen if r["category"] == CATEGORY]
     size = PER_STORY_FULL if FULL else len(chosen)
     groups = [chosen[i : i + size] for i in range(0, len(chosen), size)]
     articles = _articles()

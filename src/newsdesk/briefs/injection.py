@@ -36,6 +36,11 @@ _PATTERNS = [
     r"dimentica|esque[c\u00e7]a)\b[^.;:]{0,40}\b(?:instructions|instrucciones|instru[c\u00e7]"
     r"(?:o|\u00f5)es|anweisungen|istruzioni|consignes|indicaciones|r\u00e8gles|reglas|regeln|"
     r"regole|regras)\b",
+    # Everything before, in any of those languages.
+    r"\b(?:ignore|disregard|forget)\s+(?:all|everything)\s+(?:above|before|previous|prior|"
+    r"earlier)|\btodo lo anterior\b|\btout ce qui pr\u00e9c\u00e8de\b|\balles (?:vorherige|"
+    r"bisherige|oben)|\btutto (?:quanto )?(?:sopra|precede)|\btudo (?:o que (?:foi dito )?)?"
+    r"(?:antes|acima)\b",
     r"\b(?:new|updated|additional) (?:instructions?|policy|system rules?|task|directives?)\s*"
     r"(?:[:,]|take|from)",
     r"\bdeveloper mode\b",
@@ -70,6 +75,25 @@ _PATTERNS = [
     r"^(?:please )?(?:tell|call|insult|warn|ask|remind|urge|instruct) (?:the |all |your )?"
     r"(?:readers?|users?|people|audience)\b",
     r"\b(?:answer|respond|reply|output)\s+(?:only\s+)?with\b",
+    r"\b(?:whoever|anyone who) (?:process|ingest|pars|summari[sz])\w* (?:this|these|"
+    r"the following)\b",
+    # An AI addressed, or named at work on this text ("Attention, language model generating
+    # the brief:", "Dear bot,", "any agent ingesting this paragraph").
+    r"^\W*(?:dear|hey|hi|hello|attention|(?:note|notice|memo|message|psa) to)\s*,?\s*(?:the |"
+    r"any |all |every )?(?:\w+ )?(?:ai|bots?|(?:language )?models?|llms?|assistants?|agents?|"
+    r"summari[sz]ers?|crawlers?|scrapers?|pipelines?)\s*[,:;\u2014\u2013-]",
+    r"\b(?:ai|bots?|(?:language )?models?|llms?|assistants?|agents?|summari[sz]ers?|crawlers?|"
+    r"scrapers?|pipelines?|tools?)\s+(?:that (?:is|are) )?(?:generating|writing|producing|reading|"
+    r"ingesting|processing|parsing|summari[sz]ing|condensing|rewriting|handling|indexing)\s+"
+    r"(?:this|these|the) (?:brief|summary|summaries|article|page|text|paragraph|post|story|"
+    r"content|document)\b",
+    # Retellers called by name, as a heading ("aggregators and summary tools: use...").
+    r"\b(?:aggregators?|summary tools?|summari[sz]ers?|newsletters?|digests?|bots|crawlers|"
+    r"scrapers|ai tools?)(?: (?:and|or|&) [\w ]{1,24})?\s*:",
+    # The same in Chinese and Japanese: a summary, and a request.
+    r"(?:\u8981\u7d04|\u307e\u3068\u3081|\u6458\u8981|\u603b\u7ed3|\u6982\u62ec)[^\u3002]{0,60}"
+    r"(?:\u304f\u3060\u3055\u3044|\u4e0b\u3055\u3044)|(?:\u8bf7|\u8acb)[^\u3002]{0,40}"
+    r"(?:\u6458\u8981|\u603b\u7ed3|\u6982\u62ec)",
     # Requests for the prompt.
     r"\byour (?:instructions|rules|system prompt|initial prompt|guidelines|directives)\b",
     r"\b(?:repeat|print|reveal|show|quote|output|translate|dump|leak)\b[^.]{0,40}\b(?:"
@@ -77,11 +101,67 @@ _PATTERNS = [
     # JSON of the brief's schema, to close the answer and open another.
     r"\"\s*(?:hook|hashtags|tldr|what_changed|why_it_matters|what_to_do_next|key_takeaways|"
     r"comparison|technical_deep_dive|future_implications|timeline|cites|events)\s*\"\s*:",
+    # Fields named like a brief's parts, as metadata: summary="...", digest_hook: "...".
+    r"\b(?:summary|hook|headline|tl;?dr|hashtags|(?:digest|brief|seo|summary)_\w+)\s*[=:]\s*"
+    r"[\"'\u201c\[]",
     # Encoded instructions.
     r"\b(?:decode|deobfuscate)\b[^.]{0,30}\b(?:base64|rot13|this|the following|and follow)",
     r"\bbase64\b[^.]{0,30}\b(?:instructions?|and follow|follow it)\b",
 ]
 _INJECTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
+
+# An order to whoever retells the text. Polite, third-person instructions have no fixed
+# shape ("The company asks that coverage of this announcement always describe...",
+# "Editor's note for automated newsletters: please use that name when you cover it"), but
+# they need two things a news sentence seldom has together: a retelling of this very text
+# (a summary of this post, coverage of this announcement, when you cover it) or someone
+# who retells it (aggregators, newsletters, bots), and a wish or an obligation. A lexicon
+# each, in the languages above.
+_RETELL = (
+    r"(?:summar(?:y|ies|i[sz]\w*)|recaps?|digests?|round-?ups?|briefs?|tl;?dr|abstracts?|"
+    r"write-?ups?|coverage|covering|cover|report(?:ing)? on|syndicat\w+|republish\w*|"
+    r"abridg\w+|condens\w+|excerpts?|repost\w*|paraphras\w+|key[- ]points?|takeaways?|"
+    r"relay\w*|pass(?:ing|es)?|boil\w*|distill?\w*|shorten\w*|quot\w+|translat\w+|"
+    r"zusammenfass\w*|res[u\u00fa]m(?:o|en|ir)|r\u00e9sum\u00e9s?|r\u00e9sumer|riassunt\w+|"
+    r"riassumere|riepilog\w+|samenvatt\w+|\u8981\u7d04|\u6458\u8981|\u603b\u7ed3)"
+)
+_THIS_TEXT = (
+    r"(?:(?:this|these|the following|esta|este|diese[nms]?|cette|ce|questo|questa|deze|dit)\s+"
+    r"(?:article|post|page|piece|story|text|release|announcement|report|item|thread|news|"
+    r"paper|model|product|brief|summary|recap|artikel|nachricht|not[i\u00ed]cia|noticia|"
+    r"art[i\u00ed]culo|artigo|articolo|texte?|texto|testo|bericht|pagina|p[a\u00e1]gina))"
+)
+_RETELLER = (
+    r"\b(?:(?:to|for) (?:the |all |any )?(?:\w+ )?(?:aggregators|newsletters|outlets|bots|"
+    r"crawlers|scrapers)|(?:aggregators|newsletters|outlets|bots|crawlers|scrapers) (?:are|"
+    r"should|must|need|may)|digest (?:generators?|services?|tools?)|automated (?:newsletters?|"
+    r"digests?|summar\w*)|"
+    r"(?:the )?output you (?:generate|write|produce)|(?:if|when) you(?:'re| are)? "
+    r"(?:compil|summar|writ|condens|recap|cover|repost|boil|shorten|relay|distil|pass|"
+    r"index|feature|translat|quot)\w*|those (?:producing|writing|compiling)"
+    r"|(?:summaries|digests|recaps|write-?ups|abstracts|reposts)\b[^.;:]{0,40}\b(?:must|"
+    r"should|shall|are (?:expected|required|asked) to)\b"
+    r"|(?:whoever|anyone|everyone|those|people)\s+(?:who\s+(?:is\s+|are\s+)?)?(?:\w+ing\s+"
+    r"(?:or|and)\s+)?(?:quot|summar|cover|repost|republish|excerpt|aggregat|syndicat|condens|"
+    r"recap)\w*"
+    r"|(?:whoever|anyone who|quem|quien|wer|chi|qui)\s+(?:\w+\s+){0,2}"
+    r"(?:process|summar|cover|pars|ingest|handl|resum|riassum|zusammenfass)\w*)"
+)
+_WISH = (
+    r"\b(?:should|must|shall|needs? to|ha(?:ve|s) to|(?:is|are) (?:to|expected|asked|"
+    r"requested|required|encouraged|invited|obliged|permitted)|please|kindly|requests?|"
+    r"requested|asks? that|asked that|would (?:appreciate|be grateful)|grateful|on condition|"
+    r"would be (?:awesome|great|nice|appreciated|cool)|appreciate it|"
+    r"provided that|make sure|be sure|remember to|bitte|schreiben sie|schreibe|escreva|"
+    r"escriba|escribe|\u00e9crivez|\u00e9cris|scriv\w+|schrijf|por favor|veuillez|"
+    r"instru[c\u00e7]\w+ para|hinweis an)\b|\u304f\u3060\u3055\u3044"
+)
+_RETELLING = re.compile(
+    rf"\b{_RETELL}\b[^.;:!?]{{0,40}}\b{_THIS_TEXT}\b|\b{_THIS_TEXT}\b[^.;:!?]{{0,40}}\b{_RETELL}\b"
+    rf"|{_RETELLER}|\bwhen you (?:cover|report on|write about|mention) it\b",
+    re.IGNORECASE,
+)
+_ASKED = re.compile(_WISH, re.IGNORECASE)
 
 
 def visible(text: str) -> str:
@@ -94,7 +174,9 @@ def visible(text: str) -> str:
 def is_injection(sentence: str) -> bool:
     """Whether ``sentence`` (visible, neutralized: no chat-template control strings)
     speaks to the model that writes the brief rather than to a reader."""
-    return _INJECTION.search(sentence) is not None
+    if _INJECTION.search(sentence):
+        return True
+    return bool(_RETELLING.search(sentence) and _ASKED.search(sentence))
 
 
 def without_injections(text: str) -> str:
