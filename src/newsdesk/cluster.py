@@ -52,6 +52,8 @@ class ClusterDoc:
     canonical_url: str | None = None
     links: Sequence[str] = ()
     embedding: np.ndarray | None = None
+    #: The days it names (``named_days``), when the caller has computed them already.
+    days: frozenset[int] | None = None
 
 
 @dataclass
@@ -450,7 +452,7 @@ class OnlineClusterer:
             paragraphs=hashes,
             links={k for k in (link_key(u) for u in doc.links) if k},
             body_words=len(_TOKEN.findall(text.lower())),
-            days=named_days(doc, c.dated_follow_up_hours, title, text),
+            days=named_days(doc, c.dated_follow_up_hours) if doc.days is None else doc.days,
         )
         self._check_body(features)
         return features
@@ -622,9 +624,15 @@ class OnlineClusterer:
         return scores
 
 
-def named_days(
-    doc: ClusterDoc, horizon_hours: float, title: str | None = None, text: str | None = None
-) -> frozenset[int]:
+# What a sentence needs to name a day: a digit, a weekday, "yesterday" and the like, "ago".
+_DAY_CUE = re.compile(
+    r"\d|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
+    r"tonight|tomorrow|last night|this (?:morning|afternoon|evening)|ago)\b",
+    re.IGNORECASE,
+)
+
+
+def named_days(doc: ClusterDoc, horizon_hours: float) -> frozenset[int]:
     """The days (``date.toordinal()``) up to ``horizon_hours`` before its publication that
     an item names ("on Saturday", "the March 3 shooting"): the day of the event that a
     follow-up reports on. None for an undated item, or with no horizon."""
@@ -634,9 +642,8 @@ def named_days(
     earliest = published - math.ceil(horizon_hours / 24)
     return frozenset(
         d
-        for sentence in split_sentences(
-            f"{doc.title if title is None else title}\n\n{doc.text if text is None else text}"
-        )
+        for sentence in split_sentences(f"{doc.title}\n\n{doc.text}")
+        if _DAY_CUE.search(sentence)
         for m in find_dates(sentence, doc.published_at)
         if m.granularity == "day" and earliest <= (d := m.date.toordinal()) <= published
     )

@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -142,11 +142,11 @@ def cluster_new_items(
         # any age up to config.dated_follow_up_hours: restore the stories with an item
         # published on a day the new items name or in the three days after (when the
         # event was reported); the clusterer decides which of them were of that day.
-        days = set()
-        for row in pending:
-            days |= named_days(_doc(row, None), config.dated_follow_up_hours)
+        named = {r.id: named_days(_doc(r, None), config.dated_follow_up_hours) for r in pending}
         known = {r.story_id for r in restored}
-        events = {date.fromordinal(d + k) for d in days for k in range(4)}
+        events = {
+            date.fromordinal(d + k) for days in named.values() for d in days for k in range(4)
+        }
         restored += [r for r in store.items_of_stories_on(events) if r.story_id not in known]
         vectors = store.embeddings([r.id for r in [*restored, *pending]], key)
 
@@ -161,7 +161,7 @@ def cluster_new_items(
         assignments: list[tuple[int, str, str]] = []
         new_stories: dict[str, Any] = {}
         for n, row in enumerate(pending, 1):
-            result = clusterer.add(_doc(row, vectors.get(row.id)))
+            result = clusterer.add(replace(_doc(row, vectors.get(row.id)), days=named[row.id]))
             if result.new_story:
                 new_stories[result.story_id] = by_ext[result.doc_id]
                 run.new_stories += 1
