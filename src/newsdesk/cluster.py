@@ -21,7 +21,10 @@ Evidence, strongest first:
 Everything but the canonical URL only looks at stories with a member published within
 ``window_hours`` of the item; past it, up to ``follow_up_hours``, a follow-up article can
 join by similarity alone, on a higher bar that also requires shared names, places and
-numbers. Items without a date are not constrained by time.
+numbers. Up to ``dated_follow_up_hours`` (a year), on the same bar, a follow-up may join
+only a story of the day it names: a day one of its members names, or was published on or
+the day after ("the March 3 shooting", a trial months later). Items without a date are not
+constrained by time.
 """
 
 from __future__ import annotations
@@ -635,7 +638,7 @@ _DAY_CUE = re.compile(
 def named_days(doc: ClusterDoc, horizon_hours: float) -> frozenset[int]:
     """The days (``date.toordinal()``) up to ``horizon_hours`` before its publication that
     an item names ("on Saturday", "the March 3 shooting"): the day of the event that a
-    follow-up reports on. None for an undated item, or with no horizon."""
+    follow-up reports on. Empty for an undated item, or with no horizon."""
     if doc.published_at is None or not horizon_hours:
         return frozenset()
     published = doc.published_at.date().toordinal()

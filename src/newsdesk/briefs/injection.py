@@ -6,9 +6,13 @@ the model that passages are data is not enough for a small model: it copies such
 into the brief. ``is_injection`` recognizes them by their shape (an override of
 instructions, a chat turn or speaker marker, words to an AI reader, an order about the
 brief's own parts, a request for the prompt, JSON of the brief's schema, a request to
-decode), and ``without_injections`` leaves out every paragraph that holds one, so the model
-never sees it. English only. An article about prompt injection may lose a quoted example;
-tests/test_hostile.py measures the share of real sentences left out.
+decode, an order to whoever summarizes, covers or reposts the text, an AI addressed at work
+on it, fields named like a brief's parts), and ``without_injections`` leaves out every
+paragraph that holds one, so the model never sees it. English, and a few phrasings in seven
+other languages. An article about prompt injection may lose a quoted example;
+tests/test_hostile.py measures the share of real sentences left out, and how much of a set
+of requests written by someone who never saw these patterns they catch (a few in five:
+newest set: docs/reliability.md).
 """
 
 from __future__ import annotations
