@@ -11,7 +11,7 @@ on it, fields named like a brief's parts), and ``without_injections`` leaves out
 paragraph that holds one, so the model never sees it. English, and a few phrasings in seven
 other languages. An article about prompt injection may lose a quoted example;
 tests/test_hostile.py measures the share of real sentences left out, and how much of a set
-of requests written by someone who never saw these patterns they catch (a few in five:
+of requests written by someone who never saw these patterns they catch (4 of 20 for the
 newest set: docs/reliability.md).
 """
 
