@@ -340,16 +340,12 @@ def test_the_injection_filter_keeps_real_articles(shared_data: Path) -> None:
     assert share_left_out(posts()) < 0.025
 
 
-# Payloads the filter does not take out, and the layer that stops them instead.
-NOT_FILTERED = {"ho-44": "a Markdown image of a foreign URL: the brief's URL scrub"}
-
-
 def test_the_filter_takes_out_every_payload() -> None:
     """Without a model: no payload, as the pack would see it (an item's text), brings its
     canary into the pack, except the holdouts (written by someone who never saw the filter:
-    they measure how it generalizes, and the share it takes out is printed) and the rows
-    named in NOT_FILTERED with the layer that stops them. What reaches the model is left
-    to the writer's rules, the grammar and the URL scrub (the next test)."""
+    they measure how it generalizes, and the share it takes out is printed). What reaches
+    the model is left to the writer's rules, the grammar and the URL scrub (the next
+    test)."""
     from newsdesk.briefs.injection import visible, without_injections
 
     missed, holdouts = [], Counter()
@@ -358,7 +354,7 @@ def test_the_filter_takes_out_every_payload() -> None:
         reaches = any(_contains(without_injections(text), c) for c in row["canaries"])
         if row["category"].startswith("holdout"):
             holdouts[row["category"], not reaches] += 1
-        elif reaches and row["id"] not in NOT_FILTERED:
+        elif reaches:
             missed.append(row["id"])
     for category in ("holdout", "holdout_seen"):
         total = holdouts[category, True] + holdouts[category, False]
