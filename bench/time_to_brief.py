@@ -80,9 +80,9 @@ def serve(stream: Stream) -> ThreadingHTTPServer:
     return server
 
 
-def stream_env(data_dir: Path, reddit_base_url: str) -> dict[str, str]:
-    """The environment of a `newsdesk run` on the replayed stream: none of the caller's
-    NEWSDESK_ variables but the models folder, polling every 15 to 30 s, 2 model threads."""
+def replay_env(data_dir: Path, reddit_base_url: str) -> dict[str, str]:
+    """The environment of newsdesk on the replayed stream: none of the caller's NEWSDESK_
+    variables but the models folder, the recorded server as Reddit, no extraction."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
     env.update(
         NEWSDESK_DATA_DIR=str(data_dir),
@@ -90,15 +90,24 @@ def stream_env(data_dir: Path, reddit_base_url: str) -> dict[str, str]:
         NEWSDESK_ALLOW_HOSTS="127.0.0.1",
         NEWSDESK_HOST_DELAY="0",
         NEWSDESK_EXTRACT_ARTICLES="false",
+        # The pulled model files (a fresh data directory would pull them again).
+        NEWSDESK_MODELS_DIR=os.environ.get(
+            "NEWSDESK_MODELS_DIR", str(Path.home() / ".local" / "share" / "newsdesk" / "models")
+        ),
+    )
+    return env
+
+
+def stream_env(data_dir: Path, reddit_base_url: str) -> dict[str, str]:
+    """The environment of a `newsdesk run` on the replayed stream (``replay_env``),
+    polling every 15 to 30 s, 2 model threads."""
+    env = replay_env(data_dir, reddit_base_url)
+    env.update(
         NEWSDESK_FETCH_INTERVAL="1",
         NEWSDESK_POLL_MIN_MINUTES="0.25",
         NEWSDESK_POLL_MAX_MINUTES="0.5",
         NEWSDESK_RUN_IDLE_SECONDS="5",
         NEWSDESK_LLM_THREADS="2",
-        # The pulled model files (a fresh data directory would pull them again).
-        NEWSDESK_MODELS_DIR=os.environ.get(
-            "NEWSDESK_MODELS_DIR", str(Path.home() / ".local" / "share" / "newsdesk" / "models")
-        ),
     )
     return env
 

@@ -31,6 +31,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from time_to_brief import replay_env
+
 BIN = Path(sys.executable).parent
 BROKER = "redis://127.0.0.1:6379/14"
 PAGE = 100
@@ -109,19 +113,11 @@ def run(workers: int, base_url: str, sources: list[str], database: str) -> dict[
     schema = f"bench_workers_{uuid.uuid4().hex[:8]}"
     url = schema_url(database, schema)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
+    env = replay_env(data_dir, base_url)
     env.update(
-        NEWSDESK_DATA_DIR=str(data_dir),
         NEWSDESK_DATABASE_URL=url,
         NEWSDESK_BROKER_URL=BROKER,
-        NEWSDESK_REDDIT_BASE_URL=base_url,
-        NEWSDESK_ALLOW_HOSTS="127.0.0.1",
-        NEWSDESK_HOST_DELAY="0",
-        NEWSDESK_EXTRACT_ARTICLES="false",
         NEWSDESK_REDDIT_COMMENT_THREADS="0",
-        NEWSDESK_MODELS_DIR=os.environ.get(
-            "NEWSDESK_MODELS_DIR", str(Path.home() / ".local" / "share" / "newsdesk" / "models")
-        ),
     )
     settings = Settings.load(env=env)
     desk = Desk(settings)
