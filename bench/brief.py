@@ -9,7 +9,7 @@ same size (the baseline, measured in the same run), prompt tokens evaluated per 
 divided by the source pack's size, and peak RSS.
 
     .venv/bin/python bench/brief.py [--data ../shared/data] [--stories 10] [--posts 1000]
-        [--min-pack 0.5] [--model qwen2.5-coder-1.5b] [--threads 2]
+        [--min-pack 0.5] [--model qwen2.5-coder-1.5b] [--threads 2] [--parallel 8]
 """
 
 from __future__ import annotations
@@ -102,6 +102,14 @@ def main() -> int:
         "--draft", type=int, default=0, help="prompt-lookup guesses per step (0: off)"
     )
     parser.add_argument(
+        "--parallel", type=int, default=8, help="sections decoded together (1: in turn)"
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="write the same briefs again one section at a time (--parallel 1), same run",
+    )
+    parser.add_argument(
         "--judge",
         action=argparse.BooleanOptionalAction,
         default=False,
@@ -130,6 +138,7 @@ def main() -> int:
             llm_model=args.model,
             llm_threads=args.threads,
             llm_draft_tokens=args.draft,
+            llm_parallel=args.parallel,
             grounding_judge=args.judge,
         )
         desk = Desk(settings)
@@ -150,6 +159,11 @@ def main() -> int:
         free = free_generation(desk, baseline_id)
 
         results = desk.write_briefs(story_ids=targets)
+        in_turn = []
+        if args.compare:
+            desk.llm.parallel = 1  # type: ignore[attr-defined]
+            in_turn = desk.write_briefs(story_ids=targets, force=True)
+            desk.llm.parallel = args.parallel  # type: ignore[attr-defined]
 
         free += free_generation(desk, baseline_id)
         load_after = os.getloadavg()[0]
@@ -157,7 +171,8 @@ def main() -> int:
         desk.close()
 
     print(
-        f"model: {args.model}, {args.threads} threads, {args.draft} guesses per step; "
+        f"model: {args.model}, {args.threads} threads, {args.draft} guesses per step, "
+        f"{args.parallel} sections together; "
         f"loaded in {load_s:.1f} s; "
         f"grounding judge {'on' if args.judge else 'off'}"
     )
@@ -225,6 +240,14 @@ def main() -> int:
         f"evaluated beyond the pack: median {statistics.median(overhead):.0f} per brief; "
         f"first call's prompt: median {statistics.median(first):.0f}"
     )
+    if in_turn:
+        alone = statistics.median(r.seconds for r in in_turn if r.written and not r.error)
+        rate = decode_rate([g for r in in_turn for g in r.generations])
+        print(
+            f"the same briefs one section at a time (--parallel 1): median {alone:.1f} s, "
+            f"{rate:.2f} tokens/s; sections together: "
+            f"{alone / statistics.median(seconds):.2f}x as fast (median against median)"
+        )
     print(f"peak RSS: {rss:,.0f} MB")
     return 0
 

@@ -19,7 +19,7 @@ from markupsafe import escape
 from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, llm_settings
 from newsdesk.briefs.pack import build_pack, chunk, neutralize
 from newsdesk.briefs.schema import PERSONAS, SECTIONS, Brief, json_schema
-from newsdesk.briefs.writer import BriefWriter, _scrub
+from newsdesk.briefs.writer import RETRY, BriefWriter, _scrub
 from newsdesk.desk import Desk
 from newsdesk.models import Item
 from newsdesk.stories import refresh_stories
@@ -129,16 +129,21 @@ def _desk(clustered: Path, tmp_path: Path, model: str = "smollm2-135m", **kw: ob
 
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, desk: Desk) -> list[int]:
-    """A spy on the real backend: it counts calls and lets each through."""
+    """A spy on the real backend: it counts answers asked for and lets each call through."""
     calls: list[int] = []
     backend = desk.llm
-    original = backend.generate
+    original, original_many = backend.generate, backend.generate_many
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return original(*args, **kwargs)
 
+    def spy_many(requests: Any) -> Any:
+        calls.extend(1 for _ in requests)
+        return original_many(requests)
+
     monkeypatch.setattr(backend, "generate", spy)
+    monkeypatch.setattr(backend, "generate_many", spy_many)
     return calls
 
 
@@ -424,8 +429,12 @@ def test_garbage_from_a_server_fails_that_story_only(
     assert len(results) == 2
     assert all(r.error and "did not validate" in r.error for r in results)
     assert all(desk.brief(r.story_id) is None for r in results)
-    # One try and llm_retries (1) retry per story, then the next story.
-    assert len(http_server.requests) == 4
+    # Each story's sections (6, and the timeline's wording where it has dated sentences)
+    # are asked for at once, and again once (llm_retries = 1); then the next story.
+    asked = [json.loads(r.body)["messages"][-1]["content"] for r in http_server.requests]
+    retries = [a for a in asked if a.startswith(RETRY)]
+    assert len(retries) * 2 == len(asked)
+    assert 2 * len(SECTIONS) <= len(retries) <= 2 * (len(SECTIONS) + 1)
     desk.close()
 
 
@@ -459,7 +468,10 @@ def test_retry_asks_again_with_a_different_prompt(
     http_server.route("/v1/chat/completions", answer)
     desk = _desk(clustered, tmp_path, llm_backend="openai", llm_url=http_server.base_url + "/v1")
     desk.write_brief(desk.stories(limit=1)[0].id)
-    assert len(seen) == 2 and seen[0] != seen[1]
+    # Every section is asked for again once, with the retry's words before its instruction.
+    first = sorted(s for s in seen if not s.startswith(RETRY))
+    again = sorted(s.removeprefix(RETRY) for s in seen if s.startswith(RETRY))
+    assert len(first) >= len(SECTIONS) and first == again
     desk.close()
 
 

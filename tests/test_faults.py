@@ -394,17 +394,25 @@ def _place(model: Path, target: Path) -> None:
 def _during_second_call(
     monkeypatch: pytest.MonkeyPatch, backend: Any, action: Callable[[], object], delay: float
 ) -> Iterator[list[int]]:
-    """Run ``action`` in a thread ``delay`` seconds into the backend's second generate call
-    (a brief's second section); yield the count of calls so far."""
-    generate = backend.generate
+    """Run ``action`` in a thread ``delay`` seconds into the backend's second answer (a
+    brief's second section; its sections are asked for at once where the backend decodes
+    them together); yield the count of answers asked for so far."""
+    generate, generate_many = backend.generate, backend.generate_many
     second_call = threading.Event()
     calls = [0]
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] == 2:
+    def count(answers: int) -> None:
+        calls[0] += answers
+        if calls[0] >= 2:
             second_call.set()
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        count(1)
         return generate(*args, **kwargs)
+
+    def counting_many(requests: Any) -> Any:
+        count(len(requests))
+        return generate_many(requests)
 
     def act() -> None:
         if second_call.wait(120):
@@ -412,6 +420,7 @@ def _during_second_call(
             action()
 
     monkeypatch.setattr(backend, "generate", counting)
+    monkeypatch.setattr(backend, "generate_many", counting_many)
     thread = threading.Thread(target=act)
     thread.start()
     try:

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import CONTENT_MODEL, MODELS_DIR, SMALL_MODEL, llm_settings
 from newsdesk.exceptions import LLMError, ModelError
-from newsdesk.llm import BACKENDS, get_backend
+from newsdesk.llm import BACKENDS, Request, get_backend
 from newsdesk.llm.files import KNOWN, check_gguf, resolve, verify
 
 SCHEMA = {
@@ -133,6 +133,58 @@ def test_llamacpp_answers_the_schema_and_reuses_the_prefix(tmp_path: Path) -> No
     assert second.prompt_tokens < first.prompt_tokens
     assert "".join(backend.stream(MESSAGES, max_tokens=8)).strip()
     backend.close()
+
+
+def test_answers_decoded_together_share_the_prefix_and_each_meets_its_schema(
+    tmp_path: Path,
+) -> None:
+    """``generate_many``: one sequence per answer after the shared prefix, evaluated once;
+    the cache is left holding that prefix; what does not fit the context goes in turn."""
+    other_schema = {
+        "type": "object",
+        "properties": {"year": {"type": "integer"}, "open": {"type": "boolean"}},
+        "required": ["year", "open"],
+        "additionalProperties": False,
+    }
+    system = {
+        "role": "system",
+        "content": MESSAGES[0]["content"]
+        + " Qwen2.5-Coder was released in 2024 in six sizes, from 0.5B to 32B parameters,"
+        " under the Apache 2.0 license, and runs on llama.cpp, vLLM and SGLang.",
+    }
+    asks = [
+        Request([system, MESSAGES[1]], SCHEMA, 120),
+        Request([system, {"role": "user", "content": "When was it released?"}], other_schema, 40),
+        Request([system, {"role": "user", "content": "Say hello."}], None, 12),
+    ]
+    alone = get_backend(llm_settings(tmp_path, CONTENT_MODEL, llm_parallel=1))
+    one_by_one = alone.generate_many(asks)
+    alone.close()
+    backend = get_backend(llm_settings(tmp_path, CONTENT_MODEL, llm_parallel=8))
+    together = backend.generate_many(asks)
+    assert [g.parallel for g in together] == [3, 3, 3]
+    assert [g.parallel for g in one_by_one] == [1, 1, 1]
+    assert set(json.loads(together[0].text)) == {"name", "tags"}
+    assert set(json.loads(together[1].text)) == {"year", "open"}
+    assert together[2].text.strip() and together[2].completion_tokens <= 12
+    shared = backend.count_tokens(system["content"])
+    # The shared prefix was evaluated once, for the first answer; the others found it.
+    assert together[0].prompt_tokens > shared
+    assert all(g.cached_tokens >= shared > g.prompt_tokens for g in together[1:])
+    # Each answer is the greedy answer to its own prompt (the same as one by one, but for
+    # a near tie that a batched pass's last bits could turn).
+    same = sum(a.text == b.text for a, b in zip(together, one_by_one, strict=True))
+    assert same >= 2, [(a.text, b.text) for a, b in zip(together, one_by_one, strict=True)]
+    # The cache holds the shared prefix only: the next call reuses it and answers right.
+    after = backend.generate(asks[0].messages, schema=SCHEMA, max_tokens=120)
+    assert after.cached_tokens >= shared and after.text == one_by_one[0].text
+    backend.close()
+
+    # A context too small for all three: the first two together, then the third alone.
+    small = get_backend(llm_settings(tmp_path, CONTENT_MODEL, llm_parallel=8, llm_context=512))
+    long_asks = [Request(a.messages, a.schema, 150) for a in asks]
+    assert [g.parallel for g in small.generate_many(long_asks)] == [2, 2, 1]
+    small.close()
 
 
 def test_guesses_from_the_prompt_do_not_change_the_answer(tmp_path: Path) -> None:

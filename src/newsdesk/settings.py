@@ -188,6 +188,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Tokens guessed ahead from the prompt inside strings and checked by the model in "
         "one batch (llamacpp; 0: off). Slower on 2 CPU cores (docs/benchmarks.md).",
     ),
+    Setting(
+        "llm_parallel",
+        int,
+        8,
+        "Answers decoded together: llamacpp decodes up to this many in the same passes over "
+        "the model (a brief's sections, sharing the source pack in the cache); openai sends "
+        "up to this many requests at once. 1: one after another.",
+    ),
     Setting("llm_threads", int, 0, "CPU threads for the llamacpp backend (0: every core)."),
     Setting(
         "llm_cpu_variant",

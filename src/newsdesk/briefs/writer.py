@@ -1,8 +1,9 @@
 """Writing a story's brief: section by section, from its source pack only, cached by key.
 
-Every call is the same prefix (instructions and the source pack, as the system message)
-plus one section's instruction, so a backend that caches prefixes evaluates the pack once
-per brief. Each answer is validated against its section's schema; an invalid one is retried
+Every section is the same prefix (instructions and the source pack, as the system message)
+plus its own instruction, and all are asked for at once (``generate_many``), so a backend
+evaluates the pack once per brief and decodes the sections together where it can. Each
+answer is validated against its section's schema; the invalid ones are asked again
 ``llm_retries`` times, then that story fails with a BriefError and the others go on.
 
 A brief is keyed by what it is written from (the story's items and their texts, the pack
@@ -39,7 +40,7 @@ from newsdesk.briefs.schema import (
     json_schema,
 )
 from newsdesk.exceptions import BriefError, NewsdeskError, StoryNotFoundError
-from newsdesk.llm import Generation, LLMBackend, Message
+from newsdesk.llm import Generation, LLMBackend, Message, Request
 from newsdesk.models import utcnow
 
 if TYPE_CHECKING:
@@ -80,6 +81,10 @@ INSTRUCTIONS: dict[str, str] = {
     "timeline": "For each dated sentence below, in order, one short sentence on the event "
     "it dates, from that sentence only:",
 }
+
+# Before a section's instruction when it is asked again. Decoding is greedy: the same
+# prompt would give the same answer again.
+RETRY = "Your last answer was cut off or invalid; be brief. "
 
 # The most dates a timeline shows.
 TIMELINE_DATES = 4
@@ -294,14 +299,78 @@ class BriefWriter:
         return result
 
     def _sections(self, story_id: str, pack: SourcePack, result: BriefResult) -> Brief:
+        """Every section, asked of the backend at once (``generate_many``: decoded together
+        where it can), then the timeline from its evidence and the model's wording."""
         system: Message = {"role": "system", "content": SYSTEM.format(pack=pack.render())}
+        asks: dict[str, tuple[type[BaseModel], list[Message], dict[str, Any]]] = {
+            name: (model, [system, _user(INSTRUCTIONS[name])], json_schema(model))
+            for name, model in SECTIONS.items()
+        }
+        entries = evidence_timeline(pack, TIMELINE_DATES)
+        if entries:
+            listing = "\n".join(
+                f"{n}. {entry.date.isoformat()} [{cite}]: {entry.summary[0].sentence}"
+                for n, (entry, cite) in enumerate(entries, 1)
+            )
+            schema = json_schema(TimelineWording)
+            schema["properties"]["events"]["minItems"] = len(entries)
+            schema["properties"]["events"]["maxItems"] = len(entries)
+            instruction = _user(INSTRUCTIONS["timeline"] + "\n" + listing)
+            asks["timeline"] = (TimelineWording, [system, instruction], schema)
+        done, problems = self._write(story_id, asks, pack, result)
+        for name in SECTIONS:
+            if name not in done:
+                raise BriefError(story_id, f"the model's {name} did not validate: {problems[name]}")
+        wording = done.pop("timeline", None)
+        done["timeline"] = _timeline(entries, list(wording.events) if wording else [])  # type: ignore[attr-defined]
+        return assemble(done)
+
+    def _write(
+        self,
+        story_id: str,
+        asks: dict[str, tuple[type[BaseModel], list[Message], dict[str, Any]]],
+        pack: SourcePack,
+        result: BriefResult,
+    ) -> tuple[dict[str, BaseModel], dict[str, str]]:
+        """Ask for every section at once; validate each answer against its section's
+        model; ask again, together, for those that did not validate, ``llm_retries`` times.
+
+        Returns the sections that validated and, for the others, what was wrong.
+        """
         allowed = pack.urls()
         done: dict[str, BaseModel] = {}
-        for name, model in SECTIONS.items():
-            messages: list[Message] = [system, {"role": "user", "content": INSTRUCTIONS[name]}]
-            done[name] = self._section(story_id, name, model, messages, pack, allowed, result)
-        done["timeline"] = self._timeline(story_id, system, pack, allowed, result)
-        return assemble(done)
+        problems: dict[str, str] = {}
+        for attempt in range(1 + max(0, int(self.settings.llm_retries))):
+            names = [name for name in asks if name not in done]
+            if not names:
+                break
+            requests = []
+            for name in names:
+                _, messages, schema = asks[name]
+                if attempt:
+                    messages = [messages[0], _user(RETRY + messages[1]["content"])]
+                requests.append(Request(messages, schema, max_tokens(schema)))
+            generations = self.backend.generate_many(requests)
+            for name, generation in zip(names, generations, strict=True):
+                result.calls += 1
+                result.generations.append(generation)
+                result.prompt_tokens += generation.prompt_tokens
+                result.cached_tokens += generation.cached_tokens
+                result.completion_tokens += generation.completion_tokens
+                model = asks[name][0]
+                try:
+                    data = json.loads(generation.text)
+                    data = _drop_bad_cites(_scrub(data, allowed), len(pack.passages))
+                    done[name] = model.model_validate(_tidy_comparison(_fit_hashtags(data)))
+                    continue
+                except ValidationError as e:
+                    first = e.errors()[0]
+                    where = ".".join(str(part) for part in first["loc"])
+                    problems[name] = f"{where}: {first['msg']}"[:200]
+                except ValueError as e:
+                    problems[name] = str(e).splitlines()[0][:200]
+                log.info("section %s of %s did not validate: %s", name, story_id, problems[name])
+        return done, problems
 
     def _ground(self, brief: Brief, pack: SourcePack) -> tuple[Brief, list[Verdict]]:
         """Check every claim, and every row of the comparison table, against the passages
@@ -341,95 +410,28 @@ class BriefWriter:
         verdicts = verdicts[:3] + [v for v, k in zip(verdicts[3:], keep[3:], strict=True) if k]
         return Brief.model_validate(data), verdicts
 
-    def _timeline(
-        self,
-        story_id: str,
-        system: Message,
-        pack: SourcePack,
-        allowed: set[str],
-        result: BriefResult,
-    ) -> Timeline:
-        """Dates from the sentences of the pack that name them, worded by the model.
 
-        The dates, their order and the passage each cites come from the evidence
-        (``newsdesk.timeline``); the model only writes one sentence per entry, from that
-        entry's evidence. No evidence, no entry, no model call.
-        """
-        entries = evidence_timeline(pack, TIMELINE_DATES)
-        if not entries:
-            return Timeline(timeline=[])
-        listing = "\n".join(
-            f"{n}. {entry.date.isoformat()} [{cite}]: {entry.summary[0].sentence}"
-            for n, (entry, cite) in enumerate(entries, 1)
-        )
-        schema = json_schema(TimelineWording)
-        schema["properties"]["events"]["minItems"] = len(entries)
-        schema["properties"]["events"]["maxItems"] = len(entries)
-        messages: list[Message] = [
-            system,
-            {"role": "user", "content": INSTRUCTIONS["timeline"] + "\n" + listing},
+def _user(content: str) -> Message:
+    return {"role": "user", "content": content}
+
+
+def _timeline(entries: Sequence[tuple[Any, int]], events: list[str]) -> Timeline:
+    """The timeline: dates, their order and the passage each cites from the evidence
+    (``evidence_timeline``); the model only words one sentence per entry, from that entry's
+    evidence. No evidence, no entry, no model call. Without the model's wording (it did not
+    validate), the evidence itself, cut to a claim's length, rather than no timeline."""
+    if len(events) != len(entries):
+        events = [entry.summary[0].sentence[:180] for entry, _ in entries]
+    return Timeline(
+        timeline=[
+            TimelineEntry(
+                date=entry.date.isoformat(),
+                event=Claim(text=event, cites=[cite]),
+                evidence=entry.summary[0].sentence[:400],
+            )
+            for (entry, cite), event in zip(entries, events, strict=True)
         ]
-        try:
-            wording = self._section(
-                story_id, "timeline", TimelineWording, messages, pack, allowed, result, schema
-            )
-            events = list(wording.events)  # type: ignore[attr-defined]
-        except BriefError:
-            events = []
-        if len(events) != len(entries):
-            # The evidence itself, cut to a claim's length, rather than no timeline.
-            events = [entry.summary[0].sentence[:180] for entry, _ in entries]
-        return Timeline(
-            timeline=[
-                TimelineEntry(
-                    date=entry.date.isoformat(),
-                    event=Claim(text=event, cites=[cite]),
-                    evidence=entry.summary[0].sentence[:400],
-                )
-                for (entry, cite), event in zip(entries, events, strict=True)
-            ]
-        )
-
-    def _section(
-        self,
-        story_id: str,
-        name: str,
-        model: type[BaseModel],
-        messages: list[Message],
-        pack: SourcePack,
-        allowed: set[str],
-        result: BriefResult,
-        schema: dict[str, Any] | None = None,
-    ) -> BaseModel:
-        schema = schema or json_schema(model)
-        instruction = messages[1]["content"]
-        problem = ""
-        for attempt in range(1 + max(0, int(self.settings.llm_retries))):
-            if attempt:
-                # Decoding is greedy: the same prompt would give the same answer again.
-                retry = "Your last answer was cut off or invalid; be brief. " + instruction
-                messages = [messages[0], {"role": "user", "content": retry}]
-            generation = self.backend.generate(
-                messages, schema=schema, max_tokens=max_tokens(schema)
-            )
-            result.calls += 1
-            result.generations.append(generation)
-            result.prompt_tokens += generation.prompt_tokens
-            result.cached_tokens += generation.cached_tokens
-            result.completion_tokens += generation.completion_tokens
-            try:
-                data = json.loads(generation.text)
-                data = _drop_bad_cites(_scrub(data, allowed), len(pack.passages))
-                return model.model_validate(_tidy_comparison(_fit_hashtags(data)))
-            except ValidationError as e:
-                first = e.errors()[0]
-                where = ".".join(str(part) for part in first["loc"])
-                problem = f"{where}: {first['msg']}"[:200]
-                log.info("section %s of %s did not validate: %s", name, story_id, problem)
-            except ValueError as e:
-                problem = str(e).splitlines()[0][:200]
-                log.info("section %s of %s did not validate: %s", name, story_id, problem)
-        raise BriefError(story_id, f"the model's {name} did not validate: {problem}")
+    )
 
 
 def grounding_score(verdicts: Sequence[Verdict]) -> float | None:

@@ -1,7 +1,8 @@
 """Language-model backends: messages in, text (JSON that satisfies a schema) out.
 
 A backend is a class with a ``name``, capability flags as class attributes and two methods,
-``generate`` and ``stream``, registered with ``@register``; ``get_backend(settings)`` builds
+``generate`` and ``stream`` (and ``generate_many``, which answers several requests at once
+where the backend can), registered with ``@register``; ``get_backend(settings)`` builds
 the one that ``llm_backend`` names. The built-in backends register the same way a third
 party's would:
 
@@ -47,6 +48,19 @@ class Generation:
     """Completion tokens that the schema fixed and no forward pass chose (jump-forward)."""
     guessed_tokens: int = 0
     """Completion tokens guessed from the prompt and confirmed by the model in one batch."""
+    parallel: int = 1
+    """Answers decoded in the same passes as this one (``generate_many``). Then ``seconds``
+    and ``prompt_seconds`` are this answer's share of those passes, each pass's time split
+    evenly among the answers in it, so that the shares of one batch add up to its time."""
+
+
+@dataclass
+class Request:
+    """One answer to ask for: what ``generate`` takes, for ``generate_many``."""
+
+    messages: Sequence[Message]
+    schema: dict[str, Any] | None = None
+    max_tokens: int = 512
 
 
 class LLMBackend:
@@ -84,6 +98,13 @@ class LLMBackend:
             LLMError: the server is down or answered something unusable.
         """
         raise NotImplementedError
+
+    def generate_many(self, requests: Sequence[Request]) -> list[Generation]:
+        """Answer every request, in order; one after another unless the backend can do
+        better (decode them together, send them at once). Raises as ``generate`` does."""
+        return [
+            self.generate(r.messages, schema=r.schema, max_tokens=r.max_tokens) for r in requests
+        ]
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int = 512) -> Iterator[str]:
         """Yield the answer's text piece by piece (backends with ``can_stream``)."""

@@ -5,7 +5,10 @@ JSON Schema becomes a GBNF grammar (cached per schema) that constrains decoding,
 answer always parses; whitespace between JSON tokens is cut to a single optional space so
 that a small model cannot spend its budget on indentation. llama-cpp-python keeps the KV
 cache of the previous call and evaluates only what differs, so calls that share a prefix
-(instructions and source pack) evaluate it once.
+(instructions and source pack) evaluate it once. ``generate_many`` decodes several answers
+in the same passes over the model, one sequence each, after their shared prefix is
+evaluated once (``llm_parallel``): on a CPU a pass reads every weight whatever the number
+of tokens in it, so answers decoded together cost little more than one.
 
 The wheel that ``make`` builds carries every CPU variant of ggml; the best one that runs on
 this machine is loaded (``newsdesk.llm.cpu``).
@@ -13,6 +16,7 @@ this machine is loaded (``newsdesk.llm.cpu``).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -22,13 +26,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from newsdesk.exceptions import ModelError
-from newsdesk.llm import Generation, LLMBackend, Message, register
+from newsdesk.llm import Generation, LLMBackend, Message, Request, register
 from newsdesk.llm.files import resolve
 from newsdesk.llm.forward import JsonCursor
 
@@ -135,6 +140,8 @@ class LlamaCppBackend(LLMBackend):
         self._lock = threading.Lock()
         self.path: Path | None = None
         self.draft_tokens = max(0, int(settings.llm_draft_tokens))
+        self.parallel = max(1, int(settings.llm_parallel))
+        self._batch: Any = None
 
     @property
     def model_name(self) -> str:
@@ -159,6 +166,8 @@ class LlamaCppBackend(LLMBackend):
                 seed=0,
                 verbose=False,
             )
+            if self.parallel > 1:
+                _with_sequences(llama_cpp, llm, self.parallel + 1)
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelError(f"llama.cpp cannot load {path}: {e}", path) from e
         template = llm.metadata.get("tokenizer.chat_template") or _CHATML
@@ -173,14 +182,17 @@ class LlamaCppBackend(LLMBackend):
         log.info("loaded %s (%d threads, context %d)", path, threads, llm.n_ctx())
         return llm
 
-    def _constraint(self, schema: dict[str, Any]) -> _Constraint:
-        key = json.dumps(schema, sort_keys=True)
+    def _constraint(self, schema: dict[str, Any], slot: int = 0) -> _Constraint:
+        """The grammar of ``schema``, reset; ``slot``: one per answer decoded together."""
+        key = json.dumps(schema, sort_keys=True) + f"#{slot}"
         if key not in self._constraints:
             from llama_cpp.llama_grammar import json_schema_to_gbnf
 
             # Properties in the order the schema declares them (the converter's default is
             # alphabetical): a claim's text before its cites, the hook before its hashtags.
-            gbnf = json_schema_to_gbnf(key, prop_order=_property_order(schema))
+            gbnf = json_schema_to_gbnf(
+                json.dumps(schema, sort_keys=True), prop_order=_property_order(schema)
+            )
             gbnf = _SPACE_RULE.sub('space ::= " "?', gbnf)
             # The converter's char rule lets control characters into strings; JSON does not.
             gbnf = gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
@@ -337,21 +349,24 @@ class LlamaCppBackend(LLMBackend):
         max_tokens: int = 512,
     ) -> Generation:
         with self._lock:
-            tokens = self._prompt_tokens(messages)
-            llm = self._llm
-            cached = self._cached_prefix(tokens)
-            start = time.perf_counter()
-            first: float | None = None
-            out: list[int] = []
-            how: dict[str, int] = {"forced": 0, "guessed": 0, "chosen": 0}
-            for token, at, kind in self._run(tokens, max_tokens, schema):
-                first = first or at
-                out.append(token)
-                how[kind] += 1
-            end = time.perf_counter()
-            text = llm.detokenize(out).decode("utf-8", errors="replace")
+            return self._generate(self._prompt_tokens(messages), schema, max_tokens)
+
+    def _generate(
+        self, tokens: list[int], schema: dict[str, Any] | None, max_tokens: int
+    ) -> Generation:
+        llm = self._llm
+        cached = self._cached_prefix(tokens)
+        start = time.perf_counter()
+        first: float | None = None
+        out: list[int] = []
+        how: dict[str, int] = {"forced": 0, "guessed": 0, "chosen": 0}
+        for token, at, kind in self._run(tokens, max_tokens, schema):
+            first = first or at
+            out.append(token)
+            how[kind] += 1
+        end = time.perf_counter()
         return Generation(
-            text=text,
+            text=llm.detokenize(out).decode("utf-8", errors="replace"),
             prompt_tokens=len(tokens) - cached,
             cached_tokens=cached,
             completion_tokens=len(out),
@@ -360,6 +375,151 @@ class LlamaCppBackend(LLMBackend):
             forced_tokens=how["forced"],
             guessed_tokens=how["guessed"],
         )
+
+    def generate_many(self, requests: Sequence[Request]) -> list[Generation]:
+        """Decode the answers together, up to ``llm_parallel`` at once, each in its own
+        sequence of the KV cache after the prefix their prompts share (evaluated once).
+
+        Each answer is the greedy answer to its own prompt, as ``generate`` gives it (the
+        sums of a batched pass may differ from a single one in their last bits, so a near
+        tie can go the other way). Answers whose prompts and answer budgets do not fit the
+        context together are decoded in turn.
+        """
+        if self.parallel <= 1 or len(requests) <= 1:
+            return super().generate_many(requests)
+        with self._lock:
+            prompts = [self._prompt_tokens(r.messages) for r in requests]
+            out: list[Generation] = []
+            for group in self._groups(prompts, requests):
+                if len(group) == 1:
+                    r = requests[group[0]]
+                    out.append(self._generate(prompts[group[0]], r.schema, r.max_tokens))
+                else:
+                    out += self._together([prompts[i] for i in group], [requests[i] for i in group])
+            return out
+
+    def _groups(self, prompts: list[list[int]], requests: Sequence[Request]) -> list[list[int]]:
+        """Consecutive requests that fit the context together: their shared prefix once,
+        then each one's own prompt tokens and answer budget."""
+        n_ctx = self._llm.n_ctx()
+        groups: list[list[int]] = []
+        for i in range(len(prompts)):
+            group = groups[-1] + [i] if groups else [i]
+            shared = _shared_prefix([prompts[j] for j in group])
+            cells = shared + sum(len(prompts[j]) - shared + requests[j].max_tokens for j in group)
+            if groups and len(group) <= self.parallel and cells <= n_ctx:
+                groups[-1] = group
+            else:
+                groups.append([i])
+        return groups
+
+    def _together(self, prompts: list[list[int]], requests: Sequence[Request]) -> list[Generation]:
+        llama_cpp = _import_llama_cpp()
+        llm = self._llm
+        ctx = llm._ctx.ctx
+        memory = llama_cpp.llama_get_memory(ctx)
+        shared = _shared_prefix(prompts)
+        prefix = prompts[0][:shared]
+        start = time.perf_counter()
+        # The shared prefix in sequence 0, from the cache where the last call left it.
+        reuse = 0
+        for a, b in zip(llm._input_ids[: llm.n_tokens], prefix, strict=False):
+            if a != b:
+                break
+            reuse += 1
+        llama_cpp.llama_memory_seq_rm(memory, 0, reuse, -1)
+        llm.n_tokens = reuse
+        self._eval(prefix[reuse:], outputs=0)
+        states = [
+            _Sequence(
+                seq=n + 1,
+                pending=prompt[shared:],
+                pos=shared,
+                left=r.max_tokens,
+                cursor=JsonCursor(r.schema) if r.schema is not None else None,
+                constraint=self._constraint(r.schema, n) if r.schema is not None else None,
+            )
+            for n, (prompt, r) in enumerate(zip(prompts, requests, strict=True))
+        ]
+        states[0].prompt_seconds = states[0].seconds = time.perf_counter() - start
+        try:
+            for state in states:
+                llama_cpp.llama_memory_seq_rm(memory, state.seq, -1, -1)
+                llama_cpp.llama_memory_seq_cp(memory, 0, state.seq, -1, -1)
+            active = states
+            while active:
+                for state in active:
+                    state.jump(self)
+                active = [s for s in active if not s.done]
+                self._step(active)
+                active = [s for s in active if not s.done]
+        finally:
+            for state in states:
+                llama_cpp.llama_memory_seq_rm(memory, state.seq, -1, -1)
+        return [
+            Generation(
+                text=llm.detokenize(s.out).decode("utf-8", errors="replace"),
+                prompt_tokens=len(p) - shared + (len(prefix) - reuse if n == 0 else 0),
+                cached_tokens=reuse if n == 0 else shared,
+                completion_tokens=len(s.out),
+                seconds=s.seconds,
+                prompt_seconds=s.prompt_seconds,
+                forced_tokens=s.forced,
+                parallel=len(states),
+            )
+            for n, (s, p) in enumerate(zip(states, prompts, strict=True))
+        ]
+
+    def _step(self, active: list[_Sequence]) -> None:
+        """One pass: every active sequence's pending tokens, in batches of ``n_batch``;
+        then each sequence's next token from the logits of its last one."""
+        llama_cpp = _import_llama_cpp()
+        llm = self._llm
+        ctx = llm._ctx.ctx
+        if self._batch is None:
+            self._batch = llama_cpp.llama_batch_init(llm.n_batch, 0, 1)
+        batch = self._batch
+        n_vocab = llm.n_vocab()
+        vocab = llm._model.vocab
+        items = [(state, k, token) for state in active for k, token in enumerate(state.pending)]
+        for at in range(0, len(items), llm.n_batch):
+            part = items[at : at + llm.n_batch]
+            batch.n_tokens = len(part)
+            for i, (state, k, token) in enumerate(part):
+                batch.token[i] = token
+                batch.pos[i] = state.pos + k
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = state.seq
+                batch.logits[i] = k == len(state.pending) - 1
+            began = time.perf_counter()
+            code = llama_cpp.llama_decode(ctx, batch)
+            if code != 0:
+                raise ModelError(f"llama.cpp could not decode a batch (code {code})", self.path)
+            share = time.perf_counter() - began
+            in_part = {id(state): state for state, _, _ in part}
+            for state in in_part.values():
+                state.spend(share / len(in_part))
+            for i, (state, k, _) in enumerate(part):
+                if k != len(state.pending) - 1:
+                    continue
+                logits = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,)
+                )
+                token = int(np.argmax(logits))
+                if state.constraint is not None:
+                    token = state.constraint.choose(token, logits)
+                state.pos += len(state.pending)
+                state.started = True
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    state.done = True
+                    continue
+                state.out.append(token)
+                state.left -= 1
+                state.pending = [token]
+                if state.cursor is not None:
+                    state.cursor.feed(self._piece(token))
+                    state.done = state.cursor.complete
+                state.done = state.done or state.left <= 0
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int = 512) -> Iterator[str]:
         with self._lock:
@@ -382,9 +542,77 @@ class LlamaCppBackend(LLMBackend):
         for constraint in self._constraints.values():
             constraint.close()
         self._constraints.clear()
+        if self._batch is not None:
+            _import_llama_cpp().llama_batch_free(self._batch)
+            self._batch = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+
+
+def _with_sequences(llama_cpp: Any, llm: Any, sequences: int) -> None:
+    """Give ``llm`` a context of ``sequences`` sequences in one unified KV cache (shared
+    cells for a shared prefix). llama-cpp-python's ``Llama`` makes a context of one
+    sequence and has no parameter for more, so its context is made again."""
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    params.n_seq_max = min(sequences, int(llama_cpp.llama_max_parallel_sequences()))
+    params.kv_unified = True
+    llm._ctx.close()
+    llm._ctx = llm._stack.enter_context(
+        contextlib.closing(_internals.LlamaContext(model=llm._model, params=params, verbose=False))
+    )
+
+
+def _shared_prefix(prompts: Sequence[list[int]]) -> int:
+    """Tokens at the start of every prompt, leaving each at least one of its own (the one
+    whose logits give its first answer token)."""
+    shared = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    for p in prompts[1:]:
+        n = 0
+        for a, b in zip(first[:shared], p, strict=False):
+            if a != b:
+                break
+            n += 1
+        shared = n
+    return max(0, shared)
+
+
+@dataclass
+class _Sequence:
+    """One answer decoded with others (``generate_many``): its place in the KV cache, what
+    it has still to evaluate, what it wrote, and its share of the time."""
+
+    seq: int
+    pending: list[int]
+    pos: int
+    left: int
+    cursor: JsonCursor | None
+    constraint: _Constraint | None
+    out: list[int] = field(default_factory=list)
+    forced: int = 0
+    done: bool = False
+    started: bool = False
+    seconds: float = 0.0
+    prompt_seconds: float = 0.0
+
+    def jump(self, backend: LlamaCppBackend) -> None:
+        """Append the text the schema fixes next (jump-forward); done if it completes."""
+        if self.cursor is None or self.constraint is None:
+            return
+        forced = backend._jump(self.cursor, self.constraint, self.left)
+        self.pending += forced
+        self.out += forced
+        self.forced += len(forced)
+        self.left -= len(forced)
+        self.done = self.left <= 0 or self.cursor.complete
+
+    def spend(self, seconds: float) -> None:
+        self.seconds += seconds
+        if not self.started:
+            self.prompt_seconds += seconds
 
 
 class _Lookup:

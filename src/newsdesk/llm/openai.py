@@ -12,6 +12,7 @@ server is asked for JSON:
 
 Servers with prefix caching (vLLM, SGLang) reuse the shared instructions and source pack of a
 brief's calls on their side; their count of cached tokens is reported when they give one.
+``generate_many`` sends up to ``llm_parallel`` requests at once, for the server to batch.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import httpx
 
 from newsdesk.exceptions import LLMError
-from newsdesk.llm import Generation, LLMBackend, Message, register
+from newsdesk.llm import Generation, LLMBackend, Message, Request, register
 
 MODES = ("json_schema", "json_object", "none")
 
@@ -127,6 +129,19 @@ class OpenAIBackend(LLMBackend):
             completion_tokens=int(usage.get("completion_tokens") or 0),
             seconds=seconds,
         )
+
+    def generate_many(self, requests: Sequence[Request]) -> list[Generation]:
+        """Send up to ``llm_parallel`` requests at once; every request is answered or has
+        failed before the first failure is raised."""
+        workers = min(len(requests), max(1, int(self.settings.llm_parallel)))
+        if workers <= 1:
+            return super().generate_many(requests)
+        with ThreadPoolExecutor(workers, thread_name_prefix="newsdesk-llm") as pool:
+            futures = [
+                pool.submit(self.generate, r.messages, schema=r.schema, max_tokens=r.max_tokens)
+                for r in requests
+            ]
+        return [f.result() for f in futures]
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int = 512) -> Iterator[str]:
         body = self._body(messages, None, max_tokens) | {"stream": True}
