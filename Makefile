@@ -27,8 +27,8 @@ demo: $(STAMP)
 	$(BIN)/newsdesk demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench fuzz
-	$(BIN)/ruff format --check src tests bench fuzz
+	$(BIN)/ruff check src tests bench fuzz scripts
+	$(BIN)/ruff format --check src tests bench fuzz scripts
 	$(BIN)/mypy
 
 test: lint
