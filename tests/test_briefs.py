@@ -133,14 +133,20 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, desk: Desk) -> list[int]:
     calls: list[int] = []
     backend = desk.llm
     original, original_many = backend.generate, backend.generate_many
+    inside_many = [False]  # generate_many may answer through generate: count those once
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
+        if not inside_many[0]:
+            calls.append(1)
         return original(*args, **kwargs)
 
     def spy_many(requests: Any) -> Any:
         calls.extend(1 for _ in requests)
-        return original_many(requests)
+        inside_many[0] = True
+        try:
+            return original_many(requests)
+        finally:
+            inside_many[0] = False
 
     monkeypatch.setattr(backend, "generate", spy)
     monkeypatch.setattr(backend, "generate_many", spy_many)
