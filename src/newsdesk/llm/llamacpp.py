@@ -184,15 +184,14 @@ class LlamaCppBackend(LLMBackend):
 
     def _constraint(self, schema: dict[str, Any], slot: int = 0) -> _Constraint:
         """The grammar of ``schema``, reset; ``slot``: one per answer decoded together."""
-        key = json.dumps(schema, sort_keys=True) + f"#{slot}"
+        text = json.dumps(schema, sort_keys=True)
+        key = f"{text}#{slot}"
         if key not in self._constraints:
             from llama_cpp.llama_grammar import json_schema_to_gbnf
 
             # Properties in the order the schema declares them (the converter's default is
             # alphabetical): a claim's text before its cites, the hook before its hashtags.
-            gbnf = json_schema_to_gbnf(
-                json.dumps(schema, sort_keys=True), prop_order=_property_order(schema)
-            )
+            gbnf = json_schema_to_gbnf(text, prop_order=_property_order(schema))
             gbnf = _SPACE_RULE.sub('space ::= " "?', gbnf)
             # The converter's char rule lets control characters into strings; JSON does not.
             gbnf = gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
@@ -215,12 +214,7 @@ class LlamaCppBackend(LLMBackend):
 
     def _cached_prefix(self, tokens: list[int]) -> int:
         llm = self._llm
-        n = 0
-        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
-            if a != b:
-                break
-            n += 1
-        return min(n, len(tokens) - 1)
+        return min(_common_prefix(llm._input_ids[: llm.n_tokens], tokens), len(tokens) - 1)
 
     def _run(
         self, tokens: list[int], max_tokens: int, schema: dict[str, Any] | None
@@ -422,11 +416,7 @@ class LlamaCppBackend(LLMBackend):
         prefix = prompts[0][:shared]
         start = time.perf_counter()
         # The shared prefix in sequence 0, from the cache where the last call left it.
-        reuse = 0
-        for a, b in zip(llm._input_ids[: llm.n_tokens], prefix, strict=False):
-            if a != b:
-                break
-            reuse += 1
+        reuse = _common_prefix(llm._input_ids[: llm.n_tokens], prefix)
         llama_cpp.llama_memory_seq_rm(memory, 0, reuse, -1)
         llm.n_tokens = reuse
         self._eval(prefix[reuse:], outputs=0)
@@ -569,15 +559,19 @@ def _shared_prefix(prompts: Sequence[list[int]]) -> int:
     """Tokens at the start of every prompt, leaving each at least one of its own (the one
     whose logits give its first answer token)."""
     shared = min(len(p) for p in prompts) - 1
-    first = prompts[0]
     for p in prompts[1:]:
-        n = 0
-        for a, b in zip(first[:shared], p, strict=False):
-            if a != b:
-                break
-            n += 1
-        shared = n
+        shared = _common_prefix(prompts[0][:shared], p)
     return max(0, shared)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share at their start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @dataclass
