@@ -63,6 +63,18 @@ def test_assign_merge_and_redirect(store: Store) -> None:
     assert store.resolve_story_id(a) == c
 
 
+def test_a_story_is_dated_by_its_earliest_item(store: Store) -> None:
+    ids = _items(store, 3)
+    rows = store.unclustered_items()
+    a, b = story_id_for("feed:0"), story_id_for("feed:2")
+    # Membership order is not date order: the later item started story a.
+    store.assign(
+        [(ids[1], a, "new"), (ids[0], a, "similar"), (ids[2], b, "new")], {a: rows[1], b: rows[2]}
+    )
+    assert store.story_dates([a, b, "s-none"]) == {a: T0, b: T0 + timedelta(hours=2)}
+    assert store.story_dates([]) == {}
+
+
 def test_story_ids_are_stable_and_distinct() -> None:
     assert story_id_for("reddit:t3_abc") == story_id_for("reddit:t3_abc")
     assert story_id_for("reddit:t3_abc") != story_id_for("reddit:t3_abd")

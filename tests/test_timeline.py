@@ -14,6 +14,7 @@ from newsdesk.sources.reddit import RedditPost, adapt_post, iter_dump
 from newsdesk.timeline import (
     DatedSentence,
     Timeline,
+    archive_evidence,
     build_timeline,
     dated_sentences,
     find_dates,
@@ -172,6 +173,27 @@ def test_dated_sentences_credit_their_source() -> None:
             "yesterday",
             TUESDAY,
         ),
+    ]
+
+
+def test_archive_stories_are_dated_by_their_first_item() -> None:
+    found = archive_evidence(
+        [
+            ("s-late", "Qwen3-Coder ships"),
+            ("s-early", " Qwen3 ships "),
+            ("s-undated", "Old"),
+            ("s-untitled", "  "),
+        ],
+        {
+            "s-late": datetime(2025, 7, 22, 23, 30, tzinfo=UTC),
+            "s-early": datetime(2025, 4, 29, 1, 0, tzinfo=UTC),
+            "s-untitled": datetime(2025, 5, 1, tzinfo=UTC),
+        },
+    )
+    early, late = date(2025, 4, 29), date(2025, 7, 22)
+    assert found == [
+        DatedSentence(early, "day", "Qwen3 ships", "s-early", "story", "", early),
+        DatedSentence(late, "day", "Qwen3-Coder ships", "s-late", "story", "", late),
     ]
 
 

@@ -185,3 +185,96 @@ def test_numbers_in_addresses_out_of_range_are_refused(settings: Settings) -> No
 
     with pytest.raises(SourceNotFoundError):
         desk.store.get_source(str(too_big))
+
+
+def _brief(timeline: list[dict[str, object]]) -> dict[str, object]:
+    """A valid brief written by hand (no model): one cited claim per section."""
+    claim = {"text": "Qwen3-Coder shipped with open weights.", "cites": [1]}
+    return {
+        "hook": "Qwen3-Coder ships",
+        "hashtags": ["qwen"],
+        "tldr": {
+            "what_changed": claim,
+            "why_it_matters": claim,
+            "what_to_do_next": claim,
+            "who_should_care": ["Developers"],
+        },
+        "key_takeaways": [claim],
+        "comparison": {"columns": [], "rows": [], "cites": []},
+        "technical_deep_dive": [claim],
+        "future_implications": [],
+        "timeline": timeline,
+    }
+
+
+def test_story_timeline_holds_the_dated_archive_stories(settings: Settings) -> None:
+    """A timeline entry is a dated sentence of a source (the brief's) or a dated story of
+    the archive (a related story, dated by its first item), shown together by date."""
+    from datetime import UTC, datetime
+
+    from newsdesk.store import story_id_for
+
+    desk = Desk(settings.with_(page_cache_seconds=0))
+    source = desk.store.add_source("feed", "https://example.org/feed.xml", "Example Lab", "📰")
+    days = {"a": (2025, 7, 22), "b": (2025, 4, 29), "c": (2025, 7, 22)}
+    titles = {"a": "Qwen3-Coder ships", "b": "Qwen3 <b>ships</b>", "c": "Devstral 2 is out"}
+    desk.store.upsert_items(
+        source.id,
+        [
+            Item(
+                f"feed:{k}",
+                titles[k],
+                f"https://example.org/{k}",
+                published_at=datetime(*days[k], 9, tzinfo=UTC),
+                text="text",
+            )
+            for k in "abc"
+        ],
+    )
+    rows = desk.store.unclustered_items()
+    ids = {k: story_id_for(f"feed:{k}") for k in "abc"}
+    desk.store.assign(
+        [(r.id, ids[r.external_id[-1]], "new") for r in rows],
+        {ids[r.external_id[-1]]: r for r in rows},
+    )
+    desk.store.update_story(ids["a"], related=[ids["c"], ids["b"], "s-gone"])
+    event = {"text": "Qwen3-Coder was released on July 22.", "cites": [1]}
+    desk.store.save_brief(
+        ids["a"],
+        time_to_brief=1.0,
+        key="hand-written",
+        brief=_brief([{"date": "2025-07-22", "event": event, "evidence": "On July 22 ..."}]),
+        passages=[],
+        model="none",
+        backend="test",
+        prompt_tokens=0,
+        cached_tokens=0,
+        completion_tokens=0,
+        seconds=0.0,
+        verdicts=None,
+        grounding_score=None,
+        changes=None,
+    )
+    client = TestClient(create_app(desk))
+
+    page = client.get(f"/stories/{ids['a']}").text
+    timeline = page[page.index('<ol class="timeline">') :]
+    timeline = timeline[: timeline.index("</ol>")]
+    entries = re.findall(r"<li>(.*?)</li>", timeline)
+    assert len(entries) == 3
+    # Date order; on a day that both have, the source's entry first.
+    assert entries[0].startswith('<time datetime="2025-04-29">')
+    assert f'href="/stories/{ids["b"]}">Qwen3 &lt;b&gt;ships&lt;/b&gt;</a>' in entries[0]
+    assert "Qwen3-Coder was released on July 22." in entries[1]
+    assert f'href="/stories/{ids["c"]}">Devstral 2 is out</a>' in entries[2]
+    assert all("(a story in the archive)" in e for e in (entries[0], entries[2]))
+
+    story = client.get(f"/api/v1/stories/{ids['a']}").json()
+    assert story["archive_timeline"] == [
+        {"date": "2025-04-29", "story_id": ids["b"], "title": titles["b"]},
+        {"date": "2025-07-22", "story_id": ids["c"], "title": titles["c"]},
+    ]
+    assert story["brief"]["brief"]["timeline"][0]["event"] == event
+    # A story with no related story has no archive entry.
+    assert client.get(f"/api/v1/stories/{ids['b']}").json()["archive_timeline"] == []
+    desk.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -72,8 +72,19 @@ class BriefOut(BaseModel):
     created_at: datetime
 
 
+class ArchiveEventOut(BaseModel):
+    """A related story of the archive as a timeline entry, dated by its first item."""
+
+    date: date
+    story_id: str
+    title: str
+
+
 class StoryOut(StorySummary):
     related: list[dict[str, str]]
+    # The brief's timeline holds the dated sentences of the sources; these are the dated
+    # stories of the archive related to this one (the page shows both, by date).
+    archive_timeline: list[ArchiveEventOut]
     items: list[ItemOut]
     brief: BriefOut | None
 
@@ -185,6 +196,9 @@ def router(desk: Desk, on_change: Callable[[], None] = lambda: None) -> APIRoute
         row = desk.store.latest_brief(view.id)
         out = _summary(Card(view, row))
         out["related"] = [{"id": i, "title": t} for i, t in view.related]
+        out["archive_timeline"] = [
+            {"date": e.date, "story_id": e.source, "title": e.sentence} for e in view.archive
+        ]
         out["items"] = [
             {
                 "id": item.id,

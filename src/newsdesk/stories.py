@@ -29,6 +29,7 @@ from newsdesk.models import utcnow
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
 from newsdesk.tags import hashtags, persona_score
+from newsdesk.timeline import DatedSentence, archive_evidence
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +317,9 @@ class StoryView:
     related: list[tuple[str, str]]
     items: list[Any]
     redirected_from: str | None = None
+    # The related stories as timeline evidence: each dated by its first item, its title as
+    # the sentence (``newsdesk.timeline.archive_evidence``), in date order.
+    archive: list[DatedSentence] = field(default_factory=list)
 
 
 def story_view(
@@ -325,11 +329,13 @@ def story_view(
     (one query each), which lists of stories do without."""
     items = store.story_items(story.id) if with_items else []
     related: list[tuple[str, str]] = []
+    archive: list[DatedSentence] = []
     if with_items:
         others = store.get_stories(list(story.related or []))
         for other in others.values():
             if other.id != story.id and (other.id, other.title) not in related:
                 related.append((other.id, other.title))
+        archive = archive_evidence(related, store.story_dates([i for i, _ in related]))
     now = utcnow()
     return StoryView(
         id=story.id,
@@ -345,6 +351,7 @@ def story_view(
         tags=list(story.tags or []),
         related=related,
         items=items,
+        archive=archive,
     )
 
 

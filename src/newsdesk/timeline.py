@@ -25,7 +25,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -36,8 +36,9 @@ from newsdesk.models import Item, as_utc
 
 Granularity = Literal["day", "month", "year"]
 # How a sentence got its date: a date written out, one resolved against the publication
-# date, or (for a sentence that names no date) the publication date of its source.
-Basis = Literal["absolute", "relative", "published"]
+# date, (for a sentence that names no date) the publication date of its source, or (a
+# story of the archive, its title as the sentence) the day of the story's first item.
+Basis = Literal["absolute", "relative", "published", "story"]
 
 # --------------------------------------------------------------------------- records
 
@@ -463,6 +464,21 @@ def item_evidence(
     ``source`` (a story id, say) or else the item's ``external_id``."""
     text = f"{item.title.strip()}\n\n{item.text}" if item.title.strip() else item.text
     return dated_sentences(text, item.published_at, source or item.external_id, undated=undated)
+
+
+def archive_evidence(
+    stories: Iterable[tuple[str, str]], dates: Mapping[str, date | datetime]
+) -> list[DatedSentence]:
+    """The dated stories of the archive as evidence: one ``DatedSentence`` per story of
+    ``stories`` (id, title) that ``dates`` dates (its first item's day, UTC), the title as
+    its sentence, the story id as its source, basis ``story``, in date order (ties: the
+    order given). A story without a date or a title gives nothing."""
+    out = []
+    for story_id, title in stories:
+        day = _as_date(dates.get(story_id))
+        if day is not None and title.strip():
+            out.append(DatedSentence(day, "day", title.strip(), story_id, "story", "", day))
+    return sorted(out, key=lambda e: e.date)
 
 
 # --------------------------------------------------------------------------- ranking

@@ -512,8 +512,17 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     from newsdesk.recap import period_of
 
     delay = view.collection_delay
+    # The timeline: the brief's entries (dated sentences of its sources) and the dated
+    # stories of the archive that are related to this one, in date order (sources first
+    # on a day both have).
+    timeline: list[tuple[str, str, Any]] = [
+        (e.date, "source", e) for e in (brief.timeline if brief else [])
+    ]
+    timeline += [(e.date.isoformat(), "story", e) for e in view.archive]
+    timeline.sort(key=lambda t: (t[0], t[1] != "source"))
     return {
         "recap_period": period_of(view.first_seen_at).label,
+        "timeline": timeline,
         "story": view,
         "row": row,
         "brief": brief,

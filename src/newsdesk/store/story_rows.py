@@ -280,6 +280,20 @@ class StoriesMixin:
             by_id = {row.id: row for row in rows}
         return {asked: by_id[i] for asked, i in live.items() if i in by_id}
 
+    def story_dates(self, story_ids: Sequence[str]) -> dict[str, datetime]:
+        """Each story's date: its earliest item's publication (or, undated, arrival) time.
+        Stories that do not exist are left out."""
+        if not story_ids:
+            return {}
+        query = (
+            sa.select(story_items.c.story_id, sa.func.min(_arrival()))
+            .join(items, items.c.id == story_items.c.item_id)
+            .where(story_items.c.story_id.in_(set(story_ids)))
+            .group_by(story_items.c.story_id)
+        )
+        with self.engine.connect() as conn:
+            return {story_id: when for story_id, when in conn.execute(query) if when}
+
     def story_badges(self, story_ids: Sequence[str]) -> dict[str, list[tuple[str, str, int]]]:
         """Each story's sources as (name, emoji, source id), in order of first item."""
         if not story_ids:
