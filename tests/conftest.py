@@ -4,6 +4,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,49 @@ def llm_settings(data_dir: Path, model: str = SMALL_MODEL, **overrides: object) 
     }
     values.update(overrides)
     return Settings.load(env={}, **values)
+
+
+def hand_brief(claim: dict[str, Any], **sections: Any) -> dict[str, Any]:
+    """A valid brief written by hand, no model: ``claim`` in every claim's place, no table,
+    no implication, no timeline, unless ``sections`` give them."""
+    brief: dict[str, Any] = {
+        "hook": "Qwen ships a small coder",
+        "hashtags": ["qwen"],
+        "tldr": {
+            "what_changed": claim,
+            "why_it_matters": claim,
+            "what_to_do_next": claim,
+            "who_should_care": ["Developers"],
+        },
+        "key_takeaways": [claim],
+        "comparison": {"columns": [], "rows": [], "cites": []},
+        "technical_deep_dive": [claim],
+        "future_implications": [],
+        "timeline": [],
+    }
+    brief.update(sections)
+    return brief
+
+
+def save_hand_brief(store: Store, story_id: str, brief: dict[str, Any], **values: Any) -> int:
+    """Store ``brief`` as the story's next version, as written by no model in no time;
+    ``values`` (passages, verdicts, grounding_score, changes...) as ``Store.save_brief``."""
+    row: dict[str, Any] = {
+        "time_to_brief": 1.0,
+        "key": "hand-written",
+        "passages": [],
+        "model": "none",
+        "backend": "test",
+        "prompt_tokens": 0,
+        "cached_tokens": 0,
+        "completion_tokens": 0,
+        "seconds": 0.0,
+        "verdicts": None,
+        "grounding_score": None,
+        "changes": None,
+    }
+    row.update(values)
+    return store.save_brief(story_id, brief=brief, **row)
 
 
 def cli_env(data_dir: Path, **values: str) -> dict[str, str]:

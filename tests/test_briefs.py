@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, llm_settings
+from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, hand_brief, llm_settings
 from newsdesk.briefs.pack import build_pack, chunk, neutralize
 from newsdesk.briefs.schema import PERSONAS, SECTIONS, Brief, json_schema
 from newsdesk.briefs.writer import RETRY, BriefWriter, _scrub
@@ -546,23 +546,8 @@ def test_comparison_rows_are_checked_and_unsupported_rows_dropped(tmp_path: Path
     false_row = ["Llama-9-900B", "MIT", "900B"]
 
     def brief(rows: list[list[str]]) -> Brief:
-        return Brief.model_validate(
-            {
-                "hook": "Qwen ships a small coder",
-                "hashtags": ["qwen"],
-                "tldr": {
-                    "what_changed": claim,
-                    "why_it_matters": claim,
-                    "what_to_do_next": claim,
-                    "who_should_care": ["Developers"],
-                },
-                "key_takeaways": [claim],
-                "comparison": {"columns": columns, "rows": rows, "cites": [1]},
-                "technical_deep_dive": [claim],
-                "future_implications": [],
-                "timeline": [],
-            }
-        )
+        comparison = {"columns": columns, "rows": rows, "cites": [1]}
+        return Brief.model_validate(hand_brief(claim, comparison=comparison))
 
     assert (
         table_row(columns, true_row)

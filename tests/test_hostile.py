@@ -59,7 +59,7 @@ import lxml.etree
 import lxml.html
 import pytest
 
-from conftest import CONTENT_MODEL, SHARED_DATA, SMALL_MODEL, llm_settings
+from conftest import CONTENT_MODEL, SHARED_DATA, SMALL_MODEL, llm_settings, save_hand_brief
 from newsdesk.briefs.pack import URL, build_pack, neutralize
 from newsdesk.briefs.writer import INSTRUCTIONS, SYSTEM
 from newsdesk.desk import Desk
@@ -719,18 +719,13 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         brief = Brief.model_validate(_hostile_brief(payloads, day)).model_dump()
         pack = build_pack(rows, 600, lambda t: len(t.split()))
         claims = Brief.model_validate(brief).claims()
-        desk.store.save_brief(
+        save_hand_brief(
+            desk.store,
             story_id,
-            time_to_brief=1.0,
+            brief,
             key="hostile",
-            brief=brief,
             passages=pack.to_json(),
             model="hostile-fake",
-            backend="test",
-            prompt_tokens=0,
-            cached_tokens=0,
-            completion_tokens=0,
-            seconds=0.0,
             verdicts=[
                 {"label": "supported", "score": 1.0, "reasons": [c.text], "signals": {}}
                 for c in claims

@@ -5,6 +5,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import hand_brief, save_hand_brief
 from newsdesk.desk import Desk
 from newsdesk.models import Item, utcnow
 from newsdesk.settings import Settings
@@ -187,26 +188,6 @@ def test_numbers_in_addresses_out_of_range_are_refused(settings: Settings) -> No
         desk.store.get_source(str(too_big))
 
 
-def _brief(timeline: list[dict[str, object]]) -> dict[str, object]:
-    """A valid brief written by hand (no model): one cited claim per section."""
-    claim = {"text": "Qwen3-Coder shipped with open weights.", "cites": [1]}
-    return {
-        "hook": "Qwen3-Coder ships",
-        "hashtags": ["qwen"],
-        "tldr": {
-            "what_changed": claim,
-            "why_it_matters": claim,
-            "what_to_do_next": claim,
-            "who_should_care": ["Developers"],
-        },
-        "key_takeaways": [claim],
-        "comparison": {"columns": [], "rows": [], "cites": []},
-        "technical_deep_dive": [claim],
-        "future_implications": [],
-        "timeline": timeline,
-    }
-
-
 def test_story_timeline_holds_the_dated_archive_stories(settings: Settings) -> None:
     """A timeline entry is a dated sentence of a source (the brief's) or a dated story of
     the archive (a related story, dated by its first item), shown together by date."""
@@ -239,22 +220,8 @@ def test_story_timeline_holds_the_dated_archive_stories(settings: Settings) -> N
     )
     desk.store.update_story(ids["a"], related=[ids["c"], ids["b"], "s-gone"])
     event = {"text": "Qwen3-Coder was released on July 22.", "cites": [1]}
-    desk.store.save_brief(
-        ids["a"],
-        time_to_brief=1.0,
-        key="hand-written",
-        brief=_brief([{"date": "2025-07-22", "event": event, "evidence": "On July 22 ..."}]),
-        passages=[],
-        model="none",
-        backend="test",
-        prompt_tokens=0,
-        cached_tokens=0,
-        completion_tokens=0,
-        seconds=0.0,
-        verdicts=None,
-        grounding_score=None,
-        changes=None,
-    )
+    entry = {"date": "2025-07-22", "event": event, "evidence": "On July 22 ..."}
+    save_hand_brief(desk.store, ids["a"], hand_brief(event, timeline=[entry]))
     client = TestClient(create_app(desk))
 
     page = client.get(f"/stories/{ids['a']}").text
