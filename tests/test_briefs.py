@@ -18,8 +18,15 @@ from markupsafe import escape
 
 from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, hand_brief, llm_settings
 from newsdesk.briefs.pack import build_pack, chunk, neutralize
-from newsdesk.briefs.schema import PERSONAS, SECTIONS, Brief, json_schema
-from newsdesk.briefs.writer import RETRY, BriefWriter, _scrub
+from newsdesk.briefs.schema import (
+    HASHTAG_PATTERN,
+    PERSONAS,
+    SECTIONS,
+    Brief,
+    Headline,
+    json_schema,
+)
+from newsdesk.briefs.writer import RETRY, BriefWriter, _pattern_length, _scrub, max_tokens
 from newsdesk.desk import Desk
 from newsdesk.models import Item
 from newsdesk.stories import refresh_stories
@@ -34,13 +41,19 @@ URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 
 
 def _unbounded(node: Any, path: str = "") -> list[str]:
-    """Paths of arrays without maxItems and strings without maxLength or pattern."""
+    """Paths of arrays without maxItems, strings without maxLength, enum or pattern, and
+    patterns that repeat without bound (the grammar takes a pattern over maxLength)."""
     out: list[str] = []
     if isinstance(node, dict):
         if node.get("type") == "array" and "maxItems" not in node:
             out.append(path)
         if node.get("type") == "string" and not ({"maxLength", "pattern", "enum"} & set(node)):
             out.append(path)
+        if "pattern" in node:
+            try:
+                _pattern_length(node["pattern"])
+            except ValueError:
+                out.append(path)
         for key, value in node.items():
             out += _unbounded(value, f"{path}/{key}")
     elif isinstance(node, list):
@@ -54,6 +67,42 @@ def test_every_section_schema_is_bounded(name: str) -> None:
     schema = json_schema(SECTIONS[name])
     assert _unbounded(schema) == []
     assert "$ref" not in json.dumps(schema)
+
+
+def test_pattern_lengths_bound_the_answer_budget() -> None:
+    assert _pattern_length(HASHTAG_PATTERN) == 59  # 30 letters or digits, 29 hyphens
+    assert _pattern_length(r"^[12][0-9]{3}-[01][0-9]-[0-3][0-9]$") == 10
+    for unbounded in (r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", r"^a+$", r"^(ab){2,}$"):
+        with pytest.raises(ValueError, match="without a bound"):
+            _pattern_length(unbounded)
+    # The headline's budget covers five hashtags as long as the grammar lets them be.
+    headline = json_schema(Headline)
+    tag = headline["properties"]["hashtags"]["items"]
+    assert max_tokens(tag) >= int(59 * 0.4)
+
+
+@pytest.mark.parametrize(
+    ("tag", "valid"),
+    [
+        ("open-weights", True),
+        ("retrieval-augmented-generation", True),  # 30 characters
+        ("qwen3", True),
+        ("3d", False),
+        ("open--weights", False),
+        ("open-", False),
+        ("Open-Weights", False),
+        ("a" * 31, False),
+    ],
+)
+def test_hashtags_are_lower_case_words_joined_by_hyphens(tag: str, valid: bool) -> None:
+    from pydantic import ValidationError
+
+    headline = {"hook": "A hook line here", "hashtags": [tag]}
+    if valid:
+        assert Headline.model_validate(headline).hashtags == [tag]
+    else:
+        with pytest.raises(ValidationError):
+            Headline.model_validate(headline)
 
 
 def test_published_schema_matches_the_code() -> None:
@@ -567,7 +616,6 @@ def test_comparison_rows_are_checked_and_unsupported_rows_dropped(tmp_path: Path
 
 
 def test_overlong_hashtags_are_dropped_not_fatal() -> None:
-    from newsdesk.briefs.schema import Headline
     from newsdesk.briefs.writer import _fit_hashtags
 
     long = "techcrunch" * 4

@@ -255,6 +255,20 @@ def test_home_and_story_page_in_chromium(site: dict[str, Any], page: Any) -> Non
     assert href != f"/stories/{briefed}"
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     assert title in page.content() or page.locator("h1").inner_text()
+
+    # The timeline holds the related stories of the archive, by date, each a link to its
+    # story page, beside the brief's dated sentences.
+    page.go_back()
+    assert page.url.split("#")[0].endswith(f"/stories/{briefed}")
+    archive = desk.story(briefed).archive
+    links = page.locator("ol.timeline a.archive")
+    assert archive and links.count() == len(archive)
+    days = page.locator("ol.timeline time").evaluate_all("ts => ts.map(t => t.dateTime)")
+    assert days == sorted(days)
+    href = links.first.get_attribute("href")
+    assert href == f"/stories/{archive[0].source}"
+    links.first.click()
+    page.wait_for_url(f"**{href}")
     assert page.fired == [], page.fired
 
 

@@ -25,7 +25,13 @@ PERSONAS: tuple[str, ...] = get_args(Persona)
 
 PassageId = Annotated[int, Field(ge=1, le=99)]
 HASHTAG_MAX = 30
-Hashtag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=HASHTAG_MAX)]
+# Lower-case words joined by single hyphens. The pattern bounds its own length: grammar
+# converters (llama.cpp's) ignore maxLength beside a pattern, and with an unbounded one
+# SmolLM2-135M wrote "fuse-fuse-fuse-..." until its answer budget ran out, mid-string. This
+# one ends after 30 letters and digits (59 characters with hyphens at most: longer ones
+# fail maxLength and are dropped, ``writer._fit_hashtags``).
+HASHTAG_PATTERN = r"^[a-z](-?[a-z0-9]){0,29}$"
+Hashtag = Annotated[str, Field(pattern=HASHTAG_PATTERN, max_length=HASHTAG_MAX)]
 
 
 class _Strict(BaseModel):

@@ -101,13 +101,40 @@ def max_tokens(schema: Any) -> int:
         return max(len(str(v)) for v in schema["enum"]) // 2 + 4
     kind = schema.get("type")
     if kind == "string":
-        return int(schema.get("maxLength", 16) * _TOKENS_PER_CHAR) + 4
+        # The grammar bounds a string with a pattern by its pattern, not its maxLength.
+        most = _pattern_length(schema["pattern"]) if "pattern" in schema else None
+        return int((most or schema.get("maxLength", 16)) * _TOKENS_PER_CHAR) + 4
     if kind == "integer":
         return 3
     if kind == "array":
         return 2 + int(schema.get("maxItems", 1)) * (max_tokens(schema.get("items")) + 2)
     props = schema.get("properties") or {}
     return 2 + sum(6 + max_tokens(sub) for sub in props.values())
+
+
+# One atom of a pattern (a group, a class, an escape or a character) and its quantifier.
+_ATOM = re.compile(
+    r"(?:\((?P<group>[^()]*)\)|\[[^\]]*\]|\\.|[^()\[\]{}?*+\\])"
+    r"(?P<times>\?|[*+]|\{\d+(?:,\d*)?\})?"
+)
+
+
+def _pattern_length(pattern: str) -> int:
+    """The most characters a match of ``pattern`` can have (classes, escapes, characters
+    and groups, each optional or repeated ``{n}`` or ``{m,n}`` times; groups not nested).
+
+    Raises:
+        ValueError: the pattern repeats without bound (``*``, ``+``, ``{m,}``): a grammar
+            made from it lets a model run on until its budget is spent, mid-string.
+    """
+    total = 0
+    for atom in _ATOM.finditer(pattern.removeprefix("^").removesuffix("$")):
+        times = atom["times"] or ""
+        if times in ("*", "+") or times.endswith(",}"):
+            raise ValueError(f"a pattern without a bound on its length: {pattern}")
+        size = _pattern_length(atom["group"]) if atom["group"] is not None else 1
+        total += size * (int(re.findall(r"\d+", times)[-1]) if times.startswith("{") else 1)
+    return total
 
 
 # Room in the context for the instructions, one section's instruction and its answer.
