@@ -443,3 +443,34 @@ def test_fake_transport_connects_nowhere_so_is_not_guarded(settings: Settings) -
     assert asyncio.run(go("https://example.com/", 100)).content == b"fake example.com"
     with pytest.raises(TooLargeError):
         asyncio.run(go("https://example.com/", 5))
+
+
+def test_a_304_keeps_the_validator_it_does_not_repeat(
+    settings: Settings, http_server: RecordedServer
+) -> None:
+    """Every source kind's conditional GET (``sources.conditional_get``): the stored
+    validators go out, and a 304 that repeats only one of them keeps the other."""
+    from newsdesk.models import Source
+    from newsdesk.sources import FetchResult, conditional_get
+
+    stamp = "Tue, 02 Dec 2025 10:00:00 GMT"
+
+    def handler(request: Request) -> Reply:
+        if request.headers.get("if-none-match") == '"v1"':
+            return Reply(304, {"Last-Modified": stamp, "Cache-Control": "max-age=600"})
+        return Reply(200, {"ETag": '"v1"', "Last-Modified": stamp}, b"{}")
+
+    url = http_server.route("/list.json", handler)
+
+    async def get(source: Source) -> FetchResult:
+        async with Fetcher(settings) as fetcher:
+            return (await conditional_get(fetcher, source, url, "application/json"))[1]
+
+    fresh = Source(id=1, kind="hn", url=url, name="HN top", emoji="🟧")
+    first = asyncio.run(get(fresh))
+    assert (first.not_modified, first.etag, first.last_modified) == (False, '"v1"', stamp)
+    fresh.etag, fresh.last_modified = first.etag, first.last_modified
+    again = asyncio.run(get(fresh))
+    assert again.not_modified and again.items == []
+    assert (again.etag, again.last_modified, again.not_before) == ('"v1"', stamp, 600.0)
+    assert http_server.requests[-1].headers["if-modified-since"] == stamp

@@ -14,7 +14,7 @@ from newsdesk.exceptions import UnknownSourceError
 from newsdesk.models import Item, Source
 
 if TYPE_CHECKING:
-    from newsdesk.fetch import Fetcher
+    from newsdesk.fetch import Fetcher, Response
     from newsdesk.settings import Settings
 
 
@@ -63,6 +63,27 @@ class SourceKind:
     async def fetch(self, source: Source, fetcher: Fetcher, settings: Settings) -> FetchResult:
         """Fetch and parse one source. Raises FetchError or ParseError on failure."""
         raise NotImplementedError
+
+
+async def conditional_get(
+    fetcher: Fetcher, source: Source, url: str, accept: str
+) -> tuple[Response, FetchResult]:
+    """GET ``url`` with the validators stored for ``source`` (If-None-Match,
+    If-Modified-Since), and the ``FetchResult`` it starts: the validators to store next and
+    how long the server asked not to be polled. On a 304 the result is ``not_modified``;
+    a validator the 304 does not repeat is the stored one, kept (servers often send only
+    one of the two again)."""
+    response = await fetcher.get(
+        url, etag=source.etag, last_modified=source.last_modified, accept=accept
+    )
+    result = FetchResult(
+        etag=response.etag, last_modified=response.last_modified, not_before=response.max_age
+    )
+    if response.not_modified:
+        result.not_modified = True
+        result.etag = response.etag or source.etag
+        result.last_modified = response.last_modified or source.last_modified
+    return response, result
 
 
 KINDS: dict[str, type[SourceKind]] = {}

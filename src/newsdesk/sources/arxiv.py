@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from newsdesk.exceptions import ParseError
 from newsdesk.models import Item, as_utc
 from newsdesk.sanitize import sanitize_html
-from newsdesk.sources import FetchResult, SourceKind, SourceSpec, register
+from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
 from newsdesk.urls import canonicalize
 
 if TYPE_CHECKING:
@@ -207,17 +207,8 @@ class ArxivKind(SourceKind):
             f"&sortBy=submittedDate&sortOrder=descending"
             f"&max_results={int(settings.arxiv_max_results)}"
         )
-        response = await fetcher.get(
-            url,
-            etag=source.etag,
-            last_modified=source.last_modified,
-            accept="application/atom+xml",
-        )
-        result = FetchResult(
-            etag=response.etag, last_modified=response.last_modified, not_before=response.max_age
-        )
-        if response.not_modified:
-            result.not_modified = True
+        response, result = await conditional_get(fetcher, source, url, "application/atom+xml")
+        if result.not_modified:
             return result
         result.items = [adapt(entry) for entry in parse_response(response.content, url)]
         return result

@@ -28,7 +28,7 @@ from newsdesk.exceptions import ParseError
 from newsdesk.extract import normalize_language
 from newsdesk.models import Item, Source
 from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
-from newsdesk.sources import FetchResult, SourceKind, SourceSpec, register
+from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
 from newsdesk.urls import canonicalize, discover_feeds
 
 if TYPE_CHECKING:
@@ -470,16 +470,9 @@ class FeedKind(SourceKind):
         return SourceSpec(kind=cls.kind, url=spec, name=host)
 
     async def fetch(self, source: Source, fetcher: Fetcher, settings: Settings) -> FetchResult:
-        response = await fetcher.get(
-            source.url, etag=source.etag, last_modified=source.last_modified, accept=FEED_ACCEPT
-        )
-        if response.not_modified:
-            return FetchResult(
-                not_modified=True,
-                etag=response.etag or source.etag,
-                last_modified=response.last_modified or source.last_modified,
-                not_before=response.max_age,
-            )
+        response, result = await conditional_get(fetcher, source, source.url, FEED_ACCEPT)
+        if result.not_modified:
+            return result
         warnings: list[str] = []
         feed_url = source.url
         etag, last_modified = response.etag, response.last_modified

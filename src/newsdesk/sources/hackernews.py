@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
 from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
-from newsdesk.sources import FetchResult, SourceKind, SourceSpec, register
+from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
 from newsdesk.urls import canonicalize
 
 if TYPE_CHECKING:
@@ -203,17 +203,8 @@ class HackerNewsKind(SourceKind):
             raise ParseError(source.url, "not a Hacker News list: re-add it as hn:top")
         base = str(settings.hn_base_url).rstrip("/")
         list_url = f"{base}/{LISTS[name][1]}.json"
-        response = await fetcher.get(
-            list_url,
-            etag=source.etag,
-            last_modified=source.last_modified,
-            accept="application/json",
-        )
-        result = FetchResult(
-            etag=response.etag, last_modified=response.last_modified, not_before=response.max_age
-        )
-        if response.not_modified:
-            result.not_modified = True
+        response, result = await conditional_get(fetcher, source, list_url, "application/json")
+        if result.not_modified:
             return result
         ids = parse_id_list(response.content, list_url)[: max(0, int(settings.hn_max_items))]
 

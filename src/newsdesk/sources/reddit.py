@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
 from newsdesk.sanitize import clean_text, sanitize_html
-from newsdesk.sources import FetchResult, SourceKind, SourceSpec, register
+from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
 from newsdesk.urls import canonicalize
 
 if TYPE_CHECKING:
@@ -449,23 +449,15 @@ class RedditKind(SourceKind):
         if listing == "top":
             first += "&t=day"
 
-        result = FetchResult()
+        # Only the first page is conditional: the later ones exist only when it changed.
+        response, result = await conditional_get(fetcher, source, first, "application/json")
+        if result.not_modified:
+            return result
         posts: dict[str, RedditPost] = {}
         seen_cursors: set[str] = set()
         url = first
         for page in range(max(1, int(settings.reddit_pages))):
-            if page == 0:
-                response = await fetcher.get(
-                    url,
-                    etag=source.etag,
-                    last_modified=source.last_modified,
-                    accept="application/json",
-                )
-                result.etag, result.last_modified = response.etag, response.last_modified
-                if response.not_modified:
-                    result.not_modified = True
-                    return result
-            else:
+            if page:
                 response = await fetcher.get(url, accept="application/json")
             parsed = parse_listing(response.content, url)
             result.warnings.extend(parsed.warnings)
