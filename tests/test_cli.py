@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from newsdesk.cli import app
 
-from httpserver import RecordedServer
+from httpserver import RecordedServer, Reply
 
 runner = CliRunner()
 
@@ -110,3 +110,35 @@ def test_eval_without_data_says_where_it_looked(env: dict[str, str], tmp_path: P
     )
     assert result.exit_code != 0
     assert "No gva data at" in str(result.exception)
+
+
+def test_text_from_sources_is_printed_as_it_is(
+    env: dict[str, str], http_server: RecordedServer
+) -> None:
+    """Titles, names and errors are never read as Rich markup: "[/b]" used to stop the
+    command with a MarkupError, and "[link=...]" or "[bold red]" would style the terminal."""
+    title = "Qwen [/b] ships [link=https://evil.example/x]weights[/link] [bold red]now[/]"
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Lab [/i] [blink]News[/]'
+        "</title><link>https://lab.example/</link><description>d</description>"
+        f"<item><title>{title}</title><link>https://lab.example/1</link>"
+        "<guid>lab-1</guid><pubDate>Tue, 02 Dec 2025 10:00:00 GMT</pubDate>"
+        "<description>Open weights [/] for all.</description></item></channel></rss>"
+    ).encode()
+    url = http_server.route(
+        "/hostile.xml", Reply(200, {"Content-Type": "application/rss+xml"}, feed)
+    )
+    wide = {**env, "COLUMNS": "400"}
+    assert runner.invoke(app, ["sources", "add", url], env=wide).exit_code == 0
+    update = runner.invoke(app, ["update"], env=wide)
+    assert update.exit_code == 0, update.output
+    assert "Lab [/i] [blink]News[/]" in update.output
+    listed = runner.invoke(app, ["sources", "list"], env=wide)
+    assert listed.exit_code == 0 and "Lab [/i] [blink]News[/]" in listed.output
+    stories = runner.invoke(app, ["stories"], env=wide)
+    assert stories.exit_code == 0, stories.output
+    assert title in stories.output
+    (story_id,) = json.loads(runner.invoke(app, ["stories", "--json"], env=wide).output)
+    shown = runner.invoke(app, ["story", story_id["id"]], env=wide)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count(title) == 2  # the story's title and its item's

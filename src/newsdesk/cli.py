@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -46,6 +47,12 @@ app.add_typer(models_app, name="models")
 
 console = Console()
 err = Console(stderr=True)
+
+
+def _plain(value: object) -> str:
+    """Text that a source, a model or an error wrote, printed as it is: never read as Rich
+    markup (a title with "[/b]" stopped the command; "[link=...]" made a terminal link)."""
+    return escape(str(value))
 
 
 def _desk() -> Desk:
@@ -99,7 +106,7 @@ def settings() -> None:
     table = Table("setting", "value", "from", "help", show_lines=False)
     for name, value, origin, help_text in _desk().settings_table():
         shown = ", ".join(value) if isinstance(value, list) else str(value)
-        table.add_row(name, shown, origin, help_text)
+        table.add_row(name, _plain(shown), origin, help_text)
     console.print(table)
 
 
@@ -122,7 +129,7 @@ def sources_add(
 ) -> None:
     """Add a source."""
     source = _desk().add_source(spec, name=name)
-    console.print(f"{source.emoji} [bold]{source.name}[/] ({source.kind}) id {source.id}")
+    console.print(f"{source.emoji} [bold]{_plain(source.name)}[/] ({source.kind}) id {source.id}")
 
 
 @sources_app.command("list")
@@ -151,11 +158,11 @@ def sources_list(
     for s in rows:
         table.add_row(
             str(s.id),
-            f"{s.emoji} {s.name}",
-            s.url,
+            f"{s.emoji} {_plain(s.name)}",
+            _plain(s.url),
             _ago(s.last_fetch_at),
             str(s.error_count) if s.error_count else "",
-            (s.last_error or "")[:80],
+            _plain((s.last_error or "")[:80]),
             style=None if s.enabled else "dim",
         )
     console.print(table)
@@ -165,7 +172,7 @@ def sources_list(
 def sources_remove(ref: Annotated[str, typer.Argument(help="Source id or url.")]) -> None:
     """Remove a source and its items."""
     source = _desk().remove_source(ref)
-    console.print(f"removed {source.name}")
+    console.print(f"removed {_plain(source.name)}")
 
 
 @sources_app.command("import-opml")
@@ -173,9 +180,9 @@ def sources_import_opml(path: Path) -> None:
     """Add every feed of an OPML file."""
     for result in _desk().import_opml(path.read_bytes()):
         if isinstance(result, NewsdeskError):
-            err.print(f"[yellow]skipped[/]: {result}")
+            err.print(f"[yellow]skipped[/]: {_plain(result)}")
         else:
-            console.print(f"{result.emoji} {result.name}")
+            console.print(f"{result.emoji} {_plain(result.name)}")
 
 
 @sources_app.command("export-opml")
@@ -194,11 +201,11 @@ def _update_table(results: list[SourceUpdate]) -> Table:
     table = Table("source", "new", "updated", "unchanged", "error", title="update")
     for r in sorted(results, key=lambda r: r.source.id):
         table.add_row(
-            f"{r.source.emoji} {r.source.name}",
+            f"{r.source.emoji} {_plain(r.source.name)}",
             str(r.counts.new),
             str(r.counts.updated),
             "304" if r.not_modified else str(r.counts.unchanged),
-            f"[red]{r.error}[/]" if r.error else "; ".join(r.warnings)[:80],
+            f"[red]{_plain(r.error)}[/]" if r.error else _plain("; ".join(r.warnings)[:80]),
         )
     return table
 
@@ -234,7 +241,7 @@ def _run_update(desk: Desk, todo: list[Source], *, cluster: bool = True) -> None
         task = bar.add_task("fetching", total=len(todo))
 
         def advance(result: SourceUpdate) -> None:
-            bar.update(task, advance=1, description=f"fetched {result.source.name}")
+            bar.update(task, advance=1, description=f"fetched {_plain(result.source.name)}")
 
         results = desk.update(sources=todo, progress=advance)
     console.print(_update_table(results))
@@ -301,7 +308,7 @@ def stories_list(
             f"{v.importance:.2f}",
             str(v.source_count),
             str(v.item_count),
-            v.title + ("  " + " ".join("#" + t for t in v.tags) if v.tags else ""),
+            _plain(v.title + ("  " + " ".join("#" + t for t in v.tags) if v.tags else "")),
         )
     console.print(table)
 
@@ -312,25 +319,26 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
     v = _desk().story(story_id)
     if v.redirected_from:
         console.print(f"[dim]{v.redirected_from} was merged into {v.id}[/]")
-    console.print(f"[bold]{v.title}[/]")
+    console.print(f"[bold]{_plain(v.title)}[/]")
     delay = _span_text(v.collection_delay)
     console.print(
         f"{v.freshness}{' · collected in ' + delay if delay else ''} · "
         f"{v.source_count} sources · {v.item_count} items · importance {v.importance:.2f}"
     )
     if v.tags:
-        console.print(" ".join("#" + t for t in v.tags))
+        console.print(_plain(" ".join("#" + t for t in v.tags)))
     table = Table("published", "source", "title", "url")
     for item in v.items:
         table.add_row(
             _ago(item.published_at),
-            f"{item.source_emoji} {item.source_name}",
-            item.title,
-            item.url or "",
+            f"{item.source_emoji} {_plain(item.source_name)}",
+            _plain(item.title),
+            _plain(item.url or ""),
         )
     console.print(table)
+    dated = {e.source: e.date.isoformat() for e in v.archive}
     for other_id, title in v.related:
-        console.print(f"related: {other_id} {title}")
+        console.print(f"related: {other_id} {dated.get(other_id, '?'):10} {_plain(title)}")
 
 
 _MARKS = {"supported": "[green]✓[/]", "partial": "[yellow]partly supported[/]"}
@@ -349,10 +357,10 @@ def _print_brief(row: Any) -> None:
         mark = ""
         if verdict is not None:
             mark = " " + _MARKS.get(verdict["label"], "[red]unverified[/]")
-        return f"{claim['text']} " + "".join(f"[{c}]" for c in cites) + mark
+        return _plain(f"{claim['text']} " + "".join(f"[{c}]" for c in cites)) + mark
 
-    console.print(f"[bold]{brief['hook']}[/]")
-    console.print(" ".join("#" + t for t in brief["hashtags"]))
+    console.print(f"[bold]{_plain(brief['hook'])}[/]")
+    console.print(_plain(" ".join("#" + t for t in brief["hashtags"])))
     console.print("\n[bold]TL;DR[/]")
     console.print(f"What changed: {_claim(tldr['what_changed'])}")
     console.print(f"Why it matters: {_claim(tldr['why_it_matters'])}")
@@ -363,9 +371,10 @@ def _print_brief(row: Any) -> None:
         console.print(f"- {_claim(claim)}")
     table = brief["comparison"]
     if table["columns"] and table["rows"]:
-        grid = Table(*table["columns"], title="Comparison")
+        grid = Table(*map(_plain, table["columns"]), title="Comparison")
         for cells in table["rows"]:
-            grid.add_row(*(cells + [""] * len(table["columns"]))[: len(table["columns"])])
+            cells = (cells + [""] * len(table["columns"]))[: len(table["columns"])]
+            grid.add_row(*map(_plain, cells))
         console.print(grid)
     console.print("\n[bold]Technical deep dive[/]")
     for claim in brief["technical_deep_dive"]:
@@ -373,14 +382,15 @@ def _print_brief(row: Any) -> None:
     if brief["future_implications"]:
         console.print("\n[bold]Future implications[/]")
         for item in brief["future_implications"]:
-            console.print(f"- {item['prediction']} ({_claim(item['rationale'])})")
+            console.print(f"- {_plain(item['prediction'])} ({_claim(item['rationale'])})")
     if brief["timeline"]:
         console.print("\n[bold]Timeline[/]")
         for entry in brief["timeline"]:
             console.print(f"- {entry['date']}: {_claim(entry['event'])}")
     console.print("\n[bold]Sources[/]")
     for p in row.passages:
-        console.print(f"[dim][{p['id']}] {p['source']} · {p['date'] or ''} · {p['url'] or ''}[/]")
+        where = f"[{p['id']}] {p['source']} · {p['date'] or ''} · {p['url'] or ''}"
+        console.print(f"[dim]{_plain(where)}[/]")
     console.print(
         f"[dim]v{row.version} · {row.backend}:{row.model} · "
         f"{row.prompt_tokens} prompt + {row.completion_tokens} "
@@ -401,7 +411,7 @@ def _print_brief(row: Any) -> None:
 
 def _brief_status(result: BriefResult) -> str:
     if result.error:
-        return f"[red]{result.error}[/]"
+        return f"[red]{_plain(result.error)}[/]"
     if result.written:
         return f"written v{result.version}"
     return f"unchanged v{result.version}" if result.version else "unchanged"
@@ -540,14 +550,14 @@ def recap(
 def _print_recap(content: dict[str, Any]) -> None:
     from newsdesk.recap import title_of
 
-    console.print(f"[bold]{title_of(content)}[/bold]")
+    console.print(f"[bold]{_plain(title_of(content))}[/bold]")
     if content["opening"]:
-        console.print(" ".join(c["text"] for c in content["opening"]))
+        console.print(_plain(" ".join(c["text"] for c in content["opening"])))
     table = Table("#", "story", "sources", "items", "importance")
     for s in content["stories"]:
         table.add_row(
             str(s["rank"]),
-            s["hook"] or s["title"],
+            _plain(s["hook"] or s["title"]),
             str(s["sources"]),
             str(s["items"]),
             f"{s['importance']:.2f}",
@@ -872,7 +882,7 @@ def run(
             + (" (failed: the next cycle tries again)" if cycle.failed else "")
         )
         for message in cycle.messages:
-            err.print(f"  [yellow]{message}[/]")
+            err.print(f"  [yellow]{_plain(message)}[/]")
 
     Runner(desk, stop).run(cycles=cycles, report=report)
 
@@ -914,12 +924,12 @@ def status(
     for s in data["sources"]:
         every = f"{s['poll_minutes']:g} min" if s["poll_minutes"] else "-"
         sources.add_row(
-            s["name"],
+            _plain(s["name"]),
             _ago_seconds(s["last_fetch_ago"]),
             _ago(s["next_fetch_at"]),
             every,
             str(s["error_count"]),
-            s["last_error"] or "",
+            _plain(s["last_error"] or ""),
         )
     console.print(sources)
     m, t = data["model"], data["time_to_brief"]
@@ -1066,7 +1076,7 @@ def demo(
                 kept = len(recap.content["opening"])
                 console.print(f"recap {week}: /recaps/{week} ({kept} opening sentences)")
         except NewsdeskError as e:
-            err.print(f"[yellow]no briefs:[/] {e}")
+            err.print(f"[yellow]no briefs:[/] {_plain(e)}")
     console.print(_stats_line(desk.stats()))
     if serve_site:
         from newsdesk.web import run
@@ -1082,5 +1092,5 @@ def main() -> None:
     try:
         app()
     except NewsdeskError as e:
-        err.print(f"[red]error:[/] {e}")
+        err.print(f"[red]error:[/] {_plain(e)}")
         raise SystemExit(1) from None
