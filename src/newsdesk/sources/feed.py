@@ -473,9 +473,7 @@ class FeedKind(SourceKind):
         response, result = await conditional_get(fetcher, source, source.url, FEED_ACCEPT)
         if result.not_modified:
             return result
-        warnings: list[str] = []
         feed_url = source.url
-        etag, last_modified = response.etag, response.last_modified
         content_type = response.headers.get("content-type", "")
         if _sniff(response.content, content_type) == "html":
             page = _decode_html(response.content, content_type)
@@ -487,20 +485,16 @@ class FeedKind(SourceKind):
                     'type="application/rss+xml">): add the feed\'s own URL instead',
                 )
             feed_url = found[0]
-            warnings.append(f"discovered feed at {feed_url}")
+            result.warnings.append(f"discovered feed at {feed_url}")
             response = await fetcher.get(feed_url, accept=FEED_ACCEPT)
             # The feed's validators would be sent with the page's URL next time: drop them.
-            etag = last_modified = None
+            result.etag = result.last_modified = None
         parsed = parse_feed(response.content, response.url, response.headers)
         if parsed.bozo:
-            warnings.append(
+            result.warnings.append(
                 f"malformed feed, {len(parsed.entries)} entries read anyway: {parsed.bozo_message}"
             )
-        return FetchResult(
-            items=adapt(parsed, feed_url),
-            etag=etag,
-            last_modified=last_modified,
-            warnings=warnings,
-            title=" ".join(parsed.title.split())[:200] if parsed.title else None,
-            not_before=_not_before(response.max_age, parsed.ttl_minutes),
-        )
+        result.items = adapt(parsed, feed_url)
+        result.title = " ".join(parsed.title.split())[:200] if parsed.title else None
+        result.not_before = _not_before(response.max_age, parsed.ttl_minutes)
+        return result
