@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from newsdesk.grounding_eval import load_frank, spearman
-from newsdesk.timeline import split_sentences
 from newsdesk.llm.files import resolve
 from newsdesk.llm.llamacpp import _import_llama_cpp, _load_cpu_backends
 from newsdesk.settings import Settings
+from newsdesk.timeline import split_sentences
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +46,12 @@ class Scorer:
         self.lc = _import_llama_cpp()
         _load_cpu_backends(self.lc, path, str(settings.llm_cpu_variant))
         self.llm = self.lc.Llama(
-            model_path=str(path), n_ctx=3072, n_threads=threads, n_threads_batch=threads,
-            n_batch=512, verbose=False,
+            model_path=str(path),
+            n_ctx=3072,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=512,
+            verbose=False,
         )
         self.batch = self.lc.llama_batch_init(512, 0, 1)
         self.memory = self.lc.llama_get_memory(self.llm._ctx.ctx)
@@ -78,8 +82,8 @@ class Scorer:
         """Log-probability of each continuation token after the prefix."""
         n = len(self.prefix_tokens)
         self.lc.llama_memory_seq_rm(self.memory, 0, n - 1, -1)
-        seq = [self.prefix_tokens[-1]] + continuation
-        self._decode(seq[:-1] if len(seq) > 512 else seq[:-1], n - 1, True)
+        seq = [self.prefix_tokens[-1], *continuation]
+        self._decode(seq[:-1], n - 1, True)
         out = []
         for i, t in enumerate(continuation):
             logits = np.ctypeslib.as_array(
@@ -97,8 +101,8 @@ def chat(system: str, user: str) -> str:
 
 
 def balanced_accuracy(scores: list[float], gold: list[bool], threshold: float) -> float:
-    pos = [s >= threshold for s, g in zip(scores, gold) if g]
-    neg = [s < threshold for s, g in zip(scores, gold) if not g]
+    pos = [s >= threshold for s, g in zip(scores, gold, strict=True) if g]
+    neg = [s < threshold for s, g in zip(scores, gold, strict=True) if not g]
     return (sum(pos) / len(pos) + sum(neg) / len(neg)) / 2 if pos and neg else 0.0
 
 
@@ -166,8 +170,8 @@ def features(row: dict) -> dict[str, float]:
     per_sentence_gain = []
     neg_share = []
     cond_mean = []
-    for c, f in zip(row["cond"], row["free"]):
-        gains = [a - b for a, b in zip(c, f)]
+    for c, f in zip(row["cond"], row["free"], strict=True):
+        gains = [a - b for a, b in zip(c, f, strict=True)]
         per_sentence_gain.append(sum(gains) / max(1, len(gains)))
         neg_share.append(sum(g < -1.0 for g in gains) / max(1, len(gains)))
         cond_mean.append(sum(c) / max(1, len(c)))
