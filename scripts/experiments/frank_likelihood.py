@@ -16,12 +16,14 @@ of its blend with the checker's own score), per subset, and Spearman with Factua
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -184,22 +186,174 @@ def features(row: dict) -> dict[str, float]:
     }
 
 
-def report(rows: list[dict]) -> None:
+def checker_scores(data: Path, cache: Path) -> dict[str, float]:
+    """The support checker's own score of each summary (its weakest sentence), no judge."""
+    if cache.exists():
+        return dict(json.loads(cache.read_text()))
+    from newsdesk.grounding import Checker
+    from newsdesk.grounding_eval import run_grounding_eval
+
+    pairs = load_frank(data / "frank" / "frank_valid.jsonl")
+    run_grounding_eval(pairs, Checker(Settings.load(), judge=False))
+    scores = {p.id: p.score for p in pairs}
+    cache.write_text(json.dumps(scores))
+    signals = {p.id: [v.signals for v in p.verdicts] for p in pairs}
+    cache.with_suffix(".signals.json").write_text(json.dumps(signals))
+    return scores
+
+
+def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
+    """Per sentence: the checker's lexical and semantic values and the likelihood gain
+    (mapped to [0, 1] between ``lo`` and ``hi``) in one weighted mean; a summary is
+    fully faithful when every sentence reaches the threshold and no number is missing.
+    The objective is the checker's: the mean of the two subsets' balanced accuracy."""
+    data = []
+    for r in rows:
+        sig = signals[r["id"]]
+        if len(sig) != len(r["cond"]):
+            continue
+        sentences = []
+        for s, c, f in zip(sig, r["cond"], r["free"], strict=True):
+            gain = sum(a - b for a, b in zip(c, f, strict=True)) / max(1, len(c))
+            cond = sum(c) / max(1, len(c))
+            sentences.append(
+                (
+                    s.get("lexical", 0.0),
+                    s.get("semantic", 0.0),
+                    gain,
+                    cond,
+                    s.get("numbers", 0.0) if s else 0.0,
+                )
+            )
+        data.append((r["subset"], r["gold"] == 1.0, sentences))
+    best = []
+    for wl, ws, wg, lo, hi, feat in itertools.product(
+        (0.0, 0.15, 0.3),
+        (0.2, 0.4, 0.7),
+        (0.0, 0.2, 0.4, 0.6),
+        (-1.0, 0.0, 0.5),
+        (1.0, 2.0, 3.0),
+        (2, 3),
+    ):
+        if wl + ws + wg == 0:
+            continue
+        if feat == 3:
+            lo2, hi2 = lo - 3.0, hi - 3.0
+        else:
+            lo2, hi2 = lo, hi
+        per_subset: dict[str, tuple[list[float], list[bool]]] = {"cnndm": ([], []), "bbc": ([], [])}
+        for subset, gold, sentences in data:
+            worst = min(
+                (wl * lx + ws * sm + wg * min(1.0, max(0.0, (x[feat] - lo2) / (hi2 - lo2))))
+                / (wl + ws + wg)
+                - (0.0 if x[4] else 1.0)
+                for x in sentences
+                for lx, sm in [(x[0], x[1])]
+            )
+            per_subset[subset][0].append(worst)
+            per_subset[subset][1].append(gold)
+        ts = [i / 40 for i in range(10, 40)]
+        for t in ts:
+            bas = [
+                balanced_accuracy(*per_subset[k], t) for k in ("cnndm", "bbc") if per_subset[k][0]
+            ]
+            bas += [0.0] * (2 - len(bas))
+            best.append((sum(bas) / 2, bas, (wl, ws, wg, lo2, hi2, feat, t)))
+    best.sort(key=lambda b: -b[0])
+    for mean, bas, params in best[:12]:
+        print(f"mean {mean:.3f}  cnndm {bas[0]:.3f}  bbc {bas[1]:.3f}  {params}")
+    base = [b for b in best if b[2][2] == 0.0]
+    mean, bas, params = base[0]
+    print(f"without likelihood: mean {mean:.3f} cnndm {bas[0]:.3f} bbc {bas[1]:.3f} {params}")
+
+
+def rules(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
+    """One threshold for both subsets, as the product needs: a sentence is supported when
+    the checker supports it (its own rule) AND / OR its likelihood feature passes ``t``."""
+    from newsdesk.grounding import combine
+
+    data = []
+    for r in rows:
+        sig = signals[r["id"]]
+        if len(sig) != len(r["cond"]):
+            continue
+        sentences = []
+        for v, c, f in zip(sig, r["cond"], r["free"], strict=True):
+            kept = {k: v[k] for k in ("lexical", "semantic") if k in v}
+            _, label = combine(kept, v.get("numbers", 0.0) == 0.0) if v else (0, "unsupported")
+            gain = sum(a - b for a, b in zip(c, f, strict=True)) / max(1, len(c))
+            sentences.append((label == "supported", gain, sum(c) / max(1, len(c))))
+        data.append((r["subset"], r["gold"] == 1.0, sentences))
+
+    def score(pred: Any) -> tuple[float, float]:
+        out = []
+        for subset in ("cnndm", "bbc"):
+            got = [pred(s) for sub, _, s in data if sub == subset]
+            gold = [g for sub, g, _ in data if sub == subset]
+            out.append(balanced_accuracy([float(x) for x in got], gold, 0.5))
+        return out[0], out[1]
+
+    found = []
+    for mode, feat, t in itertools.product(("and", "or"), (1, 2), [x / 4 for x in range(-20, 16)]):
+        if mode == "and":
+            pred = lambda s, f=feat, t=t: all(x[0] and x[f] >= t for x in s)  # noqa: E731
+        else:
+            pred = lambda s, f=feat, t=t: all(x[0] or x[f] >= t for x in s)  # noqa: E731
+        cnndm, bbc = score(pred)
+        found.append(((cnndm + bbc) / 2, cnndm, bbc, mode, ("gain", "cond")[feat - 1], t))
+    found.sort(key=lambda f: -f[0])
+    for mean, cnndm, bbc, mode, name, t in found[:5]:
+        print(
+            f"rule: checker {mode} {name} >= {t}: cnndm {cnndm:.3f} bbc {bbc:.3f} mean {mean:.3f}"
+        )
+    cnndm, bbc = score(lambda s: all(x[0] for x in s))
+    print(f"rule: checker alone: cnndm {cnndm:.3f} bbc {bbc:.3f}")
+
+
+def zscores(values: list[float]) -> list[float]:
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+    return [(v - mean) / sd for v in values]
+
+
+def report(rows: list[dict], checker: dict[str, float] | None = None) -> None:
     for subset in ("cnndm", "bbc"):
         rs = [r for r in rows if r["subset"] == subset]
         gold = [r["gold"] == 1.0 for r in rs]
         feats = [features(r) for r in rs]
+        if not feats:
+            continue
         for name in feats[0]:
             values = [f[name] for f in feats]
             ba, t = best_ba(values, gold)
             rho = spearman(values, [r["gold"] for r in rs])
             print(f"{subset:6} {name:15} BA {ba:.3f} at {t:.3f}  spearman {rho:.3f}")
+        if checker is None:
+            continue
+        base = [checker[r["id"]] for r in rs]
+        ba, t = best_ba(base, gold)
+        print(f"{subset:6} {'checker':15} BA {ba:.3f} at {t:.3f}")
+        for name in ("min_gain", "mean_gain", "min_cond"):
+            for w in (0.25, 0.5, 0.75):
+                blend = [
+                    (1 - w) * a + w * b
+                    for a, b in zip(zscores(base), zscores([f[name] for f in feats]), strict=True)
+                ]
+                ba, t = best_ba(blend, gold)
+                rho = spearman(blend, [r["gold"] for r in rs])
+                print(f"{subset:6} checker+{name:9} w {w:.2f} BA {ba:.3f}  spearman {rho:.3f}")
 
 
 if __name__ == "__main__":
     import sys
 
     if len(sys.argv) > 1 and sys.argv[1] == "--report":
-        report(json.loads(Path(sys.argv[2]).read_text()))
+        data = Path(os.environ.get("NEWSDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+        scores = checker_scores(data, Path("/tmp/frank_checker.json"))
+        rows = json.loads(Path(sys.argv[2]).read_text())
+        report(rows, scores)
+        signals = json.loads(Path("/tmp/frank_checker.signals.json").read_text())
+        grid(rows, signals)
+        rules(rows, signals)
     else:
         main()
