@@ -202,30 +202,53 @@ def checker_scores(data: Path, cache: Path) -> dict[str, float]:
     return scores
 
 
-def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
-    """Per sentence: the checker's lexical and semantic values and the likelihood gain
-    (mapped to [0, 1] between ``lo`` and ``hi``) in one weighted mean; a summary is
-    fully faithful when every sentence reaches the threshold and no number is missing.
-    The objective is the checker's: the mean of the two subsets' balanced accuracy."""
+def sentence_table(
+    rows: list[dict], signals: dict[str, list[dict[str, float]]]
+) -> list[tuple[str, bool, list[dict[str, float]]]]:
+    """Per summary: its subset, whether it is fully faithful, and per sentence the checker's
+    signals with ``gain``, ``cond`` and ``supported`` (the checker's own label) added."""
+    from newsdesk.grounding import combine
+
     data = []
     for r in rows:
         sig = signals[r["id"]]
         if len(sig) != len(r["cond"]):
             continue
         sentences = []
-        for s, c, f in zip(sig, r["cond"], r["free"], strict=True):
+        for v, c, f in zip(sig, r["cond"], r["free"], strict=True):
+            kept = {k: v[k] for k in ("lexical", "semantic") if k in v}
+            _, label = combine(kept, v.get("numbers", 0.0) == 0.0) if v else (0, "unsupported")
             gain = sum(a - b for a, b in zip(c, f, strict=True)) / max(1, len(c))
             cond = sum(c) / max(1, len(c))
             sentences.append(
-                (
-                    s.get("lexical", 0.0),
-                    s.get("semantic", 0.0),
-                    gain,
-                    cond,
-                    s.get("numbers", 0.0) if s else 0.0,
-                )
+                {**v, "gain": gain, "cond": cond, "supported": float(label == "supported")}
             )
         data.append((r["subset"], r["gold"] == 1.0, sentences))
+    return data
+
+
+def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
+    """Per sentence: the checker's lexical and semantic values and the likelihood gain
+    (mapped to [0, 1] between ``lo`` and ``hi``) in one weighted mean; a summary is
+    fully faithful when every sentence reaches the threshold and no number is missing.
+    The objective is the checker's: the mean of the two subsets' balanced accuracy."""
+    data = [
+        (
+            subset,
+            gold,
+            [
+                (
+                    x.get("lexical", 0.0),
+                    x.get("semantic", 0.0),
+                    x["gain"],
+                    x["cond"],
+                    x.get("numbers", 0.0),
+                )
+                for x in sentences
+            ],
+        )
+        for subset, gold, sentences in sentence_table(rows, signals)
+    ]
     best = []
     for wl, ws, wg, lo, hi, feat in itertools.product(
         (0.0, 0.15, 0.3),
@@ -270,20 +293,10 @@ def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
 def rules(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
     """One threshold for both subsets, as the product needs: a sentence is supported when
     the checker supports it (its own rule) AND / OR its likelihood feature passes ``t``."""
-    from newsdesk.grounding import combine
-
-    data = []
-    for r in rows:
-        sig = signals[r["id"]]
-        if len(sig) != len(r["cond"]):
-            continue
-        sentences = []
-        for v, c, f in zip(sig, r["cond"], r["free"], strict=True):
-            kept = {k: v[k] for k in ("lexical", "semantic") if k in v}
-            _, label = combine(kept, v.get("numbers", 0.0) == 0.0) if v else (0, "unsupported")
-            gain = sum(a - b for a, b in zip(c, f, strict=True)) / max(1, len(c))
-            sentences.append((label == "supported", gain, sum(c) / max(1, len(c))))
-        data.append((r["subset"], r["gold"] == 1.0, sentences))
+    data = [
+        (subset, gold, [(x["supported"] == 1.0, x["gain"], x["cond"]) for x in sentences])
+        for subset, gold, sentences in sentence_table(rows, signals)
+    ]
 
     def score(pred: Any) -> tuple[float, float]:
         out = []
