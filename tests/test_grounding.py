@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTENT_MODEL, MODELS_DIR, llm_settings
+from conftest import CONTENT_MODEL, llm_settings
 from newsdesk.briefs.pack import SourcePack, build_pack
 from newsdesk.grounding import (
     Checker,
@@ -201,10 +201,6 @@ def test_a_claim_citing_the_wrong_passage_is_caught(shared_data: Path, tmp_path:
     assert checker.check(sentence, []).label == "unsupported"  # no cites, no support
 
 
-@pytest.mark.skipif(
-    not (MODELS_DIR / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").exists(),
-    reason=f"qwen2.5-coder-0.5b not pulled into {MODELS_DIR} (`newsdesk models pull`)",
-)
 def test_the_judge_does_not_rescue_a_wrong_citation(shared_data: Path, tmp_path: Path) -> None:
     pack = _recorded_pack(shared_data)
     right, wrong, sentence = _claims(pack)
