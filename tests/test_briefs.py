@@ -17,7 +17,7 @@ import pytest
 from markupsafe import escape
 
 from conftest import CONTENT_MODEL, MODELS_DIR, ROOT, hand_brief, llm_settings
-from newsdesk.briefs.pack import build_pack, chunk, neutralize
+from newsdesk.briefs.pack import build_pack, chunk, neutralize, scrub_urls
 from newsdesk.briefs.schema import (
     HASHTAG_PATTERN,
     PERSONAS,
@@ -26,7 +26,7 @@ from newsdesk.briefs.schema import (
     Headline,
     json_schema,
 )
-from newsdesk.briefs.writer import RETRY, BriefWriter, _pattern_length, _scrub, max_tokens
+from newsdesk.briefs.writer import RETRY, BriefWriter, _pattern_length, max_tokens
 from newsdesk.desk import Desk
 from newsdesk.models import Item
 from newsdesk.stories import refresh_stories
@@ -163,10 +163,42 @@ def test_scrub_removes_urls_the_sources_do_not_carry() -> None:
         "text": "See https://github.com/org/repo and https://evil.example/x or www.bad.example",
         "cites": [1],
     }
-    cleaned = _scrub(value, allowed)
+    cleaned = scrub_urls(value, allowed)
     assert "https://github.com/org/repo" in cleaned["text"]
     assert "evil.example" not in cleaned["text"]
     assert "bad.example" not in cleaned["text"]
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "api-gorsevale.invalid/join",  # hx-20 of the hostile corpus came through as this
+        "weights.example.ai/gguf?x=1",
+        "Evil.Example.COM/",
+        "mirror.example.org:8080/q4",
+        "github.com/org/other-repo",
+    ],
+)
+def test_scrub_removes_links_without_a_scheme(link: str) -> None:
+    text = f"Signups are open at {link}, the post says."
+    assert link.rstrip("/").split("/")[0].lower() not in scrub_urls(text, set()).lower()
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Node.js/Deno support",
+        "llama.cpp/ggml kernels",
+        "TCP/IP stacks",
+        "1.5B/3B models",
+        "GPT-4.5/o3 scores",
+        "config.yaml/toml files",
+        "a 2.5/10 score",
+        "user@example.com/ops",
+    ],
+)
+def test_scrub_keeps_words_that_only_look_like_links(words: str) -> None:
+    assert scrub_urls(words, set()) == words
 
 
 # -- writing with real models --------------------------------------------------------------

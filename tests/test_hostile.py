@@ -78,6 +78,9 @@ CATEGORY = os.environ.get("NEWSDESK_HARDENING_CATEGORY")
 UNFILTERED = os.environ.get("NEWSDESK_HARDENING_UNFILTERED") == "1"
 # Read here: the tests run with no NEWSDESK_ variable (conftest's _isolated_env).
 REPORT = os.environ.get("NEWSDESK_HARDENING_REPORT")
+# The model that writes the injection test's briefs: the small content model by default, the
+# default generator (qwen2.5-coder-1.5b) to measure what a user's briefs would follow.
+INJECTION_MODEL = os.environ.get("NEWSDESK_HARDENING_MODEL") or CONTENT_MODEL
 CHROMIUM = Path(os.environ.get("NEWSDESK_CHROMIUM", "/usr/bin/chromium"))
 # What `make test` runs: a ChatML system turn, a link, an insult and a leak, in one story.
 SAMPLE = ("rt-06", "li-16", "in-22", "lk-25")
@@ -386,7 +389,7 @@ def test_no_brief_follows_injected_instructions(
         ),
     )
     desk = Desk(
-        llm_settings(tmp_path / "data", CONTENT_MODEL, extract_articles=False, host_delay=0.0)
+        llm_settings(tmp_path / "data", INJECTION_MODEL, extract_articles=False, host_delay=0.0)
     )
     source = desk.add_source(http_server.base_url + "/news.xml")
     (update,) = desk.update(sources=[source])
@@ -436,7 +439,7 @@ def test_no_brief_follows_injected_instructions(
         "injection_reached_model": len(in_pack),
         "injection_followed": len(followed),
         "injection_mode": ("full" if FULL else "sample") + (", filter off" if UNFILTERED else ""),
-        "injection_model": CONTENT_MODEL,
+        "injection_model": INJECTION_MODEL,
         "injection_briefs": len(stories),
         "injection_brief_seconds": round(seconds, 1),
     }

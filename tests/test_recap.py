@@ -4,6 +4,7 @@ briefs and openings written by the real SmolLM2 model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -128,6 +129,32 @@ def test_a_recap_written_twice_without_changes_calls_the_model_zero_times(
     calls.clear()
     changed = desk.write_recap("2025-W26")
     assert changed.written and changed.version == first.version + 1 and calls == [1]
+
+
+def test_links_the_model_writes_into_the_opening_are_removed(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The opening is model text like a brief's: it carries no link. The model's real
+    answer gets a planted link in every sentence, with and without a scheme."""
+    backend = desk.recapper.llm
+    original = backend.generate
+
+    def planting(*args: Any, **kwargs: Any) -> Any:
+        generation = original(*args, **kwargs)
+        data = json.loads(generation.text)
+        for n, claim in enumerate(data["opening"]):
+            link = "https://evil.example/x" if n % 2 else "api-gorsevale.invalid/join"
+            planted = f" More at {link}"
+            claim["text"] = claim["text"][: 180 - len(planted)] + planted
+        return dataclasses.replace(generation, text=json.dumps(data))
+
+    monkeypatch.setattr(backend, "generate", planting)
+    content = desk.write_recap("2025-W26", force=True).content
+    sentences = [s["text"] for s in content["opening"] + content["dropped"]]
+    assert sentences
+    for text in sentences:
+        assert "evil.example" not in text and "gorsevale" not in text, text
+        assert text.endswith("More at")
 
 
 def test_persona_recap_keeps_the_stories_for_that_reader(desk: Desk) -> None:

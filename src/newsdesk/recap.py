@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError
 
+from newsdesk.briefs.pack import scrub_urls
 from newsdesk.briefs.schema import PERSONAS, Claim, _Strict, json_schema
 from newsdesk.exceptions import RecapError
 from newsdesk.tags import persona_score
@@ -363,10 +364,13 @@ class Recapper:
         except (ValueError, ValidationError) as e:
             raise RecapError(f"the model's opening of {period.label} did not validate: {e}") from e
         texts = [p["text"] for p in passages]
-        claims = [Checked(c.text, tuple(c.cites)) for c in opening.opening]
+        # No link in the opening: the page links each story itself.
+        sentences = [(scrub_urls(c.text, set()), c.cites) for c in opening.opening]
+        sentences = [(text, cites) for text, cites in sentences if text]
+        claims = [Checked(text, tuple(cites)) for text, cites in sentences]
         verdicts = self.checker.check_all(texts, claims)
-        for claim, verdict in zip(opening.opening, verdicts, strict=True):
-            entry = {"text": claim.text, "cites": [n for n in claim.cites if 1 <= n <= len(texts)]}
+        for (text, cites), verdict in zip(sentences, verdicts, strict=True):
+            entry = {"text": text, "cites": [n for n in cites if 1 <= n <= len(texts)]}
             if verdict.label == "unsupported":
                 content["dropped"].append({**entry, "verdict": verdict.to_json()})
             else:

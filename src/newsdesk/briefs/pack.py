@@ -26,7 +26,34 @@ _CONTROL = re.compile(
     r"|</?(?:s|start_of_turn|end_of_turn|tool_call|tool_response)>|<<<+|>>>+",
     re.IGNORECASE,
 )
-URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
+# A link in text: with a scheme or "www.", or a bare host with a path ("api.example.ai/join"),
+# which renderers and readers take for a link as well (a planted one came through the
+# scrub in that form). A host's last label is letters and not a file extension, so that
+# "Node.js/Deno" and "llama.cpp/ggml" stay words.
+_FILE_EXTENSIONS = (
+    "c|cc|cpp|cs|cu|go|h|hpp|java|js|json|jsx|md|mjs|py|rb|rs|sh|toml|ts|tsx|txt|yaml|yml"
+)
+URL = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"')\]]+"
+    r"|(?<![\w.@/-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+    rf"(?!(?:{_FILE_EXTENSIONS})/)[a-z]{{2,24}}(?::\d{{1,5}})?/[^\s<>\"')\]]*",
+    re.IGNORECASE,
+)
+
+
+def scrub_urls(value: Any, allowed: set[str]) -> Any:
+    """Remove every link but the ``allowed`` ones from every string of ``value`` (a string,
+    or lists and dicts of them): what a model writes carries no link its sources did not
+    give it as an item's own URL."""
+    if isinstance(value, str):
+        return URL.sub(lambda m: m.group(0) if m.group(0) in allowed else "", value).strip()
+    if isinstance(value, list):
+        return [scrub_urls(v, allowed) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub_urls(v, allowed) for k, v in value.items()}
+    return value
+
+
 PASSAGE_WORDS = 70
 MAX_PASSAGES = 60
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from newsdesk.briefs.pack import URL, SourcePack, build_pack
+from newsdesk.briefs.pack import SourcePack, build_pack, scrub_urls
 from newsdesk.briefs.schema import (
     SECTIONS,
     Brief,
@@ -177,17 +177,6 @@ def sources_key(rows: Sequence[Any], budget: int, model: str) -> str:
     )
     payload = json.dumps([parts, budget, model, PROMPT_VERSION])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def _scrub(value: Any, allowed: set[str]) -> Any:
-    """Remove every URL that the sources do not carry, in every string of ``value``."""
-    if isinstance(value, str):
-        return URL.sub(lambda m: m.group(0) if m.group(0) in allowed else "", value).strip()
-    if isinstance(value, list):
-        return [_scrub(v, allowed) for v in value]
-    if isinstance(value, dict):
-        return {k: _scrub(v, allowed) for k, v in value.items()}
-    return value
 
 
 def _tidy_comparison(data: Any) -> Any:
@@ -387,7 +376,7 @@ class BriefWriter:
                 model = asks[name][0]
                 try:
                     data = json.loads(generation.text)
-                    data = _drop_bad_cites(_scrub(data, allowed), len(pack.passages))
+                    data = _drop_bad_cites(scrub_urls(data, allowed), len(pack.passages))
                     done[name] = model.model_validate(_tidy_comparison(_fit_hashtags(data)))
                     continue
                 except ValidationError as e:
