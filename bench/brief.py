@@ -10,6 +10,7 @@ divided by the source pack's size, and peak RSS.
 
     .venv/bin/python bench/brief.py [--data ../shared/data] [--stories 10] [--posts 1000]
         [--min-pack 0.5] [--model qwen2.5-coder-1.5b] [--threads 2] [--parallel 8]
+        [--sections]
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ def main() -> int:
         help="write the same briefs again one section at a time (--parallel 1), same run",
     )
     parser.add_argument(
+        "--sections",
+        action="store_true",
+        help="print each brief's calls: answer tokens (fixed by the schema), prompt, seconds",
+    )
+    parser.add_argument(
         "--judge",
         action=argparse.BooleanOptionalAction,
         default=False,
@@ -189,6 +195,15 @@ def main() -> int:
             f"  prompt {r.prompt_tokens:5} (+{r.cached_tokens} cached)"
             f"  completion {r.completion_tokens:5}  {state}"
         )
+        if args.sections:
+            # In the order the writer asks: headline, tldr, key_takeaways, comparison,
+            # technical_deep_dive, future_implications, then the timeline's wording.
+            for g in r.generations:
+                print(
+                    f"      answer {g.completion_tokens:4} ({g.forced_tokens:3} fixed)"
+                    f"  prompt {g.prompt_tokens:5}  {g.seconds:5.1f} s"
+                    f" (first token at {g.prompt_seconds:4.1f} s)"
+                )
     if not done:
         print("no brief was written")
         return 1
