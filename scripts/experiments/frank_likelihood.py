@@ -5,7 +5,7 @@ For each summary sentence, the model (Qwen2.5-Coder, in process through llama.cp
 its tokens twice: after the article (``cond``) and after no article (``free``). A sentence
 that the article supports should be much likelier with it (pointwise mutual information,
 as in HaRiM and FFLM); an invented name or number should not. Per summary: the weakest
-sentence's mean log-probability gain, and the share of tokens whose gain is below zero.
+sentence's mean log-probability gain, and the share of tokens whose gain is below -1.
 Then the balanced accuracy of "fully faithful" at the best threshold of each feature (and
 of its blend with the checker's own score), per subset, and Spearman with Factuality.
 
@@ -19,7 +19,6 @@ import argparse
 import itertools
 import json
 import math
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -27,13 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from newsdesk.grounding_eval import load_frank, spearman
+from newsdesk.evaluate import dataset_path
+from newsdesk.grounding_eval import balanced_accuracy, load_frank, spearman
 from newsdesk.llm.files import resolve
 from newsdesk.llm.llamacpp import _import_llama_cpp, _load_cpu_backends
 from newsdesk.settings import Settings
 from newsdesk.timeline import split_sentences
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def log_softmax_at(logits: np.ndarray, token: int) -> float:
@@ -102,14 +100,13 @@ def chat(system: str, user: str) -> str:
     )
 
 
-def balanced_accuracy(scores: list[float], gold: list[bool], threshold: float) -> float:
-    pos = [s >= threshold for s, g in zip(scores, gold, strict=True) if g]
-    neg = [s < threshold for s, g in zip(scores, gold, strict=True) if not g]
-    return (sum(pos) / len(pos) + sum(neg) / len(neg)) / 2 if pos and neg else 0.0
+def ba_at(scores: list[float], gold: list[bool], threshold: float) -> float:
+    """Balanced accuracy of "fully faithful" predicted as a score at or above ``threshold``."""
+    return balanced_accuracy([s >= threshold for s in scores], gold)
 
 
 def best_ba(scores: list[float], gold: list[bool]) -> tuple[float, float]:
-    return max((balanced_accuracy(scores, gold, t), t) for t in sorted(set(scores)))
+    return max((ba_at(scores, gold, t), t) for t in sorted(set(scores)))
 
 
 def main() -> None:
@@ -119,8 +116,7 @@ def main() -> None:
     parser.add_argument("--limit-articles", type=int, default=0)
     parser.add_argument("--out", default="/tmp/frank_ll.json")
     args = parser.parse_args()
-    data = Path(os.environ.get("NEWSDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    pairs = load_frank(data / "frank" / "frank_valid.jsonl")
+    pairs = load_frank(dataset_path("frank"))
     by_article: dict[str, list] = defaultdict(list)
     for p in pairs:
         by_article[p.id.split(":")[0]].append(p)
@@ -186,14 +182,14 @@ def features(row: dict) -> dict[str, float]:
     }
 
 
-def checker_scores(data: Path, cache: Path) -> dict[str, float]:
+def checker_scores(cache: Path) -> dict[str, float]:
     """The support checker's own score of each summary (its weakest sentence), no judge."""
     if cache.exists():
         return dict(json.loads(cache.read_text()))
     from newsdesk.grounding import Checker
     from newsdesk.grounding_eval import run_grounding_eval
 
-    pairs = load_frank(data / "frank" / "frank_valid.jsonl")
+    pairs = load_frank(dataset_path("frank"))
     run_grounding_eval(pairs, Checker(Settings.load(), judge=False))
     scores = {p.id: p.score for p in pairs}
     cache.write_text(json.dumps(scores))
@@ -267,19 +263,16 @@ def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
         per_subset: dict[str, tuple[list[float], list[bool]]] = {"cnndm": ([], []), "bbc": ([], [])}
         for subset, gold, sentences in data:
             worst = min(
-                (wl * lx + ws * sm + wg * min(1.0, max(0.0, (x[feat] - lo2) / (hi2 - lo2))))
+                (wl * x[0] + ws * x[1] + wg * min(1.0, max(0.0, (x[feat] - lo2) / (hi2 - lo2))))
                 / (wl + ws + wg)
                 - (0.0 if x[4] else 1.0)
                 for x in sentences
-                for lx, sm in [(x[0], x[1])]
             )
             per_subset[subset][0].append(worst)
             per_subset[subset][1].append(gold)
         ts = [i / 40 for i in range(10, 40)]
         for t in ts:
-            bas = [
-                balanced_accuracy(*per_subset[k], t) for k in ("cnndm", "bbc") if per_subset[k][0]
-            ]
+            bas = [ba_at(*per_subset[k], t) for k in ("cnndm", "bbc") if per_subset[k][0]]
             bas += [0.0] * (2 - len(bas))
             best.append((sum(bas) / 2, bas, (wl, ws, wg, lo2, hi2, feat, t)))
     best.sort(key=lambda b: -b[0])
@@ -303,7 +296,7 @@ def rules(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
         for subset in ("cnndm", "bbc"):
             got = [pred(s) for sub, _, s in data if sub == subset]
             gold = [g for sub, g, _ in data if sub == subset]
-            out.append(balanced_accuracy([float(x) for x in got], gold, 0.5))
+            out.append(balanced_accuracy(got, gold))
         return out[0], out[1]
 
     found = []
@@ -361,8 +354,7 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) > 1 and sys.argv[1] == "--report":
-        data = Path(os.environ.get("NEWSDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))
-        scores = checker_scores(data, Path("/tmp/frank_checker.json"))
+        scores = checker_scores(Path("/tmp/frank_checker.json"))
         rows = json.loads(Path(sys.argv[2]).read_text())
         report(rows, scores)
         signals = json.loads(Path("/tmp/frank_checker.signals.json").read_text())

@@ -39,6 +39,8 @@ URL = re.compile(
     rf"(?!(?:{_FILE_EXTENSIONS})/)[a-z]{{2,24}}(?::\d{{1,5}})?/[^\s<>\"')\]]*",
     re.IGNORECASE,
 )
+PASSAGE_WORDS = 70
+MAX_PASSAGES = 60
 
 
 def scrub_urls(value: Any, allowed: set[str]) -> Any:
@@ -52,10 +54,6 @@ def scrub_urls(value: Any, allowed: set[str]) -> Any:
     if isinstance(value, dict):
         return {k: scrub_urls(v, allowed) for k, v in value.items()}
     return value
-
-
-PASSAGE_WORDS = 70
-MAX_PASSAGES = 60
 
 
 @dataclass(frozen=True)
