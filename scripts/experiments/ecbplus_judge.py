@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
 
-from newsdesk.cluster import tokens
 from newsdesk.evaluate import dataset_path, load_ecbplus
 from newsdesk.llm import get_backend
 from newsdesk.settings import Settings
+from newsdesk.timeline import _tfidf
 
 SYSTEM = "You are a careful news editor. You decide whether two articles report the same event."
 QUESTION = (
@@ -46,17 +45,6 @@ def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     return float(wins / (len(pos) * len(neg)))
 
 
-def tfidf(texts: Sequence[str]) -> list[dict[str, float]]:
-    counts = [Counter(tokens(t)) for t in texts]
-    df = Counter(w for c in counts for w in c)
-    vectors = []
-    for c in counts:
-        v = {w: (1 + math.log(n)) * math.log(len(texts) / df[w]) for w, n in c.items()}
-        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
-        vectors.append({w: x / norm for w, x in v.items()})
-    return vectors
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=45, help="pairs of each label")
@@ -67,7 +55,7 @@ def main() -> None:
 
     docs = load_ecbplus(dataset_path("ecbplus", None))
     texts = [f"{d.title} {d.text}" for d, _ in docs]
-    vectors = tfidf(texts)
+    vectors = _tfidf(texts)  # unit rows: a dot product is the cosine
     # Topics are the gold clusters' number ("1ecb" and "1ecbplus" are topic 1).
     by_topic: dict[str, list[int]] = defaultdict(list)
     for i, (_, gold) in enumerate(docs):
@@ -99,7 +87,7 @@ def main() -> None:
         llm.eval(backend._prompt_tokens(messages))
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
         judged.append(float(np.logaddexp.reduce(logits[yes]) - np.logaddexp.reduce(logits[no])))
-        cosines.append(sum(x * vectors[j].get(w, 0.0) for w, x in vectors[i].items()))
+        cosines.append(float(vectors[i] @ vectors[j]))
         labels.append(label)
         if n % 10 == 0:
             print(f"{n} pairs, {time.perf_counter() - started:.0f} s", flush=True)
