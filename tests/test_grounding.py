@@ -13,11 +13,14 @@ import pytest
 from conftest import CONTENT_MODEL, llm_settings
 from newsdesk.briefs.pack import SourcePack, build_pack
 from newsdesk.grounding import (
+    LEXICAL_GATE,
     Checker,
     Claim,
     Verdict,
+    combine,
     dates,
     grounding_score,
+    judge_value,
     lexical_support,
     names,
     quantities,
@@ -201,6 +204,17 @@ def test_a_claim_citing_the_wrong_passage_is_caught(shared_data: Path, tmp_path:
     assert checker.check(sentence, []).label == "unsupported"  # no cites, no support
 
 
+def test_the_judge_weighs_in_only_where_the_cited_passages_hold_the_claim() -> None:
+    judged = {"lexical": 0.9, "semantic": 0.5, "judge": 1.0}
+    assert combine(judged)[1] == "supported"
+    assert combine({**judged, "judge": 0.0})[1] != "supported"  # the judge says no
+    assert combine({**judged, "lexical": LEXICAL_GATE - 0.01})[1] == "unsupported"
+    assert combine(judged, numbers_missing=True)[1] == "partial"
+    # Without the judge, words and similarity decide as before.
+    assert combine({"lexical": 0.9, "semantic": 0.5})[1] == "partial"
+    assert judge_value(-3.0) == 0.0 and judge_value(9.0) == 1.0
+
+
 def test_the_judge_does_not_rescue_a_wrong_citation(shared_data: Path, tmp_path: Path) -> None:
     pack = _recorded_pack(shared_data)
     right, wrong, sentence = _claims(pack)
@@ -212,10 +226,15 @@ def test_the_judge_does_not_rescue_a_wrong_citation(shared_data: Path, tmp_path:
     finally:
         checker.close()
     assert "judge" in good.signals and "judge" in bad.signals
+    # The judge reads the whole pack, where the sentence is, so it answers alike for both
+    # (asked once: the prompt does not depend on the cites); the cited passages' words
+    # are what the wrong citation lacks.
+    assert good.signals["judge_odds"] == bad.signals["judge_odds"]
     assert bad.label == "unsupported", bad
     assert good.score > bad.score
-    assert checker.judge_calls == 2
-    assert len(cache.read_text().splitlines()) == 2
+    assert good.signals["lexical"] >= LEXICAL_GATE > bad.signals["lexical"]
+    assert checker.judge_calls == 1
+    assert len(cache.read_text().splitlines()) == 1
     # A second checker answers from the cache file without the model.
     again = Checker(_settings(tmp_path), judge=True, cache=cache)
     again.check_all(texts, [Claim(sentence, (right,))])

@@ -187,6 +187,31 @@ def test_answers_decoded_together_share_the_prefix_and_each_meets_its_schema(
     small.close()
 
 
+def _question(claim: str) -> list[dict[str, str]]:
+    article = "Mistral released Codestral 2, a 22B code model, under the Apache 2.0 license."
+    return [
+        {"role": "system", "content": "You check whether a claim is supported by an article."},
+        {
+            "role": "user",
+            "content": f"Article:\n{article}\n\nClaim: {claim}\n\n"
+            "Is the claim supported by the article? Answer yes or no.",
+        },
+    ]
+
+
+def test_yes_odds_tell_a_supported_claim_from_a_contradicted_one(tmp_path: Path) -> None:
+    backend = get_backend(llm_settings(tmp_path, CONTENT_MODEL))
+    try:
+        true = backend.yes_odds(_question("Codestral 2 is released under Apache 2.0."))
+        false = backend.yes_odds(_question("Codestral 2 is a 7B model released by Google."))
+        again = backend.yes_odds(_question("Codestral 2 is released under Apache 2.0."))
+    finally:
+        backend.close()
+    assert true > false, (true, false)
+    assert true > 0 > false, (true, false)
+    assert again == pytest.approx(true, abs=1e-3)  # from the cached prefix, the same answer
+
+
 def test_guesses_from_the_prompt_do_not_change_the_answer(tmp_path: Path) -> None:
     """Prompt-lookup guesses are checked by the model: the same answer, fewer passes."""
     passage = (
@@ -281,6 +306,20 @@ def test_openai_backend_against_a_real_server(tmp_path: Path, llama_server: str)
     assert answer.completion_tokens > 0
     assert "".join(backend.stream(MESSAGES, max_tokens=8)).strip()
     backend.close()
+
+
+def test_openai_yes_odds_match_the_in_process_model(tmp_path: Path, llama_server: str) -> None:
+    """The server's log-probabilities and llama.cpp's own logits give the same log-odds."""
+    remote = get_backend(llm_settings(tmp_path, llm_backend="openai", llm_url=llama_server))
+    local = get_backend(llm_settings(tmp_path, SMALL_MODEL))
+    try:
+        for claim in ("Codestral 2 is released under Apache 2.0.", "Google made Codestral 2."):
+            assert remote.yes_odds(_question(claim)) == pytest.approx(
+                local.yes_odds(_question(claim)), abs=0.05
+            )
+    finally:
+        remote.close()
+        local.close()
 
 
 def test_briefs_through_the_server(tmp_path: Path, llama_server: str, shared_data: Path) -> None:

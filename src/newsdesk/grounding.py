@@ -47,15 +47,22 @@ log = logging.getLogger(__name__)
 
 Label = Literal["supported", "partial", "unsupported"]
 LABELS: tuple[Label, ...] = ("supported", "partial", "unsupported")
-JUDGE_VALUES: dict[str, float] = {"supported": 1.0, "partial": 0.5, "unsupported": 0.0}
 
 # Chosen on the FRANK validation split (docs/grounding.md).
 SEMANTIC_FLOOR = 0.2
 SEMANTIC_CEILING = 0.8
 WEIGHTS = {"lexical": 0.3, "semantic": 0.7}
-WEIGHTS_WITH_JUDGE = {"lexical": 0.3, "semantic": 0.4, "judge": 0.3}
 SUPPORTED = 0.825
 PARTIAL = 0.5
+# With the judge: its yes/no log-odds count from 0 at JUDGE_FLOOR to 1 at JUDGE_CEILING.
+JUDGE_FLOOR = 0.5
+JUDGE_CEILING = 2.0
+WEIGHTS_WITH_JUDGE = {"lexical": 0.15, "semantic": 0.1, "judge": 0.6}
+SUPPORTED_WITH_JUDGE = 0.4
+PARTIAL_WITH_JUDGE = 0.2  # set, not fitted: FRANK has no three-way label
+# The judge reads the whole pack, so its "yes" cannot vouch for the passages a claim cites:
+# with the judge, a claim with less than this share of its words in them is unsupported.
+LEXICAL_GATE = 0.3
 
 # --------------------------------------------------------------------------- normalization
 
@@ -331,13 +338,19 @@ def grounding_score(verdicts: Iterable[Verdict]) -> float:
 
 def combine(signals: dict[str, float], numbers_missing: bool = False) -> tuple[float, Label]:
     """The support score and label of a claim from its signals."""
-    weights = WEIGHTS_WITH_JUDGE if "judge" in signals else WEIGHTS
+    judged = "judge" in signals
+    weights = WEIGHTS_WITH_JUDGE if judged else WEIGHTS
+    supported, partial = (
+        (SUPPORTED_WITH_JUDGE, PARTIAL_WITH_JUDGE) if judged else (SUPPORTED, PARTIAL)
+    )
     used = [k for k in weights if k in signals]
     total = sum(weights[k] for k in used)
     score = sum(weights[k] * signals[k] for k in used) / total if total else 0.0
     label: Label = (
-        "supported" if score >= SUPPORTED else "partial" if score >= PARTIAL else ("unsupported")
+        "supported" if score >= supported else "partial" if score >= partial else ("unsupported")
     )
+    if judged and signals.get("lexical", 0.0) < LEXICAL_GATE:
+        label = "unsupported"
     if numbers_missing and label == "supported":
         label = "partial"
     return score, label
@@ -351,66 +364,62 @@ def semantic_value(cosine: float) -> float:
 
 # --------------------------------------------------------------------------- judge
 
-JUDGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"label": {"type": "string", "enum": list(LABELS)}},
-    "required": ["label"],
-    "additionalProperties": False,
-}
 JUDGE_SYSTEM = (
-    "You check facts. You get numbered source passages, then one claim that cites some of "
-    "them. Answer whether the cited passages support the claim. supported: the passages "
-    "state everything the claim says (paraphrase is fine). partial: the passages state "
-    "some of it, but a detail of the claim (a name, number, date, place or who did what) "
-    "is missing or different. unsupported: the passages do not say it, or contradict it. "
-    'Answer with JSON: {"label": "supported" | "partial" | "unsupported"}.'
+    "You are a careful fact checker. You decide whether a claim is supported by an article."
 )
+JUDGE_QUESTION = (
+    "Is every part of the claim (its names, numbers, dates, who did what) stated or directly "
+    "implied by the article? Answer yes or no."
+)
+# Room left in the context for the claim, the question and the answer.
+_JUDGE_ROOM = 256
 
 
-def judge_messages(passages: Sequence[str], claim: str, cites: Sequence[int]) -> list[Message]:
-    """The judge's prompt: instructions, the passages, then the claim (so the prefix up to
-    the claim is the same for every claim checked against these passages)."""
-    numbered = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(passages, start=1))
-    cited = ", ".join(f"[{c}]" for c in cites) or "none"
+def judge_messages(passages: Sequence[str], claim: str) -> list[Message]:
+    """The judge's prompt: the passages as one article, then the claim and the question, so
+    that the prefix up to the claim is the same for every claim checked against them."""
+    article = "\n\n".join(passages)
     return [
         {"role": "system", "content": JUDGE_SYSTEM},
-        {
-            "role": "user",
-            "content": f"Passages:\n\n{numbered}\n\nClaim (cites {cited}): {claim}\n\n"
-            f"Do passages {cited} support the claim?",
-        },
+        {"role": "user", "content": f"Article:\n{article}\n\nClaim: {claim}\n\n{JUDGE_QUESTION}"},
     ]
 
 
+def judge_value(odds: float) -> float:
+    """The judge's log-odds of "yes" rescaled to [0, 1] between the floor and the ceiling."""
+    return min(1.0, max(0.0, (odds - JUDGE_FLOOR) / (JUDGE_CEILING - JUDGE_FLOOR)))
+
+
 class JudgeCache:
-    """Judge answers kept in a JSON Lines file, keyed by a hash of the model and prompt."""
+    """Judge answers (log-odds) kept in a JSON Lines file, keyed by a hash of the model and
+    prompt."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._answers: dict[str, str] = {}
+        self._answers: dict[str, float] = {}
         if path.exists():
             for line in path.read_text("utf-8").splitlines():
                 try:
                     row = json.loads(line)
-                    self._answers[row["key"]] = row["label"]
+                    self._answers[row["key"]] = float(row["odds"])
                 except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a crash
+                    continue  # a line cut short by a crash, or a label of an older judge
 
     @staticmethod
     def key(model: str, messages: Sequence[Message]) -> str:
         raw = json.dumps([model, list(messages)], sort_keys=True).encode("utf-8")
         return hashlib.sha256(raw).hexdigest()
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> float | None:
         return self._answers.get(key)
 
-    def put(self, key: str, label: str) -> None:
+    def put(self, key: str, odds: float) -> None:
         with self._lock:
-            self._answers[key] = label
+            self._answers[key] = odds
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"key": key, "label": label}) + "\n")
+                f.write(json.dumps({"key": key, "odds": round(odds, 4)}) + "\n")
 
 
 # --------------------------------------------------------------------------- checker
@@ -496,6 +505,7 @@ class Checker:
         flat = [s for group in sentences for s in group]
         vectors = self.embedder.embed(flat + [c.text for c in claims]) if flat or claims else None
         owner = [i for i, group in enumerate(sentences) for _ in group]
+        judged_passages = self._fitting(passages) if self.judge and claims else []
         out: list[Verdict] = []
         for index, claim in enumerate(claims):
             cites = [c for c in claim.cites if 1 <= c <= len(passages)]
@@ -522,31 +532,38 @@ class Checker:
                 reasons.append("words not in the cited passages: " + ", ".join(lex.missing_words))
             reasons.append(f"best sentence similarity {cosine:.2f}")
             if self.judge:
-                label = self._judge(passages, claim.text, cites)
-                signals["judge"] = JUDGE_VALUES[label]
-                reasons.append(f"judge: {label}")
+                odds = self._judge(judged_passages, claim.text)
+                signals["judge"] = judge_value(odds)
+                signals["judge_odds"] = odds
+                reasons.append(f"judge: log-odds of yes {odds:+.2f}")
             score, verdict = combine(signals, lex.numbers_missing)
             out.append(Verdict(verdict, score, reasons, signals))
             if progress:
                 progress(index + 1)
         return out
 
-    def _judge(self, passages: Sequence[str], claim: str, cites: Sequence[int]) -> str:
-        messages = judge_messages(passages, claim, cites)
+    def _judge(self, passages: Sequence[str], claim: str) -> float:
+        messages = judge_messages(passages, claim)
         key = JudgeCache.key(self.llm.model_name, messages) if self.cache else ""
-        if self.cache and (hit := self.cache.get(key)):
+        if self.cache and (hit := self.cache.get(key)) is not None:
             return hit
         self.judge_calls += 1
-        generation = self.llm.generate(messages, schema=JUDGE_SCHEMA, max_tokens=12)
-        try:
-            label = str(json.loads(generation.text)["label"])
-        except (ValueError, KeyError, TypeError):
-            label = "unsupported"
-        if label not in JUDGE_VALUES:
-            label = "unsupported"
+        odds = self.llm.yes_odds(messages)
         if self.cache:
-            self.cache.put(key, label)
-        return label
+            self.cache.put(key, odds)
+        return odds
+
+    def _fitting(self, passages: Sequence[str]) -> list[str]:
+        """The passages, in order, that fit the judge's context with room for a claim."""
+        budget = int(self.settings.llm_context) - _JUDGE_ROOM
+        budget -= self.llm.count_tokens(JUDGE_SYSTEM + JUDGE_QUESTION)
+        kept: list[str] = []
+        for passage in passages:
+            budget -= self.llm.count_tokens(passage) + 2
+            if budget < 0:
+                break
+            kept.append(passage)
+        return kept
 
     def close(self) -> None:
         if self._llm is not None:

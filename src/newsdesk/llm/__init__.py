@@ -110,6 +110,12 @@ class LLMBackend:
         """Yield the answer's text piece by piece (backends with ``can_stream``)."""
         raise LLMError(f"the {self.name} backend cannot stream")
 
+    def yes_odds(self, messages: Sequence[Message]) -> float:
+        """The log-odds of "yes" against "no" as the first word of the answer to
+        ``messages`` (a yes/no question): the model's confidence, read from one forward
+        pass, not a sampled word. Raises as ``generate`` does."""
+        raise LLMError(f"the {self.name} backend cannot score a yes/no answer")
+
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes; an estimate where the backend has no tokenizer at hand."""
         return len(text) // 4 + 1

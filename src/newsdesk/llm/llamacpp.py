@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from newsdesk.exceptions import ModelError
+from newsdesk.exceptions import LLMError, ModelError
 from newsdesk.llm import Generation, LLMBackend, Message, Request, register
 from newsdesk.llm.files import resolve
 from newsdesk.llm.forward import JsonCursor
@@ -142,6 +142,7 @@ class LlamaCppBackend(LLMBackend):
         self.draft_tokens = max(0, int(settings.llm_draft_tokens))
         self.parallel = max(1, int(settings.llm_parallel))
         self._batch: Any = None
+        self._yes_no: tuple[list[int], list[int]] | None = None
 
     @property
     def model_name(self) -> str:
@@ -524,6 +525,41 @@ class LlamaCppBackend(LLMBackend):
                     continue  # a character split over tokens
                 pending = b""
                 yield piece
+
+    def yes_odds(self, messages: Sequence[Message]) -> float:
+        """One forward pass after the cached prefix; the next token's "yes" against "no"
+        (either case, with or without a leading space)."""
+        with self._lock:
+            tokens = self._prompt_tokens(messages)
+            llm = self._llm
+            reuse = self._cached_prefix(tokens)
+            if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
+                llm.n_tokens = reuse
+            else:
+                llm.reset()
+            self._eval(list(tokens[llm.n_tokens :]))
+            llama_cpp = _import_llama_cpp()
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),)
+            )
+            yes, no = self._answer_tokens()
+            return float(np.logaddexp.reduce(logits[yes]) - np.logaddexp.reduce(logits[no]))
+
+    def _answer_tokens(self) -> tuple[list[int], list[int]]:
+        """The tokens that open a "yes" and a "no" answer (single tokens in the vocabulary)."""
+        if self._yes_no is None:
+            found: list[list[int]] = []
+            for word in ("yes", "no"):
+                ids = set()
+                for form in (word, word.capitalize(), " " + word, " " + word.capitalize()):
+                    pieces = self._llm.tokenize(form.encode(), add_bos=False, special=False)
+                    if len(pieces) == 1:
+                        ids.add(pieces[0])
+                if not ids:
+                    raise LLMError(f"{self.model_name} has no single token for {word!r}")
+                found.append(sorted(ids))
+            self._yes_no = (found[0], found[1])
+        return self._yes_no
 
     def count_tokens(self, text: str) -> int:
         return len(self._model().tokenize(text.encode("utf-8"), add_bos=False, special=False))

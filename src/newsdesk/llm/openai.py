@@ -18,6 +18,7 @@ brief's calls on their side; their count of cached tokens is reported when they 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,8 @@ from newsdesk.exceptions import LLMError
 from newsdesk.llm import Generation, LLMBackend, Message, Request, register
 
 MODES = ("json_schema", "json_object", "none")
+# Candidates listed for a yes/no answer's first token (OpenAI allows at most 20).
+TOP_LOGPROBS = 20
 
 
 @register
@@ -129,6 +132,31 @@ class OpenAIBackend(LLMBackend):
             completion_tokens=int(usage.get("completion_tokens") or 0),
             seconds=seconds,
         )
+
+    def yes_odds(self, messages: Sequence[Message]) -> float:
+        """From the server's log-probabilities of the first answer token (``logprobs`` with
+        ``top_logprobs``: vLLM, SGLang, llama.cpp's server, OpenAI). A word missing from the
+        top list counts as no likelier than the least likely token listed."""
+        body = self._body(messages, None, 1)
+        body["logprobs"] = True
+        body["top_logprobs"] = TOP_LOGPROBS
+        response = self._post(body)
+        try:
+            top = response.json()["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            listed = [(str(t["token"]).strip().lower(), float(t["logprob"])) for t in top]
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise LLMError(
+                f"the server gave no log-probabilities: {response.text[:200]!r}", self.url
+            ) from e
+        if not listed:
+            raise LLMError("the server gave no log-probabilities", self.url)
+        floor = min(lp for _, lp in listed)
+
+        def total(word: str) -> float:
+            found = [lp for token, lp in listed if token == word]
+            return math.log(sum(math.exp(lp) for lp in found)) if found else floor
+
+        return total("yes") - total("no")
 
     def generate_many(self, requests: Sequence[Request]) -> list[Generation]:
         """Send up to ``llm_parallel`` requests at once; every request is answered or has
