@@ -9,15 +9,19 @@ Three signals, each in [0, 1]:
    content words found (stems), since a claim may also invent a plain word ("resigned").
 2. semantic: the cosine of the claim's MiniLM embedding with its best passage sentence,
    rescaled from [``SEMANTIC_FLOOR``, ``SEMANTIC_CEILING``] to [0, 1].
-3. judge (optional, ``grounding_judge``): the model backend answers supported / partial /
-   unsupported under a JSON schema (1, 0.5, 0). The passages come first in the prompt and
-   the claim last, so that checking many claims against the same passages evaluates them
-   once (the llamacpp backend reuses the KV cache of a shared prefix).
+3. judge (optional, ``grounding_judge``): the model backend's log-odds of "yes" against
+   "no" when asked whether the passages (all of the pack, as one article) state the claim,
+   read from one forward pass and rescaled from [``JUDGE_FLOOR``, ``JUDGE_CEILING``]. The
+   passages come first in the prompt and the claim last, so that checking many claims
+   against the same passages evaluates them once (the llamacpp backend reuses the KV
+   cache of a shared prefix).
 
 The support score is a weighted mean of the signals; the label follows from two
-thresholds. Weights and thresholds were chosen on the FRANK validation split (docs/
-grounding.md). A claim is never "supported" while one of its numbers or dates is missing
-from its passages, whatever the other signals say.
+thresholds, with the judge or without it. Weights and thresholds were chosen on the FRANK
+validation split (docs/grounding.md). A claim is never "supported" while one of its
+numbers or dates is missing from its passages, whatever the other signals say; with the
+judge, which reads the whole pack, a claim whose words are mostly missing from the
+passages it cites is "unsupported".
 """
 
 from __future__ import annotations

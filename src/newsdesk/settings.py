@@ -254,8 +254,9 @@ SETTINGS: tuple[Setting, ...] = (
         "grounding_judge",
         bool,
         False,
-        "Ask the model backend whether each claim's cited passages support it, on top of "
-        "the word and embedding checks (off: those two alone, no model needed).",
+        "Ask the model backend whether the source pack supports each claim (its log-odds "
+        "of yes, one forward pass a claim; openai: a server with logprobs), on top of the "
+        "word and embedding checks (off: those two alone, no model needed).",
     ),
     Setting(
         "grounding_policy",
