@@ -14,6 +14,8 @@ the checker's own score (run with ``--report``).
         [--model qwen2.5-coder-1.5b] [--limit-articles N] [--out /tmp/frank_judge.json]
     NEWSDESK_SHARED_DATA=../shared/data .venv/bin/python scripts/experiments/frank_judge.py \
         --report /tmp/frank_judge.json
+    NEWSDESK_SHARED_DATA=../shared/data .venv/bin/python scripts/experiments/frank_judge.py \
+        --checker      # the same search over the checker's own signals, judge on
 """
 
 from __future__ import annotations
@@ -127,10 +129,7 @@ def report(rows: list[dict]) -> None:
 
 
 def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
-    """One rule for both subsets, as the product needs: per sentence a weighted mean of the
-    checker's lexical and semantic values and the judge's log-odds (0 at ``lo``, 1 at
-    ``hi``); supported at ``t`` or more, with no number missing and the lexical value at
-    least ``gate``. A summary is fully faithful when every sentence is supported."""
+    """The experiment's log-odds with the checker's other signals, in ``search``."""
     data = []
     for r in rows:
         sig = signals[r["id"]]
@@ -140,6 +139,44 @@ def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
                 for x, j in zip(sig, r["judge"], strict=True)
             ]
             data.append((r["subset"], r["gold"] == 1.0, sentences))
+    search(data)
+
+
+def checker_grid() -> None:
+    """The checker itself with the judge on (its own prompt; answers kept in the data
+    directory's judge cache, which ``newsdesk eval grounding --judge`` reuses), then
+    ``search`` over its signals."""
+    from newsdesk.grounding import Checker
+    from newsdesk.grounding_eval import run_grounding_eval
+    from newsdesk.settings import Settings
+
+    settings = Settings.load()
+    pairs = load_frank(dataset_path("frank"))
+    cache = settings.data_path / "grounding-judge.jsonl"
+    run = run_grounding_eval(pairs, Checker(settings, judge=True, cache=cache))
+    print(f"{run.claims} claims in {run.seconds:.0f} s")
+    data = []
+    for p in pairs:
+        sentences = [
+            (
+                v.signals["lexical"],
+                v.signals["semantic"],
+                v.signals["judge_odds"],
+                v.signals["numbers"],
+            )
+            for v in p.verdicts
+            if "judge_odds" in v.signals
+        ]
+        if sentences:
+            data.append((p.subset, p.gold == 1.0, sentences))
+    search(data)
+
+
+def search(data: list[tuple[str, bool, list[tuple[float, float, float, float]]]]) -> None:
+    """One rule for both subsets, as the product needs: per sentence a weighted mean of the
+    checker's lexical and semantic values and the judge's log-odds (0 at ``lo``, 1 at
+    ``hi``); supported at ``t`` or more, with no number missing and the lexical value at
+    least ``gate``. A summary is fully faithful when every sentence is supported."""
 
     def score(wl: float, ws: float, wj: float, lo: float, hi: float, t: float, gate: float):
         per: dict[str, tuple[list[bool], list[bool]]] = {"cnndm": ([], []), "bbc": ([], [])}
@@ -159,10 +196,12 @@ def grid(rows: list[dict], signals: dict[str, list[dict[str, float]]]) -> None:
         (0.1, 0.15, 0.2, 0.3),
         (0.0, 0.1, 0.2, 0.3),
         (0.5, 0.6, 0.8, 1.0),
-        (-1, 0, 0.5),
-        (2, 3),
-        (0.0, 0.3, 0.5),
+        (-1, 0, 0.5, 1),
+        (2, 3, 4),
+        (0.0, 0.3),
     ):
+        if hi <= lo:
+            continue
         for t in [i / 40 for i in range(12, 36)]:
             bas = score(wl, ws, wj, lo, hi, t, gate)
             found.append((sum(bas) / 2, bas, (wl, ws, wj, lo, hi, t, gate)))
@@ -180,5 +219,7 @@ if __name__ == "__main__":
 
     if len(sys.argv) > 2 and sys.argv[1] == "--report":
         report(json.loads(Path(sys.argv[2]).read_text()))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--checker":
+        checker_grid()
     else:
         main()

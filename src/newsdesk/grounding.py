@@ -59,10 +59,10 @@ WEIGHTS = {"lexical": 0.3, "semantic": 0.7}
 SUPPORTED = 0.825
 PARTIAL = 0.5
 # With the judge: its yes/no log-odds count from 0 at JUDGE_FLOOR to 1 at JUDGE_CEILING.
-JUDGE_FLOOR = 0.5
+JUDGE_FLOOR = 1.0
 JUDGE_CEILING = 2.0
-WEIGHTS_WITH_JUDGE = {"lexical": 0.15, "semantic": 0.1, "judge": 0.6}
-SUPPORTED_WITH_JUDGE = 0.4
+WEIGHTS_WITH_JUDGE = {"lexical": 0.1, "semantic": 0.2, "judge": 0.5}
+SUPPORTED_WITH_JUDGE = 0.35
 PARTIAL_WITH_JUDGE = 0.2  # set, not fitted: FRANK has no three-way label
 # The judge reads the whole pack, so its "yes" cannot vouch for the passages a claim cites:
 # with the judge, a claim with less than this share of its words in them is unsupported.
