@@ -20,15 +20,13 @@ the checker's own score (run with ``--report``).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from frank_likelihood import Scorer, best_ba, checker_scores, zscores  # type: ignore[import-not-found]
+from frank_likelihood import Scorer, arguments, best_ba, checker_scores, zscores  # type: ignore[import-not-found]
 
 from newsdesk.evaluate import dataset_path
 from newsdesk.grounding_eval import balanced_accuracy, load_frank, spearman
@@ -65,19 +63,7 @@ def log_odds(scorer: Scorer, continuation: list[int], yes: list[int], no: list[i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="qwen2.5-coder-1.5b")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--limit-articles", type=int, default=0)
-    parser.add_argument("--out", default="/tmp/frank_judge.json")
-    args = parser.parse_args()
-    pairs = load_frank(dataset_path("frank"))
-    by_article: dict[str, list] = defaultdict(list)
-    for p in pairs:
-        by_article[p.id.split(":")[0]].append(p)
-    articles = list(by_article.values())
-    if args.limit_articles:
-        articles = articles[: args.limit_articles]
+    args, articles = arguments("qwen2.5-coder-1.5b", "/tmp/frank_judge.json")
     scorer = Scorer(args.model, args.threads)
     yes = [scorer.tokens(w)[0] for w in ("yes", "Yes")]
     no = [scorer.tokens(w)[0] for w in ("no", "No")]

@@ -109,20 +109,25 @@ def best_ba(scores: list[float], gold: list[bool]) -> tuple[float, float]:
     return max((ba_at(scores, gold, t), t) for t in sorted(set(scores)))
 
 
-def main() -> None:
+def arguments(model: str, out: str) -> tuple[argparse.Namespace, list[list[Any]]]:
+    """The command line of a FRANK experiment, and FRANK's summaries grouped by article."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--model", default=model)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit-articles", type=int, default=0)
-    parser.add_argument("--out", default="/tmp/frank_ll.json")
+    parser.add_argument("--out", default=out)
     args = parser.parse_args()
-    pairs = load_frank(dataset_path("frank"))
     by_article: dict[str, list] = defaultdict(list)
-    for p in pairs:
+    for p in load_frank(dataset_path("frank")):
         by_article[p.id.split(":")[0]].append(p)
     articles = list(by_article.values())
     if args.limit_articles:
         articles = articles[: args.limit_articles]
+    return args, articles
+
+
+def main() -> None:
+    args, articles = arguments("qwen2.5-coder-0.5b", "/tmp/frank_ll.json")
     scorer = Scorer(args.model, args.threads)
     system = "You summarize news articles in one or a few sentences."
     free_prefix = scorer.tokens(chat(system, "Summarize a news article."), special=True)
