@@ -217,6 +217,15 @@ class LlamaCppBackend(LLMBackend):
         llm = self._llm
         return min(_common_prefix(llm._input_ids[: llm.n_tokens], tokens), len(tokens) - 1)
 
+    def _keep_prefix(self, tokens: list[int]) -> None:
+        """Keep the cached tokens that ``tokens`` starts with, and forget the rest."""
+        llm = self._llm
+        reuse = self._cached_prefix(tokens)
+        if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
+            llm.n_tokens = reuse
+        else:
+            llm.reset()
+
     def _run(
         self, tokens: list[int], max_tokens: int, schema: dict[str, Any] | None
     ) -> Iterator[tuple[int, float, str]]:
@@ -239,11 +248,7 @@ class LlamaCppBackend(LLMBackend):
         llm = self._llm
         constraint = self._constraint(schema) if schema is not None else None
         cursor = JsonCursor(schema) if schema is not None else None
-        reuse = self._cached_prefix(tokens)
-        if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
-            llm.n_tokens = reuse
-        else:
-            llm.reset()
+        self._keep_prefix(tokens)
         vocab = llm._model.vocab
         ctx = llm._ctx.ctx
         n_vocab = llm.n_vocab()
@@ -532,11 +537,7 @@ class LlamaCppBackend(LLMBackend):
         with self._lock:
             tokens = self._prompt_tokens(messages)
             llm = self._llm
-            reuse = self._cached_prefix(tokens)
-            if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
-                llm.n_tokens = reuse
-            else:
-                llm.reset()
+            self._keep_prefix(tokens)
             self._eval(list(tokens[llm.n_tokens :]))
             llama_cpp = _import_llama_cpp()
             logits = np.ctypeslib.as_array(
