@@ -43,21 +43,9 @@ def log_odds(scorer: Scorer, continuation: list[int], yes: list[int], no: list[i
     """Decode ``continuation`` after the cached prefix and compare the next token's yes/no."""
     n = len(scorer.prefix_tokens)
     scorer.lc.llama_memory_seq_rm(scorer.memory, 0, n - 1, -1)
-    seq = [scorer.prefix_tokens[-1], *continuation]
-    for at in range(0, len(seq), 512):
-        part = seq[at : at + 512]
-        scorer.batch.n_tokens = len(part)
-        for i, t in enumerate(part):
-            scorer.batch.token[i] = t
-            scorer.batch.pos[i] = n - 1 + at + i
-            scorer.batch.n_seq_id[i] = 1
-            scorer.batch.seq_id[i][0] = 0
-            scorer.batch.logits[i] = at + i == len(seq) - 1
-        if scorer.lc.llama_decode(scorer.llm._ctx.ctx, scorer.batch) != 0:
-            raise RuntimeError("decode failed")
+    scorer._decode([scorer.prefix_tokens[-1], *continuation], n - 1, True)
     logits = np.ctypeslib.as_array(
-        scorer.lc.llama_get_logits_ith(scorer.llm._ctx.ctx, len(part) - 1),
-        shape=(scorer.n_vocab,),
+        scorer.lc.llama_get_logits_ith(scorer.llm._ctx.ctx, -1), shape=(scorer.n_vocab,)
     )
     return float(np.logaddexp.reduce(logits[yes]) - np.logaddexp.reduce(logits[no]))
 
