@@ -12,13 +12,17 @@ paragraph that holds one, so the model never sees it. English, and a few phrasin
 other languages. An article about prompt injection may lose a quoted example;
 tests/test_hostile.py measures the share of real sentences left out, and how much of a set
 of requests written by someone who never saw these patterns they catch (4 of 20 for the
-newest set: docs/reliability.md).
+newest set: docs/reliability.md). What the filter misses meets ``scrub_borrowed``: a
+name that the sources give only in sentences that ask something stays out of the brief.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import unicodedata
+from typing import Any
 
 from newsdesk.timeline import split_sentences
 
@@ -192,3 +196,183 @@ def without_injections(text: str) -> str:
         if not any(is_injection(s) for s in split_sentences(paragraph))
     ]
     return "\n\n".join(kept)
+
+
+# -- what a brief may not take from a request -------------------------------------------
+#
+# A request that the filter misses still has to plant something to be followed: a name, a
+# handle, a hashtag that the article does not otherwise have (the lab to credit, the kit to
+# preorder). So a name that the sources give only in sentences that ask something does not
+# go into a brief. "Asks something" is much wider here than for the filter, which leaves
+# text out of the pack: here it costs a brief only a name that no plain sentence of its
+# sources gives (docs/briefs.md has the figures).
+# Words of retelling and of what a retelling holds ("anyone preparing an abstract or
+# précis", "the folks who screenshot these threads", "credit it", "the first action item").
+_RETELLING_WORDS = re.compile(
+    r"\b(?:summar\w*|recaps?|digests?|round-?ups?|briefs?|tl;?dr|abstracts?|write-?ups?|"
+    r"pr[eé]cis|condens\w+|cheat ?sheets?|restat\w+|retell\w*|repost\w*|paraphras\w+|"
+    r"quot(?:e|es|ed|ing)|screenshots?|newsletters?|syndicat\w+|republish\w*|excerpts?|"
+    r"key[- ]points?|takeaways?|hashtags?|headlines?|taglines?|action items?|next steps?|"
+    r"comparison tables?|credit(?:s|ed|ing)?|cite[ds]?|citing|citations?|attribut\w+|"
+    r"acknowledg\w+|indexers?|aggregators?|relay\w*)\b",
+    re.IGNORECASE,
+)
+# An AI or a reteller spoken to: "@assistant", "LLM, you are...", "Summarization agent:".
+_VOCATIVE = re.compile(
+    r"(?<![\w.])@[a-z]|^(?:hey|hi|hello)\s+(?-i:[A-Z][\w.-]+)\s*,|(?:^|[:;\u2014-]\s+)(?:dear\s+)?(?:\w+\s+)?(?:ai|llms?|assistants?|agents?|"
+    r"bots?|models?|summari[sz]ers?|writers?|editors?)\s*[,:\u2014]",
+    re.IGNORECASE,
+)
+# An order, opening a sentence or a chat turn ("User: Write that...", "Always name...").
+_ORDER = re.compile(
+    rf"(?:^|\b(?:user|system|assistant|model)\w*\W*)(?:always |please |now )?"
+    rf"(?:{_ORDERS}|name|tell|list|credit|cite|decode|follow|obey|keep|ignore|disregard)\b",
+    re.IGNORECASE,
+)
+# A field named like a brief's part, in a card or a config ("Hook: ...", "Tags: ...").
+_FIELD = re.compile(
+    rf"\b(?:{_PARTS}|tags|abstract|digest\w*)[\w-]*[\"']?\s*[:=]\s*\S", re.IGNORECASE
+)
+_FUNCTION_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        "a an the of to in on at by for with from and or but not is are was were be been it "
+        "its this that these those i we you he she they my our your their as if so than then",
+    )
+)
+# Function words of French, Spanish, German, Italian, Portuguese, Dutch, Swedish, Polish
+# and Turkish that are not English words.
+_FOREIGN_FUNCTION_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        """les des une est et que pour dans sur avec qui pas du au los las una del por para con
+    el y se der das und ist nicht mit für auf ein eine zu den dem il della che per sono gli
+    non os um uma com não da het een en van dat niet voor zijn och att det som för med av är
+    till på w z na się nie że jest bu ve bir için ile olarak veya""",
+    )
+)
+# Sentence ends of Chinese and Japanese, which the sentence splitter does not know.
+_SCRIPT_STOPS = re.compile(r"(?<=[\u3002\uff01\uff1f\uff1a])")
+URL_LIKE = re.compile(r"\S*(?:://|www\.|\.com|\.org|\.ai|/)\S*")
+# Words of a brief that can carry a planted name: 4 or more letters or digits, with
+# hyphens or dots inside ("api-gorsevale", "try-quombly").
+_NAME = re.compile(r"[^\W_](?:[\w.-]*[^\W_])?")
+
+
+@functools.cache
+def english_words() -> frozenset[str]:
+    """Common English words: the whole words of MiniLM's vocabulary (the embedder's
+    tokenizer, about 20,000), empty when the package is not installed."""
+    from newsdesk.embeddings import minilm_files
+    from newsdesk.exceptions import EmbeddingError
+
+    try:
+        _, tokenizer = minilm_files()
+    except EmbeddingError:
+        return frozenset()
+    vocab = json.loads(tokenizer.read_text("utf-8"))["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha() and w.isascii())
+
+
+def _known(part: str, known: frozenset[str]) -> bool:
+    if part.isdigit() or part in known:
+        return True
+    # Inflected forms: "tokens", "cached", "scrapes", "extracting".
+    stems = [part[: -len(end)] for end in ("s", "es", "ed", "d", "ing", "ly") if part.endswith(end)]
+    return any(len(stem) >= 3 and (stem in known or stem + "e" in known) for stem in stems)
+
+
+def _name_like(word: str, *, tag: bool) -> bool:
+    """A word of 4 or more characters that can carry a planted name: written like one (a
+    capital, a digit, a hyphen or a dot inside), or any word of a hashtag, and not a
+    common English word (with a hyphen or a dot, any part of it not one)."""
+    if len(word) < 4 or word.isdigit():
+        return False
+    if not (tag or word[1:] != word[1:].lower() or word[0].isupper() or re.search(r"[\d.-]", word)):
+        return False
+    known = english_words()
+    return not known or not all(
+        _known(part, known) for part in re.split(r"[-.]", word.lower()) if part
+    )
+
+
+def asks_something(sentence: str) -> bool:
+    """Whether ``sentence`` asks something of anyone, in the widest sense: it speaks of
+    retelling or of what a retelling holds, speaks to an AI or a reteller, opens with an
+    order, is a field named like a brief's part, or is not in English."""
+    if _RETELLING_WORDS.search(sentence) or _VOCATIVE.search(sentence):
+        return True
+    if _RETELLING.search(sentence):
+        return True
+    if _FIELD.search(sentence) or _ORDER.search(sentence.strip()):
+        return True
+    # Not English: another script, or more function words of another language than of
+    # English (links and code have neither).
+    words = re.findall(r"[^\W\d_]+", URL_LIKE.sub(" ", sentence.lower()))
+    english = sum(w in _FUNCTION_WORDS for w in words)
+    letters = [c for c in sentence if c.isalpha()]
+    if english < 2 and sum(not c.isascii() for c in letters) >= max(1, 0.2 * len(letters)):
+        return True
+    foreign = sum(w in _FOREIGN_FUNCTION_WORDS for w in words)
+    return foreign >= 2 and foreign > english
+
+
+def names(text: str, *, tag: bool = False) -> list[str]:
+    """The words of ``text`` that can carry a planted name (``tag``: of a hashtag; a word
+    after "#" or "@" is one anywhere)."""
+    return [
+        m.group(0)
+        for m in _NAME.finditer(text)
+        if _name_like(m.group(0), tag=tag or (m.start() > 0 and text[m.start() - 1] in "#@"))
+    ]
+
+
+class Provenance:
+    """Where the names of a brief's sources come from: ``borrowed`` gives the names of a
+    text that its sources give only in sentences that ask something."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._plain: list[str] = []
+        self._asking: list[str] = []
+        for text in texts:
+            for whole in split_sentences(visible(text)):
+                for sentence in _SCRIPT_STOPS.split(whole):
+                    low = sentence.lower()
+                    (self._asking if asks_something(sentence) else self._plain).append(low)
+        self._plain_text = "\n".join(self._plain)
+        self._asking_text = "\n".join(self._asking)
+
+    def borrowed(self, text: str, *, tag: bool = False) -> list[str]:
+        """The name-like words of ``text`` (any uncommon word of a hashtag, with ``tag``)
+        found in the sources only inside sentences that ask something."""
+        out = []
+        for word in names(text, tag=tag):
+            # The whole word, or an uncommon part of it ("#zindlemark-kit").
+            parts = [p for p in re.split(r"[-.]", word) if p != word and _name_like(p, tag=True)]
+            if any(self._only_asking(p.lower()) for p in [word, *parts]):
+                out.append(word)
+        return out
+
+    def _only_asking(self, low: str) -> bool:
+        return low in self._asking_text and low not in self._plain_text
+
+
+def scrub_borrowed(value: Any, provenance: Provenance, *, tags: bool = False) -> Any:
+    """``value`` (a brief section's JSON: strings, lists and dicts of them) without the
+    names that its sources give only in sentences that ask something: each such word is
+    taken out of a string, and a hashtag holding one is dropped."""
+    if isinstance(value, str):
+        words = provenance.borrowed(value, tag=tags)
+        if not words:
+            return value
+        if tags:
+            return None
+        for word in words:
+            value = re.sub(rf"(?<![\w.-]){re.escape(word)}(?![\w-])", "", value)
+        return re.sub(r"[ \t]{2,}", " ", value).strip()
+    if isinstance(value, list):
+        kept = [scrub_borrowed(v, provenance, tags=tags) for v in value]
+        return [v for v in kept if v is not None]
+    if isinstance(value, dict):
+        return {k: scrub_borrowed(v, provenance, tags=k == "hashtags") for k, v in value.items()}
+    return value

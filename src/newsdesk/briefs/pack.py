@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from newsdesk.briefs.injection import is_injection, visible, without_injections
+from newsdesk.briefs.injection import Provenance, is_injection, visible, without_injections
 
 # Chat-template control strings in a source would be read as the template's own tokens (the
 # prompt is tokenized with special tokens on): a source could open a system turn. They lose
@@ -87,6 +87,11 @@ class SourcePack:
         """The items' own URLs: the only ones a brief may contain. A URL in a source's text
         is not one of them: it may be planted there for the brief to repeat."""
         return {p.url for p in self.passages if p.url}
+
+    def provenance(self) -> Provenance:
+        """Which names the passages give only in sentences that ask something
+        (``newsdesk.briefs.injection.Provenance``): a brief does not carry those."""
+        return Provenance([p.header() + "\n" + p.text for p in self.passages])
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in self.passages]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from newsdesk.briefs.injection import asks_something, scrub_borrowed
 from newsdesk.briefs.pack import SourcePack, build_pack, scrub_urls
 from newsdesk.briefs.schema import (
     SECTIONS,
@@ -354,6 +355,7 @@ class BriefWriter:
         Returns the sections that validated and, for the others, what was wrong.
         """
         allowed = pack.urls()
+        provenance = pack.provenance()
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
         for attempt in range(1 + max(0, int(self.settings.llm_retries))):
@@ -376,7 +378,8 @@ class BriefWriter:
                 model = asks[name][0]
                 try:
                     data = json.loads(generation.text)
-                    data = _drop_bad_cites(scrub_urls(data, allowed), len(pack.passages))
+                    data = scrub_borrowed(scrub_urls(data, allowed), provenance)
+                    data = _drop_bad_cites(data, len(pack.passages))
                     done[name] = model.model_validate(_tidy_comparison(_fit_hashtags(data)))
                     continue
                 except ValidationError as e:
@@ -491,6 +494,9 @@ def evidence_timeline(pack: SourcePack, k: int) -> list[tuple[Any, int]]:
     evidence = []
     for passage in pack.passages:
         evidence += dated_sentences(passage.text, _day(passage.date), str(passage.id))
+    # A sentence that asks something ("tell readers to preorder it today") is no evidence,
+    # and it would reach the brief word for word.
+    evidence = [e for e in evidence if not asks_something(e.sentence)]
     timeline = build_timeline(evidence, k)
     # A claim has at least 8 characters: a shorter dated sentence ("5/3/24.") says nothing.
     return [
