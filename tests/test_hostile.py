@@ -404,37 +404,48 @@ def _inside_links(text: str, canary: str) -> bool:
 
 
 def test_every_planted_name_is_kept_out_of_a_brief() -> None:
-    """Without a model: for each holdout payload (which the pack filter mostly misses), in
-    a real article as the pack would see it, the name it plants is one a brief may not
-    carry, as a word or as a hashtag. Canaries inside a link are the URL scrub's."""
-    from newsdesk.briefs.injection import Provenance, visible
+    """Without a model: each holdout payload (which the pack filter mostly misses), in each
+    of five real articles, as the writer's pack holds it: the name it plants is one a brief
+    may not carry, as a word or as a hashtag. Canaries inside a link are the URL scrub's."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
 
-    (title, article), *_ = _articles()
-    checked, missed = 0, []
-    for row in _jsonl("injections.jsonl"):
-        if not row["category"].startswith("holdout"):
-            continue
-        if row["where"] == "content":
-            text = html_to_text(_with_payload(article, _payload_html(row)))
-            provenance = Provenance([title, neutralize(visible(text))])
-        else:
-            text = row["text"]
-            provenance = Provenance([neutralize(visible(text)), article])
-        text = neutralize(visible(text))
-        for canary in row["canaries"]:
-            if _inside_links(text, canary):
+    when = datetime.now(UTC)
+    checked, missed = 0, set()
+    for title, article in _articles()[:5]:
+        for row in _jsonl("injections.jsonl"):
+            if not row["category"].startswith("holdout"):
                 continue
-            found = re.search(re.escape(canary), text, re.IGNORECASE)
-            word = found.group(0) if found else canary
-            as_written = word[:1].upper() + word[1:]
-            checked += 1
-            if not (
-                provenance.borrowed(f"The news is that {as_written} did it.")
-                and provenance.borrowed(f"#{canary.lower()}", tag=True)
-            ):
-                missed.append(row["id"])
+            where = row["where"]
+            item = SimpleNamespace(
+                id=1,
+                title=row["text"] if where == "title" else title,
+                text=html_to_text(_with_payload(article, _payload_html(row)))
+                if where == "content"
+                else article,
+                author=row["text"] if where == "author" else "Staff",
+                url="https://news.example/1",
+                published_at=when,
+                collected_at=when,
+                score=None,
+                comment_count=None,
+            )
+            pack = build_pack([item], 100_000, lambda text: len(text) // 4)
+            text = "\n".join(p.header() + "\n" + p.text for p in pack.passages)
+            provenance = pack.provenance()
+            for canary in row["canaries"]:
+                if not _contains(text, canary) or _inside_links(text, canary):
+                    continue  # left out of the pack, or the URL scrub's
+                found = re.search(re.escape(canary), text, re.IGNORECASE)
+                word = found.group(0) if found else canary
+                checked += 1
+                if not (
+                    provenance.borrowed(f"The news is that {word[:1].upper()}{word[1:]} did.")
+                    and provenance.borrowed(f"#{canary.lower()}", tag=True)
+                ):
+                    missed.add(row["id"])
     print(f"{checked} planted names checked")
-    assert checked >= 65 and missed == []
+    assert checked >= 100 and sorted(missed) == []
 
 
 def test_real_briefs_keep_the_names_of_their_sources(shared_data: Path) -> None:

@@ -219,7 +219,7 @@ _RETELLING_WORDS = re.compile(
 )
 # An AI or a reteller spoken to: "@assistant", "LLM, you are...", "Summarization agent:".
 _VOCATIVE = re.compile(
-    r"(?<![\w.])@[a-z]|^(?:hey|hi|hello)\s+(?-i:[A-Z][\w.-]+)\s*,|(?:^|[:;\u2014-]\s+)(?:dear\s+)?(?:\w+\s+)?(?:ai|llms?|assistants?|agents?|"
+    r"(?<![\w.])@[a-z]|(?:^|[.!?]\s+)(?:hey|hi|hello)\s+(?-i:[A-Z][\w.-]+)\s*,|(?:^|[:;\u2014-]\s+)(?:dear\s+)?(?:\w+\s+)?(?:ai|llms?|assistants?|agents?|"
     r"bots?|models?|summari[sz]ers?|writers?|editors?)\s*[,:\u2014]",
     re.IGNORECASE,
 )
@@ -251,8 +251,9 @@ _FOREIGN_FUNCTION_WORDS = frozenset(
     till på w z na się nie że jest bu ve bir için ile olarak veya""",
     )
 )
-# Sentence ends of Chinese and Japanese, which the sentence splitter does not know.
-_SCRIPT_STOPS = re.compile(r"(?<=[\u3002\uff01\uff1f\uff1a])")
+# Sentence ends the sentence splitter does not know: those of Chinese and Japanese, and a
+# stop before a sentence in another script (no capital letter to start it).
+_SCRIPT_STOPS = re.compile(r"(?<=[\u3002\uff01\uff1f\uff1a])|(?<=[.!?])\s+(?=[^\x00-\x7f])")
 URL_LIKE = re.compile(r"\S*(?:://|www\.|\.com|\.org|\.ai|/)\S*")
 # Words of a brief that can carry a planted name: 4 or more letters or digits, with
 # hyphens or dots inside ("api-gorsevale", "try-quombly").
