@@ -219,8 +219,10 @@ _RETELLING_WORDS = re.compile(
 )
 # An AI or a reteller spoken to: "@assistant", "LLM, you are...", "Summarization agent:".
 _VOCATIVE = re.compile(
-    r"(?<![\w.])@[a-z]|(?:^|[.!?]\s+)(?:hey|hi|hello)\s+(?-i:[A-Z][\w.-]+)\s*,|(?:^|[:;\u2014-]\s+)(?:dear\s+)?(?:\w+\s+)?(?:ai|llms?|assistants?|agents?|"
-    r"bots?|models?|summari[sz]ers?|writers?|editors?)\s*[,:\u2014]",
+    r"(?<![\w.])@[a-z]"
+    r"|(?:^|[.!?]\s+)(?:hey|hi|hello)\s+(?-i:[A-Z][\w.-]+)\s*,"
+    r"|(?:^|[:;\u2014-]\s+)(?:dear\s+)?(?:\w+\s+)?(?:ai|llms?|assistants?|agents?|bots?|"
+    r"models?|summari[sz]ers?|writers?|editors?)\s*[,:\u2014]",
     re.IGNORECASE,
 )
 # An order, opening a sentence or a chat turn ("User: Write that...", "Always name...").
