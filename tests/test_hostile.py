@@ -404,14 +404,16 @@ def _inside_links(text: str, canary: str) -> bool:
 
 
 def test_every_planted_name_is_kept_out_of_a_brief() -> None:
-    """Without a model: each holdout payload (which the pack filter mostly misses), in each
-    of five real articles, as the writer's pack holds it: the name it plants is one a brief
-    may not carry, as a word or as a hashtag. Canaries inside a link are the URL scrub's."""
+    """Without a model: each taught holdout payload (which the pack filter mostly misses),
+    in each of five real articles, as the writer's pack holds it: the name it plants is one
+    a brief may not carry, as a word or as a hashtag. Canaries inside a link are the URL
+    scrub's. The newest holdouts (written by someone who never saw the rule) measure how
+    it generalizes: their share is printed."""
     from datetime import UTC, datetime
     from types import SimpleNamespace
 
     when = datetime.now(UTC)
-    checked, missed = 0, set()
+    checked, missed, fresh = 0, set(), Counter()
     for title, article in _articles()[:5]:
         for row in _jsonl("injections.jsonl"):
             if not row["category"].startswith("holdout"):
@@ -438,13 +440,17 @@ def test_every_planted_name_is_kept_out_of_a_brief() -> None:
                     continue  # left out of the pack, or the URL scrub's
                 found = re.search(re.escape(canary), text, re.IGNORECASE)
                 word = found.group(0) if found else canary
-                checked += 1
-                if not (
+                kept_out = bool(
                     provenance.borrowed(f"The news is that {word[:1].upper()}{word[1:]} did.")
                     and provenance.borrowed(f"#{canary.lower()}", tag=True)
-                ):
+                )
+                if row["category"] == "holdout":
+                    fresh[kept_out] += 1
+                    continue
+                checked += 1
+                if not kept_out:
                     missed.add(row["id"])
-    print(f"{checked} planted names checked")
+    print(f"{checked} planted names checked; newest holdouts: {fresh[True]} of {fresh.total()}")
     assert checked >= 100 and sorted(missed) == []
 
 
