@@ -458,8 +458,8 @@ def test_real_briefs_keep_the_names_of_their_sources(shared_data: Path) -> None:
     """What the rule above costs: of the name-like words of real text (recorded lab and
     news feeds, r/LocalLLaMA posts), the share that a brief could not carry because the
     source gives them only in sentences that ask something. Pinned ceilings: measured 5.1%
-    of the articles' and 4.5% of the posts' on 2026-12-05 (mostly names in a "how to
-    cite", "credits" or "TL;DR" line)."""
+    of the articles' and 4.5% of the posts' on 2026-12-05 (names in an
+    acknowledgements line or a TL;DR, code, a post in French, for example)."""
     import gzip
 
     import feedparser

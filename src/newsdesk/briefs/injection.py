@@ -247,10 +247,10 @@ _FUNCTION_WORDS = frozenset(
 _FOREIGN_FUNCTION_WORDS = frozenset(
     re.findall(
         r"\S+",
-        """les des une est et que pour dans sur avec qui pas du au los las una del por para con
-    el y se der das und ist nicht mit für auf ein eine zu den dem il della che per sono gli
-    non os um uma com não da het een en van dat niet voor zijn och att det som för med av är
-    till på w z na się nie że jest bu ve bir için ile olarak veya""",
+        "les des une est et que pour dans sur avec qui pas du au los las una del por para con "
+        "el y se der das und ist nicht mit für auf ein eine zu den dem il della che per sono "
+        "gli non os um uma com não da het een en van dat niet voor zijn och att det som för "
+        "med av är till på w z na się nie że jest bu ve bir için ile olarak veya",
     )
 )
 # Sentence ends the sentence splitter does not know: those of Chinese and Japanese, and a
@@ -291,7 +291,7 @@ def _name_like(word: str, *, tag: bool) -> bool:
     common English word (with a hyphen or a dot, any part of it not one)."""
     if len(word) < 4 or word.isdigit():
         return False
-    if not (tag or word[1:] != word[1:].lower() or word[0].isupper() or re.search(r"[\d.-]", word)):
+    if not (tag or word != word.lower() or re.search(r"[\d.-]", word)):
         return False
     known = english_words()
     return not known or not all(
