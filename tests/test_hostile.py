@@ -309,14 +309,38 @@ def _injection_feed(groups: list[list[dict[str, Any]]], articles: list[tuple[str
     )
 
 
+def _real_articles(shared_data: Path, *, titles: bool = False) -> Iterator[str]:
+    """The full text of every entry of the recorded lab and news feeds (``titles``: with
+    its title as a first paragraph)."""
+    import feedparser
+
+    for path in sorted((shared_data / "rss-ai-feeds" / "head").glob("*.xml")):
+        parsed = feedparser.parse(io.BytesIO(path.read_bytes()), sanitize_html=False)
+        for entry in parsed.entries:
+            content = entry.get("content") or [{"value": entry.get("summary", "")}]
+            text = html_to_text(content[0]["value"])
+            yield entry.get("title", "") + "\n\n" + text if titles else text
+
+
+def _real_posts(
+    shared_data: Path, *, limit: int | None = None, titles: bool = False
+) -> Iterator[str]:
+    """The text of the recorded r/LocalLLaMA posts, the first ``limit`` of them (``titles``:
+    with the title as a first paragraph)."""
+    import gzip
+
+    with gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as lines:
+        for line in itertools.islice(lines, limit):
+            post = json.loads(line)
+            post = post.get("data") or post
+            text = post.get("selftext") or ""
+            yield (post.get("title") or "") + "\n\n" + text if titles else text
+
+
 def test_the_injection_filter_keeps_real_articles(shared_data: Path) -> None:
     """What the filter leaves out of real text: paragraphs of recorded lab and news feeds
     (full content) and of r/LocalLLaMA posts, by words. Pinned ceilings: measured 0.5% and
     1.5% (chat templates and system prompts quoted in posts) on 2026-11-29."""
-    import gzip
-
-    import feedparser
-
     from newsdesk.briefs.injection import visible, without_injections
 
     def share_left_out(texts: Iterator[str]) -> float:
@@ -327,21 +351,8 @@ def test_the_injection_filter_keeps_real_articles(shared_data: Path) -> None:
             kept += len(without_injections(text).split())
         return 1 - kept / total
 
-    def articles() -> Iterator[str]:
-        for path in sorted((shared_data / "rss-ai-feeds" / "head").glob("*.xml")):
-            parsed = feedparser.parse(io.BytesIO(path.read_bytes()), sanitize_html=False)
-            for entry in parsed.entries:
-                content = entry.get("content") or [{"value": entry.get("summary", "")}]
-                yield html_to_text(content[0]["value"])
-
-    def posts() -> Iterator[str]:
-        with gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as lines:
-            for line in lines:
-                post = json.loads(line)
-                yield (post.get("data") or post).get("selftext") or ""
-
-    assert share_left_out(articles()) < 0.01
-    assert share_left_out(posts()) < 0.025
+    assert share_left_out(_real_articles(shared_data)) < 0.01
+    assert share_left_out(_real_posts(shared_data)) < 0.025
 
 
 def test_the_filter_takes_out_every_payload() -> None:
@@ -460,10 +471,6 @@ def test_real_briefs_keep_the_names_of_their_sources(shared_data: Path) -> None:
     source gives them only in sentences that ask something. Pinned ceilings: measured 5.1%
     of the articles' and 4.5% of the posts' on 2026-12-05 (names in an
     acknowledgements line or a TL;DR, code, a post in French, for example)."""
-    import gzip
-
-    import feedparser
-
     from newsdesk.briefs.injection import Provenance, names, visible, without_injections
 
     def share(texts: Iterator[str]) -> float:
@@ -476,21 +483,8 @@ def test_real_briefs_keep_the_names_of_their_sources(shared_data: Path) -> None:
             borrowed += sum(bool(provenance.borrowed(w)) for w in words)
         return borrowed / found
 
-    def articles() -> Iterator[str]:
-        for path in sorted((shared_data / "rss-ai-feeds" / "head").glob("*.xml")):
-            parsed = feedparser.parse(io.BytesIO(path.read_bytes()), sanitize_html=False)
-            for entry in parsed.entries:
-                content = entry.get("content") or [{"value": entry.get("summary", "")}]
-                yield entry.get("title", "") + "\n\n" + html_to_text(content[0]["value"])
-
-    def posts() -> Iterator[str]:
-        with gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as lines:
-            for line in itertools.islice(lines, 3000):
-                post = json.loads(line)
-                post = post.get("data") or post
-                yield (post.get("title") or "") + "\n\n" + (post.get("selftext") or "")
-
-    in_articles, in_posts = share(articles()), share(posts())
+    in_articles = share(_real_articles(shared_data, titles=True))
+    in_posts = share(_real_posts(shared_data, limit=3000, titles=True))
     print(f"names a brief may not carry: articles {in_articles:.2%}, posts {in_posts:.2%}")
     assert in_articles < 0.06
     assert in_posts < 0.055

@@ -335,15 +335,14 @@ class Provenance:
     text that its sources give only in sentences that ask something."""
 
     def __init__(self, texts: list[str]) -> None:
-        self._plain: list[str] = []
-        self._asking: list[str] = []
+        plain: list[str] = []
+        asking: list[str] = []
         for text in texts:
             for whole in split_sentences(visible(text)):
                 for sentence in _SCRIPT_STOPS.split(whole):
-                    low = sentence.lower()
-                    (self._asking if asks_something(sentence) else self._plain).append(low)
-        self._plain_text = "\n".join(self._plain)
-        self._asking_text = "\n".join(self._asking)
+                    (asking if asks_something(sentence) else plain).append(sentence.lower())
+        self._plain_text = "\n".join(plain)
+        self._asking_text = "\n".join(asking)
 
     def borrowed(self, text: str, *, tag: bool = False) -> list[str]:
         """The name-like words of ``text`` (any uncommon word of a hashtag, with ``tag``)
