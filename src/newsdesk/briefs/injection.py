@@ -190,12 +190,18 @@ def is_injection(sentence: str) -> bool:
 def without_injections(text: str) -> str:
     """``text`` without the paragraphs (blank-line separated) that hold an injection: the
     sentences around an instruction are often part of it ("The real news: ...")."""
-    kept = [
-        paragraph
-        for paragraph in re.split(r"\n\s*\n", text)
-        if not any(is_injection(s) for s in split_sentences(paragraph))
-    ]
-    return "\n\n".join(kept)
+    return split_injections(text)[0]
+
+
+def split_injections(text: str) -> tuple[str, str]:
+    """``text`` without the paragraphs that hold an injection (``without_injections``), and
+    what those requests hold: the paragraphs left out and the paragraphs next to them ("About
+    Glimtorra Labs" above a request to credit it), blank-line separated."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    out = [any(is_injection(s) for s in split_sentences(p)) for p in paragraphs]
+    kept = [p for p, left_out in zip(paragraphs, out, strict=True) if not left_out]
+    near = [p for i, p in enumerate(paragraphs) if any(out[max(0, i - 1) : i + 2])]
+    return "\n\n".join(kept), "\n\n".join(near)
 
 
 # -- what a brief may not take from a request -------------------------------------------
@@ -231,6 +237,22 @@ _ORDER = re.compile(
     rf"(?:{_ORDERS}|name|tell|list|credit|cite|decode|follow|obey|keep|ignore|disregard)\b",
     re.IGNORECASE,
 )
+# A brief's parts named in prose ("list it under Who should care", "use this line as the
+# hook", "lead with this row").
+_PARTS_IN_PROSE = re.compile(
+    r"\b(?:who should care|what to do next|why it matters|what changed|(?:as|for) (?:the|your|a) "
+    r"hook|hook line|lead with|open with)\b",
+    re.IGNORECASE,
+)
+# A sentence that speaks to someone: "you", "please", or an order opening it or one of its
+# clauses ("Share or summarise this news...", "..., cite it by name"). The sentences next to
+# such a request are part of it ("We're Dorvenquay, a tiny lab. Would you mention us?").
+_ADDRESSED = re.compile(
+    r"\b(?:you|your|you're|yours|please|pls|kindly)\b|(?:^|[,;:(\u2014]\s*)\W*(?:add|cite|"
+    r"credit|drop|follow|give|include|insert|join|link|list|mention|name|put|quote|share|shout|"
+    r"sign|tag|thank|use|write)\b",
+    re.IGNORECASE,
+)
 # A field named like a brief's part, in a card or a config ("Hook: ...", "Tags: ...").
 _FIELD = re.compile(
     rf"\b(?:{_PARTS}|tags|abstract|digest\w*)[\w-]*[\"']?\s*[:=]\s*\S", re.IGNORECASE
@@ -242,15 +264,17 @@ _FUNCTION_WORDS = frozenset(
         "its this that these those i we you he she they my our your their as if so than then",
     )
 )
-# Function words of French, Spanish, German, Italian, Portuguese, Dutch, Swedish, Polish
-# and Turkish that are not English words.
+# Function words of French, Spanish, German, Italian, Portuguese, Dutch, Swedish, Polish,
+# Turkish, Finnish, Danish and Norwegian, Czech and Indonesian that are not English words.
 _FOREIGN_FUNCTION_WORDS = frozenset(
     re.findall(
         r"\S+",
         "les des une est et que pour dans sur avec qui pas du au los las una del por para con "
         "el y se der das und ist nicht mit für auf ein eine zu den dem il della che per sono "
         "gli non os um uma com não da het een en van dat niet voor zijn och att det som för "
-        "med av är till på w z na się nie że jest bu ve bir için ile olarak veya",
+        "med av är till på w z na się nie że jest bu ve bir için ile olarak veya ja että tai "
+        "mutta kuin ovat oli myös sekä og ikke af ved fra jeg je že jsou yang untuk dengan ini "
+        "itu dari pada",
     )
 )
 # Sentence ends the sentence splitter does not know: those of Chinese and Japanese, and a
@@ -305,6 +329,8 @@ def asks_something(sentence: str) -> bool:
     order, is a field named like a brief's part, or is not in English."""
     if _RETELLING_WORDS.search(sentence) or _VOCATIVE.search(sentence):
         return True
+    if _PARTS_IN_PROSE.search(sentence):
+        return True
     if _RETELLING.search(sentence):
         return True
     if _FIELD.search(sentence) or _ORDER.search(sentence.strip()):
@@ -332,23 +358,43 @@ def names(text: str, *, tag: bool = False) -> list[str]:
 
 class Provenance:
     """Where the names of a brief's sources come from: ``borrowed`` gives the names of a
-    text that its sources give only in sentences that ask something."""
+    text that its sources give only in requests: sentences that ask something, the
+    sentences next to one that speaks to someone, and ``requests`` (what the pack filter
+    left out and the paragraphs next to it: ``split_injections``)."""
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], requests: list[str] = ()) -> None:
+        near = [s.lower() for text in requests for s in split_sentences(visible(text))]
         plain: list[str] = []
-        asking: list[str] = []
+        asking: list[str] = list(near)
         for text in texts:
-            for whole in split_sentences(visible(text)):
-                for sentence in _SCRIPT_STOPS.split(whole):
-                    (asking if asks_something(sentence) else plain).append(sentence.lower())
+            sentences = [
+                sentence
+                for whole in split_sentences(visible(text))
+                for sentence in _SCRIPT_STOPS.split(whole)
+                if sentence.strip()
+            ]
+            asks = [asks_something(s) for s in sentences]
+            spoken_to = [
+                a and bool(_ADDRESSED.search(s)) for s, a in zip(sentences, asks, strict=True)
+            ]
+            for i, sentence in enumerate(sentences):
+                low = sentence.lower()
+                # A passage joins its sentences with spaces: one of them may hold a
+                # request's sentence after a heading of a paragraph before it ("### About...").
+                is_near = any(n == low or (n.count(" ") >= 5 and n in low) for n in near)
+                if asks[i] or any(spoken_to[max(0, i - 1) : i + 2]) or is_near:
+                    asking.append(low)
+                else:
+                    plain.append(low)
         self._plain_text = "\n".join(plain)
         self._asking_text = "\n".join(asking)
 
-    def borrowed(self, text: str, *, tag: bool = False) -> list[str]:
-        """The name-like words of ``text`` (any uncommon word of a hashtag, with ``tag``)
-        found in the sources only inside sentences that ask something."""
+    def borrowed(self, text: str) -> list[str]:
+        """The uncommon words of ``text`` found in the sources only inside requests. A
+        planted name may come back in lower case ("download the tuxmerrow tool"), so any
+        uncommon word of 4 or more characters counts, not only those written like names."""
         out = []
-        for word in names(text, tag=tag):
+        for word in names(text, tag=True):
             # The whole word, or an uncommon part of it ("#zindlemark-kit").
             parts = [p for p in re.split(r"[-.]", word) if p != word and _name_like(p, tag=True)]
             if any(self._only_asking(p.lower()) for p in [word, *parts]):
@@ -364,7 +410,7 @@ def scrub_borrowed(value: Any, provenance: Provenance, *, tags: bool = False) ->
     names that its sources give only in sentences that ask something: each such word is
     taken out of a string, and a hashtag holding one is dropped."""
     if isinstance(value, str):
-        words = provenance.borrowed(value, tag=tags)
+        words = provenance.borrowed(value)
         if not words:
             return value
         if tags:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from newsdesk.briefs.injection import Provenance, is_injection, visible, without_injections
+from newsdesk.briefs.injection import Provenance, is_injection, split_injections, visible
 
 # Chat-template control strings in a source would be read as the template's own tokens (the
 # prompt is tokenized with special tokens on): a source could open a system turn. They lose
@@ -79,6 +79,9 @@ class Passage:
 class SourcePack:
     passages: tuple[Passage, ...]
     tokens: int
+    # What the injection filter left out of the items, with the paragraphs next to it
+    # (``split_injections``): not for the model, for ``provenance``.
+    requests: tuple[str, ...] = ()
 
     def render(self) -> str:
         return "\n\n".join(f"{p.header()}\n{p.text}" for p in self.passages)
@@ -89,9 +92,15 @@ class SourcePack:
         return {p.url for p in self.passages if p.url}
 
     def provenance(self) -> Provenance:
-        """Which names the passages give only in sentences that ask something
+        """Which names the passages give only in requests
         (``newsdesk.briefs.injection.Provenance``): a brief does not carry those."""
-        return Provenance([p.header() + "\n" + p.text for p in self.passages])
+        # An item's passages read as one text: a request at the end of one passage speaks of
+        # what the next one begins with.
+        items: dict[int, list[str]] = {}
+        for p in self.passages:
+            items.setdefault(p.item_id, []).append(p.text)
+        texts = [p.header() for p in self.passages] + [" ".join(t) for t in items.values()]
+        return Provenance(texts, list(self.requests))
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in self.passages]
@@ -144,16 +153,18 @@ def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
     return out
 
 
-def _item_text(row: Any) -> str:
-    """The item's title and text, without what speaks to the model (briefs.injection)."""
+def _item_text(row: Any) -> tuple[str, str]:
+    """The item's title and text, without what speaks to the model (briefs.injection), and
+    what was left out with the paragraphs next to it."""
     body = (getattr(row, "article_text", None) or "").strip() or (row.text or "").strip()
-    body = without_injections(neutralize(visible(body))).strip()
+    body, requests = split_injections(neutralize(visible(body)))
+    body = body.strip()
     title = neutralize(visible(row.title or "")).strip()
     if is_injection(title):
         title = ""
     if body.startswith(title):
-        return body
-    return f"{title}. {body}" if body else title
+        return body, requests
+    return (f"{title}. {body}" if body else title), requests
 
 
 def _importance(row: Any) -> tuple[float, float]:
@@ -170,7 +181,8 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
         count_tokens: the model's token counter.
     """
     ordered = sorted(rows, key=_importance)
-    chunks = [chunk(_item_text(row)) for row in ordered]
+    texts = [_item_text(row) for row in ordered]
+    chunks = [chunk(text) for text, _ in texts]
     chosen: list[tuple[int, int]] = []  # (item index, chunk index)
     used = 0
     depth = 0
@@ -201,4 +213,5 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
                 text=chunks[i][j],
             )
         )
-    return SourcePack(tuple(passages), used)
+    requests = tuple(texts[i][1] for i in sorted({i for i, _ in chosen}) if texts[i][1])
+    return SourcePack(tuple(passages), used, requests)
