@@ -22,6 +22,7 @@ import functools
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from newsdesk.timeline import split_sentences
@@ -362,7 +363,7 @@ class Provenance:
     sentences next to one that speaks to someone, and ``requests`` (what the pack filter
     left out and the paragraphs next to it: ``split_injections``)."""
 
-    def __init__(self, texts: list[str], requests: list[str] = ()) -> None:
+    def __init__(self, texts: Sequence[str], requests: Sequence[str] = ()) -> None:
         near = [s.lower() for text in requests for s in split_sentences(visible(text))]
         plain: list[str] = []
         asking: list[str] = list(near)
@@ -407,8 +408,8 @@ class Provenance:
 
 def scrub_borrowed(value: Any, provenance: Provenance, *, tags: bool = False) -> Any:
     """``value`` (a brief section's JSON: strings, lists and dicts of them) without the
-    names that its sources give only in sentences that ask something: each such word is
-    taken out of a string, and a hashtag holding one is dropped."""
+    words that its sources give only in requests (``Provenance``): each such word is taken
+    out of a string, and a hashtag holding one is dropped."""
     if isinstance(value, str):
         words = provenance.borrowed(value)
         if not words:

@@ -100,7 +100,7 @@ class SourcePack:
         for p in self.passages:
             items.setdefault(p.item_id, []).append(p.text)
         texts = [p.header() for p in self.passages] + [" ".join(t) for t in items.values()]
-        return Provenance(texts, list(self.requests))
+        return Provenance(texts, self.requests)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in self.passages]
