@@ -22,7 +22,9 @@ story's own item URLs, no sentence of the writer's instructions. ``make test`` r
 of four payloads in one story; ``NEWSDESK_HARDENING_FULL=1`` runs them all, three a story
 (about 35 min on 2 cores), ``NEWSDESK_HARDENING_CATEGORY=holdout`` one category of them;
 ``NEWSDESK_HARDENING_UNFILTERED=1`` turns the injection filter
-off, to measure what the rules, the grammar and the URL scrub do alone.
+off, to measure what the rules, the grammar and the URL scrub do alone, and
+``NEWSDESK_HARDENING_UNSCRUBBED=1`` the writer's rule on names only requests give
+(``scrub_borrowed``), to measure what it does.
 
 XSS: every payload in every field of RSS, Atom and JSON feeds, Reddit listings and comment
 threads and Hacker News items, served on 127.0.0.1 and ingested by the real adapters, then
