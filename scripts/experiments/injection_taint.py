@@ -1,14 +1,21 @@
 """Experiment (docs/reliability.md): how far may a request's reach go? Rules for the names
 a brief may not carry, compared without a model on what they keep out and what they cost.
+Every rule uses the library's sense of "asks something" (``asks_something``).
 
 - ``sentence``: a name that the sources give only in sentences that ask something (the
-  rule of 2026-12-05).
+  rule of the twelfth session).
 - ``window``: the same, a sentence next to an asking one (in one item's text) counting as
   asking too.
 - ``item``: a name that an asking sentence of an item gives is that item's request's,
   whatever the item's other sentences say; only a plain sentence of another item, which
   no request of its own names it in, gives it back.
-- ``item+title``: ``item``, and an item's own title (when it asks nothing) gives it back.
+- ``withheld``: ``sentence``, and a name in what the filter left out of an item is barred
+  from that whole item.
+- ``near-withheld``: ``sentence``, the paragraphs next to what the filter left out counting
+  as asking (``split_injections``).
+- ``addressed``: ``sentence``, a sentence next to an asking one that speaks to someone
+  counting as asking (the library's ``_ADDRESSED``).
+- ``near-withheld+addressed``: the two together, the rule the library keeps.
 
 Kept out: each holdout payload of tests/hostile/injections.jsonl put into five real
 articles, as the injection test does; a canary is kept out when a brief could carry it
@@ -29,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 import test_hostile as th  # noqa: E402
 from newsdesk.briefs.injection import (  # noqa: E402
+    _ADDRESSED,
     _SCRIPT_STOPS,
     _name_like,
     asks_something,
@@ -48,28 +56,9 @@ RULES = (
     "withheld",
     "near-withheld",
     "addressed",
-    "near-withheld+parts+addressed",
+    "near-withheld+addressed",
 )
 SETS = ("older", "hv", "hu", "ht")
-
-# A brief's own parts named in a sentence, without a field's colon ("list it under Who should
-# care", "use this line as the hook", "lead with this row").
-PARTS = re.compile(
-    r"\b(?:who should care|what to do next|why it matters|what changed|(?:as|for) (?:the|your|a) "
-    r"hook|hook line|lead with|open with)\b",
-    re.IGNORECASE,
-)
-WE = re.compile(r"\b(?:us|our|we|me|my)\b", re.IGNORECASE)
-# A sentence that speaks to someone: "you", "please", or an order opening it or a clause of
-# it ("Share or summarise this news...", "..., cite it by name").
-_VERBS = (
-    r"(?:add|cite|credit|drop|follow|give|include|insert|join|link|list|mention|name|put|quote|"
-    r"share|shout|sign|tag|thank|use|write)"
-)
-ADDRESSED = re.compile(
-    rf"\b(?:you|your|you're|yours|please|pls|kindly)\b|(?:^|[,;:(\u2014]\s*)\W*{_VERBS}\b",
-    re.IGNORECASE,
-)
 
 
 def units(title: str, author: str, body: str) -> list[tuple[str, str, bool]]:
@@ -109,17 +98,11 @@ class Rule:
             if "near-withheld" not in rule:
                 item = [("body" if p == "near" else p, s, a) for p, s, a in item]
             asks = [a or p == "near" for p, _, a in item]
-            if "parts" in rule:
-                asks = [a or bool(PARTS.search(s)) for (_, s, _), a in zip(item, asks, strict=True)]
-            if rule == "window" or "we" in rule or "addressed" in rule:
+            if rule == "window" or "addressed" in rule:
                 body = [i for i, (part, _, _) in enumerate(item) if part in ("body", "near")]
                 near = set()
                 for k, i in enumerate(body):
-                    near_too = (
-                        rule == "window"
-                        or ("we" in rule and WE.search(item[i][1]))
-                        or ("addressed" in rule and ADDRESSED.search(item[i][1]))
-                    )
+                    near_too = rule == "window" or _ADDRESSED.search(item[i][1])
                     if asks[i] and near_too:
                         near.update(body[max(0, k - 1) : k + 2])
                 asks = [a or i in near for i, a in enumerate(asks)]
