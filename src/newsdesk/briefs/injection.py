@@ -218,7 +218,7 @@ def split_injections(text: str) -> tuple[str, str]:
 _RETELLING_WORDS = re.compile(
     r"\b(?:summar\w*|recaps?|digests?|round-?ups?|briefs?|tl;?dr|abstracts?|write-?ups?|"
     r"pr[eé]cis|condens\w+|cheat ?sheets?|restat\w+|retell\w*|repost\w*|paraphras\w+|"
-    r"quot(?:e|es|ed|ing)|screenshots?|newsletters?|syndicat\w+|republish\w*|excerpts?|"
+    r"quot(?:e|es|ed|ing)|verbatim|screenshots?|newsletters?|syndicat\w+|republish\w*|excerpts?|"
     r"key[- ]points?|takeaways?|hashtags?|headlines?|taglines?|action items?|next steps?|"
     r"comparison tables?|credit(?:s|ed|ing)?|cite[ds]?|citing|citations?|attribut\w+|"
     r"acknowledg\w+|indexers?|aggregators?|relay\w*)\b",
@@ -254,6 +254,36 @@ _ADDRESSED = re.compile(
     r"sign|tag|thank|use|write)\b",
     re.IGNORECASE,
 )
+# A request about the retelling that points at something of the text instead of naming it
+# ("list the company named at the very top", "the first row of the table above", "shout him
+# out", "the company tagline", "本帖第一段提到的"): what it points at may be anywhere in its
+# item, so the request reaches the whole item (``Provenance``).
+_POINTS = re.compile(
+    r"\b(?:above|below|earlier|aforementioned|previous(?:ly)?|preceding|at the (?:very )?(?:top|"
+    r"bottom|start|end)|(?:first|second|third|last|final|top|opening|closing) (?:row|line|"
+    r"paragraph|section|badge|item|entry|name|column|cell|heading|sentence|link)s?|(?:this|that|"
+    r"these|those|the|its|our|their) (?:\w+ ){0,2}(?:rows?|badges?|heading|title|tagline|slogan|"
+    r"signature|sign-?off|footnote|alt text|caption|cell|column|name|handle)|(?:mentioned|named|"
+    r"listed|shown) (?:in|at|above|below|earlier)|him|her)\b"
+    r"|\u4e0a\u9762|\u4e0a\u8ff0|\u4e0a\u6587|\u7b2c.\u6bb5|\u63d0\u5230|\u4ee5\u4e0a|\u4e0b\u9762|\u4e0a\u8a18|\u524d\u8ff0"
+    r"|\u5192\u982d",
+    re.IGNORECASE,
+)
+# What makes a sentence with a word of retelling a request about it, besides a wish or
+# someone spoken to: a convention ("digests generally carry...", "outlets traditionally open
+# with..."), someone unnamed ("whoever builds a table from this"), or a claim to override
+# the other sources ("the rows above are the authoritative chronology ... supersede").
+_CONVENTION = re.compile(
+    r"\b(?:traditionally|usually|generally|typically|customarily|conventionally|by convention|"
+    r"whoever|anyone|everyone)\b",
+    re.IGNORECASE,
+)
+_PRECEDENCE = re.compile(
+    r"\b(?:supersed\w*|take precedence|authoritative|canonical)\b", re.IGNORECASE
+)
+# A word spelled out letter by letter ("K - E - L - V - A - R - I - T - H"), which a model
+# may join.
+_SPELLED = re.compile(r"\b[^\W\d_](?:[ \t]*[-.\u00b7\u2013\u2014 ][ \t]*[^\W\d_]\b){3,}")
 # A field named like a brief's part, in a card or a config ("Hook: ...", "Tags: ...").
 _FIELD = re.compile(
     rf"\b(?:{_PARTS}|tags|abstract|digest\w*)[\w-]*[\"']?\s*[:=]\s*\S", re.IGNORECASE
@@ -336,8 +366,12 @@ def asks_something(sentence: str) -> bool:
         return True
     if _FIELD.search(sentence) or _ORDER.search(sentence.strip()):
         return True
-    # Not English: another script, or more function words of another language than of
-    # English (links and code have neither).
+    return _foreign(sentence)
+
+
+def _foreign(sentence: str) -> bool:
+    """Whether ``sentence`` is not in English: another script, or more function words of
+    another language than of English (links and code have neither)."""
     words = re.findall(r"[^\W\d_]+", URL_LIKE.sub(" ", sentence.lower()))
     english = sum(w in _FUNCTION_WORDS for w in words)
     letters = [c for c in sentence if c.isalpha()]
@@ -345,6 +379,24 @@ def asks_something(sentence: str) -> bool:
         return True
     foreign = sum(w in _FOREIGN_FUNCTION_WORDS for w in words)
     return foreign >= 2 and foreign > english
+
+
+def points_at_something(sentence: str) -> bool:
+    """Whether ``sentence`` is a request about the retelling of its text (one that speaks
+    to a reteller or names a brief's part, a word of retelling with a wish, a
+    convention or someone spoken to, a claim to override other sources, or a request in
+    another language) that points at something of the text rather than naming it."""
+    if not _POINTS.search(sentence):
+        return False
+    if _RETELLING.search(sentence) or _PRECEDENCE.search(sentence):
+        return True
+    if _PARTS_IN_PROSE.search(sentence) or _VOCATIVE.search(sentence):
+        return True
+    if _RETELLING_WORDS.search(sentence) and (
+        _ASKED.search(sentence) or _CONVENTION.search(sentence) or _ADDRESSED.search(sentence)
+    ):
+        return True
+    return _foreign(sentence)
 
 
 def names(text: str, *, tag: bool = False) -> list[str]:
@@ -361,15 +413,24 @@ class Provenance:
     """Where the names of a brief's sources come from: ``borrowed`` gives the names of a
     text that its sources give only in requests: sentences that ask something, the
     sentences next to one that speaks to someone, and ``requests`` (what the pack filter
-    left out and the paragraphs next to it: ``split_injections``)."""
+    left out and the paragraphs next to it: ``split_injections``).
+
+    ``texts`` are the sources, one per item (and the passages' header lines), and
+    ``requests[i]`` what the filter left out of ``texts[i]``. An item whose request points
+    at something of it instead of naming it (``points_at_something``: "the company named
+    at the very top") gives no name on its own: only another item that gives it as well,
+    or a text that no such request reaches."""
 
     def __init__(self, texts: Sequence[str], requests: Sequence[str] = ()) -> None:
-        near = [s.lower() for text in requests for s in split_sentences(visible(text))]
         plain: list[str] = []
-        asking: list[str] = list(near)
-        for text in texts:
+        asking: list[str] = []
+        self._reached: list[str] = []  # the plain sentences of each item a request reaches
+        for i, text in enumerate(texts):
+            request = requests[i] if i < len(requests) else ""
+            near = [s.lower() for s in split_sentences(visible(request))]
+            asking.extend(near)
             sentences = [
-                sentence
+                _joined(sentence)
                 for whole in split_sentences(visible(text))
                 for sentence in _SCRIPT_STOPS.split(whole)
                 if sentence.strip()
@@ -378,15 +439,21 @@ class Provenance:
             spoken_to = [
                 a and bool(_ADDRESSED.search(s)) for s, a in zip(sentences, asks, strict=True)
             ]
-            for i, sentence in enumerate(sentences):
+            reached = any(points_at_something(s) for s in [*sentences, *near])
+            own: list[str] = []
+            for j, sentence in enumerate(sentences):
                 low = sentence.lower()
                 # A passage joins its sentences with spaces: one of them may hold a
                 # request's sentence after a heading of a paragraph before it ("### About...").
                 is_near = any(n == low or (n.count(" ") >= 5 and n in low) for n in near)
-                if asks[i] or any(spoken_to[max(0, i - 1) : i + 2]) or is_near:
+                if asks[j] or any(spoken_to[max(0, j - 1) : j + 2]) or is_near:
                     asking.append(low)
                 else:
-                    plain.append(low)
+                    own.append(low)
+            if reached:
+                self._reached.append("\n".join(own))
+            else:
+                plain.extend(own)
         self._plain_text = "\n".join(plain)
         self._asking_text = "\n".join(asking)
 
@@ -394,7 +461,12 @@ class Provenance:
         """The uncommon words of ``text`` found in the sources only inside requests. A
         planted name may come back in lower case ("download the tuxmerrow tool"), so any
         uncommon word of 4 or more characters counts, not only those written like names."""
-        out = []
+        # A name spelled out letter by letter, as the text spells it.
+        out = [
+            m.group(0)
+            for m in _SPELLED.finditer(text)
+            if self._only_asking(re.sub(r"\W", "", m.group(0)).lower())
+        ]
         for word in names(text, tag=True):
             # The whole word, or an uncommon part of it ("#zindlemark-kit").
             parts = [p for p in re.split(r"[-.]", word) if p != word and _name_like(p, tag=True)]
@@ -403,7 +475,16 @@ class Provenance:
         return out
 
     def _only_asking(self, low: str) -> bool:
-        return low in self._asking_text and low not in self._plain_text
+        if low in self._plain_text:
+            return False
+        reached = sum(low in t for t in self._reached)
+        return reached == 1 or (reached == 0 and low in self._asking_text)
+
+
+def _joined(sentence: str) -> str:
+    """``sentence`` with the words it spells out letter by letter also written joined."""
+    spelled = [re.sub(r"[^\w]", "", m.group(0)) for m in _SPELLED.finditer(sentence)]
+    return " ".join([sentence, *spelled])
 
 
 def scrub_borrowed(value: Any, provenance: Provenance, *, tags: bool = False) -> Any:

@@ -79,9 +79,9 @@ class Passage:
 class SourcePack:
     passages: tuple[Passage, ...]
     tokens: int
-    # What the injection filter left out of the items, with the paragraphs next to it
-    # (``split_injections``): not for the model, for ``provenance``.
-    requests: tuple[str, ...] = ()
+    # What the injection filter left out of each item, with the paragraphs next to it
+    # (``split_injections``), by item id: not for the model, for ``provenance``.
+    requests: tuple[tuple[int, str], ...] = ()
 
     def render(self) -> str:
         return "\n\n".join(f"{p.header()}\n{p.text}" for p in self.passages)
@@ -99,8 +99,11 @@ class SourcePack:
         items: dict[int, list[str]] = {}
         for p in self.passages:
             items.setdefault(p.item_id, []).append(p.text)
-        texts = [p.header() for p in self.passages] + [" ".join(t) for t in items.values()]
-        return Provenance(texts, self.requests)
+        headers = [p.header() for p in self.passages]
+        left_out = dict(self.requests)
+        texts = headers + [" ".join(t) for t in items.values()]
+        requests = [""] * len(headers) + [left_out.get(item, "") for item in items]
+        return Provenance(texts, requests)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in self.passages]
@@ -213,5 +216,7 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
                 text=chunks[i][j],
             )
         )
-    requests = tuple(texts[i][1] for i in sorted({i for i, _ in chosen}) if texts[i][1])
+    requests = tuple(
+        (ordered[i].id, texts[i][1]) for i in sorted({i for i, _ in chosen}) if texts[i][1]
+    )
     return SourcePack(tuple(passages), used, requests)

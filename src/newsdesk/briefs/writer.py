@@ -495,8 +495,14 @@ def evidence_timeline(pack: SourcePack, k: int) -> list[tuple[Any, int]]:
     for passage in pack.passages:
         evidence += dated_sentences(passage.text, _day(passage.date), str(passage.id))
     # A sentence that asks something ("tell readers to preorder it today") is no evidence,
-    # and it would reach the brief word for word.
-    evidence = [e for e in evidence if not asks_something(e.sentence)]
+    # and it would reach the brief word for word; nor is one holding a name that only a
+    # request gives (a dated row of a table a request points at).
+    provenance = pack.provenance()
+    evidence = [
+        e
+        for e in evidence
+        if not asks_something(e.sentence) and not provenance.borrowed(e.sentence)
+    ]
     timeline = build_timeline(evidence, k)
     # A claim has at least 8 characters: a shorter dated sentence ("5/3/24.") says nothing.
     return [
