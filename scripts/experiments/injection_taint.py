@@ -58,7 +58,7 @@ RULES = (
     "addressed",
     "near-withheld+addressed",
 )
-SETS = ("older", "hv", "hu", "ht")
+SETS = ("older", "hv", "hu", "ht", "hs")
 
 
 def units(title: str, author: str, body: str) -> list[tuple[str, str, bool]]:
@@ -144,7 +144,7 @@ class Rule:
 
 def kept_out() -> dict[str, Counter]:
     """Per rule, (set, kept out) counts over the holdout payloads in five articles: the
-    sets hv, hu and ht, and the older ones."""
+    sets hv, hu, ht and hs, and the older ones."""
     counts = {rule: Counter() for rule in RULES}
     missed = {rule: set() for rule in RULES}
     for title, article in th._articles()[:5]:
