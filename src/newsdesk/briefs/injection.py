@@ -487,6 +487,14 @@ def _joined(sentence: str) -> str:
     return " ".join([sentence, *spelled])
 
 
+def borrowed_words(value: Any, provenance: Provenance) -> list[str]:
+    """The words that ``scrub_borrowed`` takes out of ``value``, each once, in order."""
+    if isinstance(value, str):
+        return provenance.borrowed(value)
+    values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return list(dict.fromkeys(w for v in values for w in borrowed_words(v, provenance)))
+
+
 def scrub_borrowed(value: Any, provenance: Provenance, *, tags: bool = False) -> Any:
     """``value`` (a brief section's JSON: strings, lists and dicts of them) without the
     words that its sources give only in requests (``Provenance``): each such word is taken

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from newsdesk.briefs.injection import asks_something, scrub_borrowed
+from newsdesk.briefs.injection import asks_something, borrowed_words, scrub_borrowed
 from newsdesk.briefs.pack import SourcePack, build_pack, scrub_urls
 from newsdesk.briefs.schema import (
     SECTIONS,
@@ -86,6 +86,9 @@ INSTRUCTIONS: dict[str, str] = {
 # Before a section's instruction when it is asked again. Decoding is greedy: the same
 # prompt would give the same answer again.
 RETRY = "Your last answer was cut off or invalid; be brief. "
+# And when it was invalid for what the name rule took out of it (``scrub_borrowed``: a
+# sentence left with too few words), the words not to write again.
+LEAVE_OUT = "Do not write these words, which the sources give only in requests: {words}. "
 
 # The most dates a timeline shows.
 TIMELINE_DATES = 4
@@ -215,6 +218,23 @@ def _fit_hashtags(data: Any) -> Any:
     if not fitting and isinstance(tags[0], str):
         fitting = [tags[0][:HASHTAG_MAX].rstrip("-")]
     return {**data, "hashtags": fitting}
+
+
+def _drop_emptied(value: Any) -> Any:
+    """``value`` without the list entries whose claim the name rule emptied (a text or a
+    prediction under 8 characters): a section can do without one of its entries."""
+    if isinstance(value, dict):
+        return {k: _drop_emptied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [
+            _drop_emptied(v)
+            for v in value
+            if not (
+                isinstance(v, dict)
+                and any(isinstance(v.get(k), str) and len(v[k]) < 8 for k in ("text", "prediction"))
+            )
+        ]
+    return value
 
 
 def _drop_bad_cites(value: Any, count: int) -> Any:
@@ -358,6 +378,7 @@ class BriefWriter:
         provenance = pack.provenance()
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
+        taken: dict[str, list[str]] = {}  # per section, what the name rule took out
         for attempt in range(1 + max(0, int(self.settings.llm_retries))):
             names = [name for name in asks if name not in done]
             if not names:
@@ -366,7 +387,10 @@ class BriefWriter:
             for name in names:
                 _, messages, schema = asks[name]
                 if attempt:
-                    messages = [messages[0], _user(RETRY + messages[1]["content"])]
+                    again = RETRY
+                    if taken.get(name):
+                        again += LEAVE_OUT.format(words=", ".join(taken[name]))
+                    messages = [messages[0], _user(again + messages[1]["content"])]
                 requests.append(Request(messages, schema, max_tokens(schema)))
             generations = self.backend.generate_many(requests)
             for name, generation in zip(names, generations, strict=True):
@@ -377,8 +401,11 @@ class BriefWriter:
                 result.completion_tokens += generation.completion_tokens
                 model = asks[name][0]
                 try:
-                    data = json.loads(generation.text)
-                    data = scrub_borrowed(scrub_urls(data, allowed), provenance)
+                    data = scrub_urls(json.loads(generation.text), allowed)
+                    taken[name] = borrowed_words(data, provenance)
+                    if taken[name]:
+                        log.info("took %s out of section %s of %s", taken[name], name, story_id)
+                    data = _drop_emptied(scrub_borrowed(data, provenance))
                     data = _drop_bad_cites(data, len(pack.passages))
                     done[name] = model.model_validate(_tidy_comparison(_fit_hashtags(data)))
                     continue
