@@ -263,12 +263,13 @@ _POINTS = re.compile(
     r"bottom|start|end)|(?:first|second|third|last|final|top|opening|closing) (?:row|line|"
     r"paragraph|section|badge|item|entry|name|column|cell|heading|sentence|link)s?|(?:this|that|"
     r"these|those|the|its|our|their) (?:[\w.-]+ ){0,2}(?:rows?|badges?|heading|title|tagline|"
-    r"slogan|signature|sign-?off|footnote|alt text|caption|cell|column|name|handle)|(?:mentioned|"
-    r"named|"
-    r"listed|shown) (?:in|at|above|below|earlier)|(?:the|that) one (?:published|listed|shown|"
-    r"mentioned|named|given|linked|featured)|him|her)\b"
-    r"|\u4e0a\u9762|\u4e0a\u8ff0|\u4e0a\u6587|\u7b2c.\u6bb5|\u63d0\u5230|\u4ee5\u4e0a|\u4e0b\u9762|\u4e0a\u8a18|\u524d\u8ff0"
-    r"|\u5192\u982d",
+    r"slogan|signature|sign-?off|footnote|alt text|caption|cell|column|name|handle)|"
+    r"(?:mentioned|named|listed|shown) (?:in|at|above|below|earlier)|(?:the|that) one "
+    r"(?:published|listed|shown|mentioned|named|given|linked|featured)|him|her)\b"
+    # Chinese and Japanese: above, the above, the first (n-th) paragraph, mentioned, below,
+    # the aforementioned, the opening.
+    r"|\u4e0a\u9762|\u4e0a\u8ff0|\u4e0a\u6587|\u7b2c.\u6bb5|\u63d0\u5230|\u4ee5\u4e0a|\u4e0b\u9762"
+    r"|\u4e0a\u8a18|\u524d\u8ff0|\u5192\u982d",
     re.IGNORECASE,
 )
 # What makes a sentence with a word of retelling a request about it, besides a wish or
