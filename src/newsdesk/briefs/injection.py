@@ -265,7 +265,8 @@ _POINTS = re.compile(
     r"these|those|the|its|our|their) (?:[\w.-]+ ){0,2}(?:rows?|badges?|heading|title|tagline|"
     r"slogan|signature|sign-?off|footnote|alt text|caption|cell|column|name|handle)|"
     r"(?:mentioned|named|listed|shown) (?:in|at|above|below|earlier)|(?:the|that) one "
-    r"(?:published|listed|shown|mentioned|named|given|linked|featured)|him|her)\b"
+    r"(?:published|listed|shown|mentioned|named|given|linked|featured)|(?:item|row|entry|line|"
+    r"number|no\.|option|pick) #?\d+|him|her)\b"
     # Chinese and Japanese: above, the above, the first (n-th) paragraph, mentioned, below,
     # the aforementioned, the opening.
     r"|\u4e0a\u9762|\u4e0a\u8ff0|\u4e0a\u6587|\u7b2c.\u6bb5|\u63d0\u5230|\u4ee5\u4e0a|\u4e0b\u9762"

@@ -82,6 +82,11 @@ class SourcePack:
     # What the injection filter left out of each item, with the paragraphs next to it
     # (``split_injections``), by item id: not for the model, for ``provenance``.
     requests: tuple[tuple[int, str], ...] = ()
+    # Each packed item's whole text as the filter left it (all its chunks, as its passages
+    # read), by item id: ``provenance`` must see a request that the token budget left out
+    # of the passages, since the sentences of the item that did get in may be what it asks
+    # for.
+    texts: tuple[tuple[int, str], ...] = ()
 
     def render(self) -> str:
         return "\n\n".join(f"{p.header()}\n{p.text}" for p in self.passages)
@@ -94,14 +99,15 @@ class SourcePack:
     def provenance(self) -> Provenance:
         """Which names the passages give only in requests
         (``newsdesk.briefs.injection.Provenance``): a brief does not carry those."""
-        # An item's passages read as one text: a request at the end of one passage speaks of
-        # what the next one begins with.
+        # An item reads as one text, the whole of it: a request at the end of one passage
+        # speaks of what the next one begins with, or of a passage that did get in.
         items: dict[int, list[str]] = {}
         for p in self.passages:
             items.setdefault(p.item_id, []).append(p.text)
+        whole = dict(self.texts)
         headers = [p.header() for p in self.passages]
         left_out = dict(self.requests)
-        texts = headers + [" ".join(t) for t in items.values()]
+        texts = headers + [whole.get(item) or " ".join(t) for item, t in items.items()]
         requests = [""] * len(headers) + [left_out.get(item, "") for item in items]
         return Provenance(texts, requests)
 
@@ -216,7 +222,7 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
                 text=chunks[i][j],
             )
         )
-    requests = tuple(
-        (ordered[i].id, texts[i][1]) for i in sorted({i for i, _ in chosen}) if texts[i][1]
-    )
-    return SourcePack(tuple(passages), used, requests)
+    packed = sorted({i for i, _ in chosen})
+    requests = tuple((ordered[i].id, texts[i][1]) for i in packed if texts[i][1])
+    whole = tuple((ordered[i].id, " ".join(chunks[i])) for i in packed)
+    return SourcePack(tuple(passages), used, requests, whole)
