@@ -341,7 +341,12 @@ def _known(part: str, known: frozenset[str]) -> bool:
         return True
     # Inflected forms: "tokens", "cached", "scrapes", "extracting".
     stems = [part[: -len(end)] for end in ("s", "es", "ed", "d", "ing", "ly") if part.endswith(end)]
-    return any(len(stem) >= 3 and (stem in known or stem + "e" in known) for stem in stems)
+    if any(len(stem) >= 3 and (stem in known or stem + "e" in known) for stem in stems):
+        return True
+    # Verbs made with -ize, which the vocabulary often has only as pieces: "summarize" of
+    # "summary", "tokenized" of "token".
+    made = re.fullmatch(r"(\w{3,}?)i[sz](?:e|es|ed|ing|ation|ations)", part)
+    return bool(made) and any(made.group(1) + end in known for end in ("", "e", "y"))
 
 
 def _name_like(word: str, *, tag: bool) -> bool:
