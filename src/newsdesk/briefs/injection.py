@@ -346,7 +346,9 @@ def _known(part: str, known: frozenset[str]) -> bool:
     # Verbs made with -ize, which the vocabulary often has only as pieces: "summarize" of
     # "summary", "tokenized" of "token".
     made = re.fullmatch(r"(\w{3,}?)i[sz](?:e|es|ed|ing|ation|ations)", part)
-    return bool(made) and any(made.group(1) + end in known for end in ("", "e", "y"))
+    if made is None:
+        return False
+    return any(made.group(1) + end in known for end in ("", "e", "y"))
 
 
 def _name_like(word: str, *, tag: bool) -> bool:
