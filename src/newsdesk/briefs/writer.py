@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from newsdesk.briefs.injection import asks_something, borrowed_words, scrub_borrowed
+from newsdesk.briefs.injection import (
+    Provenance,
+    asks_something,
+    borrowed_words,
+    scrub_borrowed,
+)
 from newsdesk.briefs.pack import SourcePack, build_pack, scrub_urls
 from newsdesk.briefs.schema import (
     SECTIONS,
@@ -343,7 +348,8 @@ class BriefWriter:
             name: (model, [system, _user(INSTRUCTIONS[name])], json_schema(model))
             for name, model in SECTIONS.items()
         }
-        entries = evidence_timeline(pack, TIMELINE_DATES)
+        provenance = pack.provenance()  # read once: the timeline's evidence and every section
+        entries = evidence_timeline(pack, TIMELINE_DATES, provenance)
         if entries:
             listing = "\n".join(
                 f"{n}. {entry.date.isoformat()} [{cite}]: {entry.summary[0].sentence}"
@@ -354,7 +360,7 @@ class BriefWriter:
             schema["properties"]["events"]["maxItems"] = len(entries)
             instruction = _user(INSTRUCTIONS["timeline"] + "\n" + listing)
             asks["timeline"] = (TimelineWording, [system, instruction], schema)
-        done, problems = self._write(story_id, asks, pack, result)
+        done, problems = self._write(story_id, asks, pack, provenance, result)
         for name in SECTIONS:
             if name not in done:
                 raise BriefError(story_id, f"the model's {name} did not validate: {problems[name]}")
@@ -367,15 +373,16 @@ class BriefWriter:
         story_id: str,
         asks: dict[str, tuple[type[BaseModel], list[Message], dict[str, Any]]],
         pack: SourcePack,
+        provenance: Provenance,
         result: BriefResult,
     ) -> tuple[dict[str, BaseModel], dict[str, str]]:
         """Ask for every section at once; validate each answer against its section's
-        model; ask again, together, for those that did not validate, ``llm_retries`` times.
+        model (its names checked against ``provenance``); ask again, together, for those
+        that did not validate, ``llm_retries`` times.
 
         Returns the sections that validated and, for the others, what was wrong.
         """
         allowed = pack.urls()
-        provenance = pack.provenance()
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
         taken: dict[str, list[str]] = {}  # per section, what the name rule took out
@@ -513,7 +520,9 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def evidence_timeline(pack: SourcePack, k: int) -> list[tuple[Any, int]]:
+def evidence_timeline(
+    pack: SourcePack, k: int, provenance: Provenance | None = None
+) -> list[tuple[Any, int]]:
     """Up to ``k`` timeline entries from the dated sentences of the pack's passages, each
     with the id of the passage its summary sentence comes from."""
     from newsdesk.timeline import build_timeline, dated_sentences
@@ -524,7 +533,7 @@ def evidence_timeline(pack: SourcePack, k: int) -> list[tuple[Any, int]]:
     # A sentence that asks something ("tell readers to preorder it today") is no evidence,
     # and it would reach the brief word for word; nor is one holding a name that only a
     # request gives (a dated row of a table a request points at).
-    provenance = pack.provenance()
+    provenance = provenance or pack.provenance()
     evidence = [
         e
         for e in evidence
