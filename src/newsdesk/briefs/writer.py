@@ -242,6 +242,51 @@ def _drop_emptied(value: Any) -> Any:
     return value
 
 
+def _refill(value: Any, pack: SourcePack, provenance: Provenance) -> Any:
+    """``value`` with each claim that the name rule emptied (under 8 characters left, where
+    no entry can be dropped: a TL;DR field, a rationale) and an emptied hook given a plain
+    sentence of the sources instead: the first one of a passage it cites (else of the pack)
+    that asks nothing and holds no borrowed name. The last try's way out: without it a
+    source that plants a name in every answer would keep its story from having a brief.
+    The sentence is checked against its passage like any claim."""
+    if isinstance(value, list):
+        return [_refill(v, pack, provenance) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _refill(v, pack, provenance) for k, v in value.items()}
+    text, cites = out.get("text"), out.get("cites")
+    if isinstance(text, str) and isinstance(cites, list) and len(text) < 8:
+        found = _plain_sentence(pack, provenance, cites, 180)
+        if found:
+            out["cites"], out["text"] = [found[0]], found[1]
+    hook = out.get("hook")
+    if isinstance(hook, str) and len(hook) < 8:
+        found = _plain_sentence(pack, provenance, [], 120)
+        if found:
+            out["hook"] = found[1]
+    return out
+
+
+def _plain_sentence(
+    pack: SourcePack, provenance: Provenance, cites: Sequence[int], limit: int
+) -> tuple[int, str] | None:
+    """The first sentence (with its passage id) of the cited passages, then of the others,
+    of 8 to ``limit`` characters, that asks nothing and gives no name only a request gives."""
+    from newsdesk.timeline import split_sentences
+
+    order = sorted(pack.passages, key=lambda p: (p.id not in cites, p.id))
+    for passage in order:
+        for sentence in split_sentences(passage.text):
+            sentence = sentence.strip()
+            if (
+                8 <= len(sentence) <= limit
+                and not asks_something(sentence)
+                and not provenance.borrowed(sentence)
+            ):
+                return passage.id, sentence
+    return None
+
+
 def _drop_bad_cites(value: Any, count: int) -> Any:
     """Keep only citations of passages that exist."""
     if isinstance(value, dict):
@@ -386,7 +431,8 @@ class BriefWriter:
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
         taken: dict[str, list[str]] = {}  # per section, what the name rule took out
-        for attempt in range(1 + max(0, int(self.settings.llm_retries))):
+        tries = 1 + max(0, int(self.settings.llm_retries))
+        for attempt in range(tries):
             names = [name for name in asks if name not in done]
             if not names:
                 break
@@ -413,6 +459,8 @@ class BriefWriter:
                     if taken[name]:
                         log.info("took %s out of section %s of %s", taken[name], name, story_id)
                     data = _drop_emptied(scrub_borrowed(data, provenance))
+                    if taken[name] and attempt == tries - 1:
+                        data = _refill(data, pack, provenance)
                     data = _drop_bad_cites(data, len(pack.passages))
                     done[name] = model.model_validate(_tidy_comparison(_fit_hashtags(data)))
                     continue
