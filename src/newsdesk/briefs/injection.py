@@ -135,7 +135,7 @@ _RETELL = (
     r"riassumere|riepilog\w+|samenvatt\w+|\u8981\u7d04|\u6458\u8981|\u603b\u7ed3)"
 )
 _THIS_TEXT = (
-    r"(?:(?:this|these|the following|esta|este|diese[nms]?|cette|ce|questo|questa|deze|dit)\s+"
+    r"(?:(?:this|these|the following|esta|este|diese[nms]?|cette|cet|ce|questo|questa|deze|dit)\s+"
     r"(?:article|post|page|piece|story|text|release|announcement|report|item|thread|news|"
     r"paper|model|product|brief|summary|recap|artikel|nachricht|not[i\u00ed]cia|noticia|"
     r"art[i\u00ed]culo|artigo|articolo|texte?|texto|testo|bericht|pagina|p[a\u00e1]gina))"
@@ -150,7 +150,8 @@ _RETELLER = (
     r"index|feature|translat|quot)\w*|those (?:producing|writing|compiling)"
     r"|(?:summaries|digests|recaps|write-?ups|abstracts|reposts)\b[^.;:]{0,40}\b(?:must|"
     r"should|shall|are (?:expected|required|asked) to)\b"
-    r"|(?:whoever|anyone|everyone|those|people)\s+(?:who\s+(?:is\s+|are\s+)?)?(?:\w+ing\s+"
+    r"|(?:whoever|anyone|everyone|those|people)\s+(?:\([^()]{0,30}\)\s+)?"
+    r"(?:who\s+(?:is\s+|are\s+)?)?(?:\w+ing\s+"
     r"(?:or|and)\s+)?(?:quot|summar|cover|repost|republish|excerpt|aggregat|syndicat|condens|"
     r"recap)\w*"
     r"|(?:whoever|anyone who|quem|quien|wer|chi|qui)\s+(?:\w+\s+){0,2}"
@@ -162,7 +163,8 @@ _WISH = (
     r"requested|asks? that|asked that|would (?:appreciate|be grateful)|grateful|on condition|"
     r"would be (?:awesome|great|nice|appreciated|cool)|appreciate it|"
     r"provided that|make sure|be sure|remember to|bitte|schreiben sie|schreibe|escreva|"
-    r"escriba|escribe|\u00e9crivez|\u00e9cris|scriv\w+|schrijf|por favor|veuillez|"
+    r"escriba|escribe|\u00e9crivez|\u00e9cris|scriv\w+|schrijf|por favor|veuillez|doit|"
+    r"doivent|debe|deben|deve|devono|devem|muss|m\u00fcssen|moet|moeten|"
     r"instru[c\u00e7]\w+ para|hinweis an)\b|\u304f\u3060\u3055\u3044"
 )
 _RETELLING = re.compile(
@@ -263,8 +265,10 @@ _POINTS = re.compile(
     r"bottom|start|end)|(?:first|second|third|last|final|top|opening|closing) (?:row|line|"
     r"paragraph|section|badge|item|entry|name|column|cell|heading|sentence|link)s?|(?:this|that|"
     r"these|those|the|its|our|their) (?:[\w.-]+ ){0,2}(?:rows?|badges?|heading|title|tagline|"
-    r"slogan|signature|sign-?off|footnote|alt text|caption|cell|column|name|handle)|"
-    r"(?:mentioned|named|listed|shown) (?:in|at|above|below|earlier)|(?:the|that) one "
+    r"slogan|signature|sign-?off|footnote|alt text|caption|cell|column|name|handle|variable|"
+    r"field|constant|string|slug|path)|"
+    r"(?:mentioned|named|listed|shown|stored|held|kept|defined|set|given|found) (?:in|at|"
+    r"above|below|earlier)|(?:the|that) one "
     r"(?:published|listed|shown|mentioned|named|given|linked|featured)|(?:item|row|entry|line|"
     r"number|no\.|option|pick) #?\d+|him|her)\b"
     # Chinese and Japanese: above, the above, the first (n-th) paragraph, mentioned, below,
@@ -304,7 +308,7 @@ _FUNCTION_WORDS = frozenset(
 _FOREIGN_FUNCTION_WORDS = frozenset(
     re.findall(
         r"\S+",
-        "les des une est et que pour dans sur avec qui pas du au los las una del por para con "
+        "les de des une est et que pour dans sur avec qui pas du au los las una del por para con "
         "el y se der das und ist nicht mit für auf ein eine zu den dem il della che per sono "
         "gli non os um uma com não da het een en van dat niet voor zijn och att det som för "
         "med av är till på w z na się nie że jest bu ve bir için ile olarak veya ja että tai "
@@ -445,7 +449,7 @@ class Provenance:
             near = [s.lower() for s in split_sentences(visible(request))]
             asking.extend(near)
             sentences = [
-                _joined(sentence)
+                sentence
                 for whole in split_sentences(visible(text))
                 for sentence in _SCRIPT_STOPS.split(whole)
                 if sentence.strip()
@@ -475,6 +479,10 @@ class Provenance:
                 plain.extend(own)
         self._plain_text = "\n".join(plain)
         self._asking_text = "\n".join(asking)
+        # The same without what parts letters: a name whose pieces a request asks to join
+        # ("K · E · L", '"Skav" + "renne"', CSV cells "Gor,blan,ith") is found joined.
+        self._squeezed = [_squeeze(t) for t in (self._plain_text, self._asking_text)]
+        self._reached_squeezed = [_squeeze(t) for t in self._reached]
 
     def borrowed(self, text: str) -> list[str]:
         """The uncommon words of ``text`` found in the sources only inside requests. A
@@ -497,13 +505,20 @@ class Provenance:
         if low in self._plain_text:
             return False
         reached = sum(low in t for t in self._reached)
-        return reached == 1 or (reached == 0 and low in self._asking_text)
+        if reached or low in self._asking_text:
+            return reached <= 1
+        # A word that no source writes whole: joined from pieces that only requests give.
+        low = _squeeze(low)
+        plain, asking = self._squeezed
+        if len(low) < 4 or low in plain:
+            return False
+        reached = sum(low in t for t in self._reached_squeezed)
+        return reached == 1 or (reached == 0 and low in asking)
 
 
-def _joined(sentence: str) -> str:
-    """``sentence`` with the words it spells out letter by letter also written joined."""
-    spelled = [re.sub(r"[^\w]", "", m.group(0)) for m in _SPELLED.finditer(sentence)]
-    return " ".join([sentence, *spelled])
+def _squeeze(text: str) -> str:
+    """``text`` in lower case with only its letters and digits."""
+    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def borrowed_words(value: Any, provenance: Provenance) -> list[str]:
