@@ -541,8 +541,10 @@ def test_a_section_the_name_rule_empties_is_asked_again(
     each section as recorded here (the openai backend), so that what it is asked is seen.
     The story has a second, plain copy of the article, which gives its names back.
 
-    When the model writes the planted step again on the last try, the step becomes the
-    first plain sentence of the passage it cites: the story still gets its brief."""
+    A hook that repeats the writer's instructions is asked again too. When the model
+    writes the planted step and the echo again on the last try, each becomes the first
+    plain sentence of the passage it cites (the hook: of the pack): the story still gets
+    its brief."""
     from newsdesk.briefs.writer import LEAVE_OUT
     from test_forward import ANSWERS
 
@@ -584,10 +586,12 @@ def test_a_section_the_name_rule_empties_is_asked_again(
             "future_implications": ANSWERS["future_implications"][0],
             "events": ANSWERS["timeline_wording"][0],
         }[section]
+        mended = content.startswith("Your last answer") and not again_planted
         if section == "tldr":
-            mended = content.startswith("Your last answer") and not again_planted
             step = plain if mended else planted
             reply = {"tldr": {**reply["tldr"], "what_to_do_next": step}}
+        if section == "hook" and not mended:
+            reply = {**reply, "hook": "One line of at most 18 words on what happened."}
         message = {"role": "assistant", "content": json.dumps(reply)}
         return Reply(
             200,
@@ -619,9 +623,10 @@ def test_a_section_the_name_rule_empties_is_asked_again(
     assert brief["tldr"]["what_to_do_next"] == (
         {"text": step, "cites": [1]} if again_planted else plain
     )
+    assert brief["hook"] == (step if again_planted else ANSWERS["headline"][0]["hook"])
     assert [t["text"] for t in brief["key_takeaways"]] == [plain["text"]]
     again = [a for a in asked if a.startswith("Your last answer")]
-    assert len(again) == 1 and LEAVE_OUT.format(words="VORDAMEX") in again[0]
+    assert len(again) == 2 and sum(LEAVE_OUT.format(words="VORDAMEX") in a for a in again) == 1
     desk.close()
 
 

@@ -266,11 +266,13 @@ _POINTS = re.compile(
     r"paragraph|section|badge|item|entry|name|column|cell|heading|sentence|link)s?|(?:this|that|"
     r"these|those|the|its|our|their) (?:[\w.-]+ ){0,2}(?:rows?|badges?|heading|title|tagline|"
     r"slogan|signature|sign-?off|footnote|alt text|caption|cell|column|name|handle|variable|"
-    r"field|constant|string|slug|path)|"
+    r"field|constant|string|slug|path|intro|introduction|acknowledge?ments|byline|"
+    r"sponsors?)|"
     r"(?:mentioned|named|listed|shown|stored|held|kept|defined|set|given|found) (?:in|at|"
     r"above|below|earlier)|(?:the|that) one "
     r"(?:published|listed|shown|mentioned|named|given|linked|featured)|(?:item|row|entry|line|"
-    r"number|no\.|option|pick) #?\d+|him|her)\b"
+    r"number|no\.|option|pick|tweet|post|slide|step|part|note|footnote|page|paragraph|"
+    r"section|comment|reply|chapter|point)s? #?\d{1,2}|him|her)\b"
     # Chinese and Japanese: above, the above, the first (n-th) paragraph, mentioned, below,
     # the aforementioned, the opening.
     r"|\u4e0a\u9762|\u4e0a\u8ff0|\u4e0a\u6587|\u7b2c.\u6bb5|\u63d0\u5230|\u4ee5\u4e0a|\u4e0b\u9762"

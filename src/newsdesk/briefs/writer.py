@@ -225,9 +225,41 @@ def _fit_hashtags(data: Any) -> Any:
     return {**data, "hashtags": fitting}
 
 
+def _runs(text: str, n: int = 5) -> set[str]:
+    """The runs of ``n`` words in a row of ``text`` (lower case, letters and digits)."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+# Five words in a row of the writer's own instructions: a brief that holds them repeats its
+# prompt (the 0.5B once wrote the headline's instruction as its hook, after a source's title
+# had suggested one). The audience the system message names may be said.
+_PROMPT_RUNS = frozenset(
+    _runs("\n".join([SYSTEM.split("Passages:")[0], *INSTRUCTIONS.values(), RETRY, LEAVE_OUT]))
+    - _runs("a news brief for engineers who build with AI")
+)
+
+
+def _drop_echoes(value: Any, pack_runs: set[str]) -> Any:
+    """``value`` with each string that repeats the writer's instructions (``_PROMPT_RUNS``,
+    but for what the passages say too) emptied; a hashtag that does is dropped."""
+    if isinstance(value, str):
+        echo = _runs(value) & _PROMPT_RUNS
+        return "" if echo - pack_runs else value
+    if isinstance(value, list):
+        return [_drop_echoes(v, pack_runs) for v in value]
+    if isinstance(value, dict):
+        out = {k: _drop_echoes(v, pack_runs) for k, v in value.items()}
+        if isinstance(out.get("hashtags"), list):
+            out["hashtags"] = [t for t in out["hashtags"] if t != ""]
+        return out
+    return value
+
+
 def _drop_emptied(value: Any) -> Any:
-    """``value`` without the list entries whose claim the name rule emptied (a text or a
-    prediction under 8 characters): a section can do without one of its entries."""
+    """``value`` without the list entries whose claim the name rule or the echo rule
+    emptied (a text or a prediction under 8 characters): a section can do without one of
+    its entries."""
     if isinstance(value, dict):
         return {k: _drop_emptied(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -243,12 +275,13 @@ def _drop_emptied(value: Any) -> Any:
 
 
 def _refill(value: Any, pack: SourcePack, provenance: Provenance) -> Any:
-    """``value`` with each claim that the name rule emptied (under 8 characters left, where
-    no entry can be dropped: a TL;DR field, a rationale) and an emptied hook given a plain
-    sentence of the sources instead: the first one of a passage it cites (else of the pack)
-    that asks nothing and holds no borrowed name. The last try's way out: without it a
-    source that plants a name in every answer would keep its story from having a brief.
-    The sentence is checked against its passage like any claim."""
+    """``value`` with each claim that the name rule or the echo rule emptied (under 8
+    characters left, where no entry can be dropped: a TL;DR field, a rationale) and an
+    emptied hook given a plain sentence of the sources instead: the first one of a passage
+    it cites (else of the pack) that asks nothing and holds no borrowed name. The last
+    try's way out: without it a source that plants a name in every answer would keep its
+    story from having a brief. The sentence is checked against its passage like any
+    claim."""
     if isinstance(value, list):
         return [_refill(v, pack, provenance) for v in value]
     if not isinstance(value, dict):
@@ -428,6 +461,7 @@ class BriefWriter:
         Returns the sections that validated and, for the others, what was wrong.
         """
         allowed = pack.urls()
+        pack_runs = set().union(*(_runs(p.text) for p in pack.passages))
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
         taken: dict[str, list[str]] = {}  # per section, what the name rule took out
@@ -458,8 +492,9 @@ class BriefWriter:
                     taken[name] = borrowed_words(data, provenance)
                     if taken[name]:
                         log.info("took %s out of section %s of %s", taken[name], name, story_id)
-                    data = _drop_emptied(scrub_borrowed(data, provenance))
-                    if taken[name] and attempt == tries - 1:
+                    data = _drop_echoes(scrub_borrowed(data, provenance), pack_runs)
+                    data = _drop_emptied(data)
+                    if attempt == tries - 1:
                         data = _refill(data, pack, provenance)
                     data = _drop_bad_cites(data, len(pack.passages))
                     done[name] = model.model_validate(_tidy_comparison(_fit_hashtags(data)))
