@@ -137,7 +137,7 @@ _RETELL = (
 _THIS_TEXT = (
     r"(?:(?:this|these|the following|esta|este|diese[nms]?|cette|cet|ce|questo|questa|deze|dit)\s+"
     r"(?:article|post|page|piece|story|text|release|announcement|report|item|thread|news|"
-    r"paper|model|product|brief|summary|recap|artikel|nachricht|not[i\u00ed]cia|noticia|"
+    r"paper|model|product|brief|summary|recap|artikel|beitrags?|nachricht|not[i\u00ed]cia|noticia|"
     r"art[i\u00ed]culo|artigo|articolo|texte?|texto|testo|bericht|pagina|p[a\u00e1]gina))"
 )
 _RETELLER = (
@@ -243,7 +243,8 @@ _ORDER = re.compile(
 # A brief's parts named in prose ("list it under Who should care", "use this line as the
 # hook", "lead with this row").
 _PARTS_IN_PROSE = re.compile(
-    r"\b(?:who should care|what to do next|why it matters|what changed|(?:as|for) (?:the|your|a) "
+    r"\b(?:who should care|what to do next|why it matters|what changed|related updates|"
+    r"(?:as|for) (?:the|your|a) "
     r"hook|hook line|lead with|open with)\b",
     re.IGNORECASE,
 )
@@ -311,7 +312,8 @@ _FOREIGN_FUNCTION_WORDS = frozenset(
     re.findall(
         r"\S+",
         "les de des une est et que pour dans sur avec qui pas du au los las una del por para con "
-        "el y se der das und ist nicht mit für auf ein eine zu den dem il della che per sono "
+        "el y se der das und ist nicht mit für auf ein eine zu den dem oder auch im als von "
+        "bei nach aus wie sich wird werden dieses il della che per sono "
         "gli non os um uma com não da het een en van dat niet voor zijn och att det som för "
         "med av är till på w z na się nie że jest bu ve bir için ile olarak veya ja että tai "
         "mutta kuin ovat oli myös sekä og ikke af ved fra jeg je že jsou yang untuk dengan ini "
