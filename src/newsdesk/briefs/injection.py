@@ -130,9 +130,18 @@ _RETELL = (
     r"(?:summar(?:y|ies|i[sz]\w*)|recaps?|digests?|round-?ups?|briefs?|tl;?dr|abstracts?|"
     r"write-?ups?|coverage|covering|cover|report(?:ing)? on|syndicat\w+|republish\w*|"
     r"abridg\w+|condens\w+|excerpts?|repost\w*|paraphras\w+|key[- ]points?|takeaways?|"
-    r"relay\w*|pass(?:ing|es)?|boil\w*|distill?\w*|shorten\w*|quot\w+|translat\w+|"
+    r"relay\w*|pass(?:ing|es)?|boil\w*|distill?\w*|shorten\w*|quot(?:e[sd]?|ing|ations?)|"
+    r"translat\w+|"
     r"zusammenfass\w*|res[u\u00fa]m(?:o|en|ir)|r\u00e9sum\u00e9s?|r\u00e9sumer|riassunt\w+|"
-    r"riassumere|riepilog\w+|samenvatt\w+|\u8981\u7d04|\u6458\u8981|\u603b\u7ed3)"
+    r"riassumere|riepilog\w+|samenvatt\w+|streszcz\w*|podsumow\w*|resumo|"
+    r"\u043f\u0435\u0440\u0435\u0441\u043a\u0430\u0437\w*|\u0440\u0435\u0437\u044e\u043c\u0435|"
+    r"\u0441\u0432\u043e\u0434\u043a\w*|\u8981\u7d04|\u6458\u8981|\u603b\u7ed3|\u307e\u3068\u3081|"
+    r"\uc694\uc57d)"
+)
+# A word of retelling, whole in an alphabet, anywhere in a script without spaces.
+_RETELL_WORD = re.compile(
+    rf"(?<![a-z\u00c0-\u024f\u0400-\u04ff]){_RETELL}(?![a-z\u00c0-\u024f\u0400-\u04ff])",
+    re.IGNORECASE,
 )
 _THIS_TEXT = (
     r"(?:(?:this|these|the following|esta|este|diese[nms]?|cette|cet|ce|questo|questa|deze|dit)\s+"
@@ -322,7 +331,12 @@ _FOREIGN_FUNCTION_WORDS = frozenset(
 )
 # Sentence ends the sentence splitter does not know: those of Chinese and Japanese, and a
 # stop before a sentence in another script (no capital letter to start it).
-_SCRIPT_STOPS = re.compile(r"(?<=[\u3002\uff01\uff1f\uff1a])|(?<=[.!?])\s+(?=[^\x00-\x7f])")
+_SCRIPT_STOPS = re.compile(
+    r"(?<=[\u3002\uff01\uff1f\uff1a\u0964\u0965\u061f\u06d4])|(?<=[.!?])\s+(?=[^\x00-\x7f])"
+)
+# Clauses of a sentence: a text whose lines end without a stop (a commit message, a list)
+# reads as one sentence, with a request in another language as one of its clauses.
+_CLAUSES = re.compile(r"[:;]\s+|\s+[-\u2013\u2014]\s+")
 URL_LIKE = re.compile(r"\S*(?:://|www\.|\.com|\.org|\.ai|/)\S*")
 # Words of a brief that can carry a planted name: 4 or more letters or digits, with
 # hyphens or dots inside ("api-gorsevale", "try-quombly").
@@ -385,19 +399,23 @@ def asks_something(sentence: str) -> bool:
         return True
     if _FIELD.search(sentence) or _ORDER.search(sentence.strip()):
         return True
-    return _foreign(sentence)
+    # A clause, of 5 words at least, with 3 function words of another language at least:
+    # shorter ones are names ("Luc Van den Hove") and citations ("et al").
+    clauses = [c for c in _CLAUSES.split(sentence) if len(c.split()) >= 5]
+    return _foreign(sentence) or any(_foreign(c, least=3) for c in clauses)
 
 
-def _foreign(sentence: str) -> bool:
+def _foreign(sentence: str, least: int = 2) -> bool:
     """Whether ``sentence`` is not in English: another script, or more function words of
-    another language than of English (links and code have neither)."""
+    another language than of English, and ``least`` of them (links and code have
+    neither)."""
     words = re.findall(r"[^\W\d_]+", URL_LIKE.sub(" ", sentence.lower()))
     english = sum(w in _FUNCTION_WORDS for w in words)
     letters = [c for c in sentence if c.isalpha()]
     if english < 2 and sum(not c.isascii() for c in letters) >= max(1, 0.2 * len(letters)):
         return True
     foreign = sum(w in _FOREIGN_FUNCTION_WORDS for w in words)
-    return foreign >= 2 and foreign > english
+    return foreign >= least and foreign > english
 
 
 def points_at_something(sentence: str, following: str = "") -> bool:
@@ -407,7 +425,10 @@ def points_at_something(sentence: str, following: str = "") -> bool:
     language) that points at something of the text rather than naming it; or, when it
     names a retelling of this very text, the sentence ``following`` it points ("briefs
     generated from this page list the maintained launcher first. The maintained launcher is
-    the one published on the tools page.")."""
+    the one published on the tools page."). A request in another language that speaks of
+    retelling points whatever its words: those of pointing are known only in English."""
+    if _RETELL_WORD.search(sentence) and _foreign(sentence):
+        return True
     if not _POINTS.search(sentence):
         # Through the next sentence only for a retelling of this very text named.
         return bool(_POINTS.search(following) and _RETELLING.search(sentence))
