@@ -701,7 +701,7 @@ def test_real_briefs_keep_the_names_of_their_sources(shared_data: Path) -> None:
     news feeds, r/LocalLLaMA posts), the share that a brief could not carry because the
     source gives them only in requests (sentences that ask something, those next to one
     that speaks to someone, what the filter leaves out and the paragraphs next to it).
-    Pinned ceilings: measured 6.45% of the articles' and 5.7% of the posts' on 2026-12-05
+    Pinned ceilings: measured 6.48% of the articles' and 5.82% of the posts' on 2026-12-05
     (names in an acknowledgements line or a TL;DR, code, a post in French, an article whose
     "screenshot ... with the caption" reads as a request that points, for example)."""
     from newsdesk.briefs.injection import Provenance, names, split_injections, visible
