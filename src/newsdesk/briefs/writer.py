@@ -296,8 +296,24 @@ def _refill(value: Any, pack: SourcePack, provenance: Provenance) -> Any:
     if isinstance(hook, str) and len(hook) < 8:
         found = _plain_sentence(pack, provenance, [], 120)
         if found:
-            out["hook"] = found[1]
+            out["hook"] = hook = found[1]
+    if out.get("hashtags") == [] and isinstance(hook, str):
+        # Every hashtag taken out: the hook's first plain words of 4 letters or more.
+        words = re.findall(r"[a-z][a-z0-9]{3,29}", hook.lower())
+        plain = [w for w in words if w not in _COMMON and not provenance.borrowed(f"#{w}")]
+        out["hashtags"] = list(dict.fromkeys(plain))[:3]
     return out
+
+
+# Words of 4 letters or more that say nothing as a hashtag.
+_COMMON = frozenset(
+    re.findall(
+        r"\S+",
+        "about after also been before being between both from have into just more most much "
+        "only other over same some such than that their them then there these they this those "
+        "under very were what when where which while will with would your",
+    )
+)
 
 
 def _plain_sentence(
