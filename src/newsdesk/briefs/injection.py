@@ -469,7 +469,7 @@ class Provenance:
     def __init__(self, texts: Sequence[str], requests: Sequence[str] = ()) -> None:
         plain: list[str] = []
         asking: list[str] = []
-        self._reached: list[str] = []  # the plain sentences of each item a request reaches
+        reached_items: list[str] = []  # the plain sentences of each item a request reaches
         for i, text in enumerate(texts):
             request = requests[i] if i < len(requests) else ""
             near = [s.lower() for s in split_sentences(visible(request))]
@@ -500,15 +500,18 @@ class Provenance:
                 else:
                     own.append(low)
             if reached:
-                self._reached.append("\n".join(own))
+                reached_items.append("\n".join(own))
             else:
                 plain.extend(own)
-        self._plain_text = "\n".join(plain)
-        self._asking_text = "\n".join(asking)
-        # The same without what parts letters: a name whose pieces a request asks to join
-        # ("K · E · L", '"Skav" + "renne"', CSV cells "Gor,blan,ith") is found joined.
-        self._squeezed = [_squeeze(t) for t in (self._plain_text, self._asking_text)]
-        self._reached_squeezed = [_squeeze(t) for t in self._reached]
+        self._texts = ("\n".join(plain), "\n".join(asking), reached_items)
+        # The same without what parts letters: a word that no source writes whole may be
+        # joined from pieces that only requests give ("K · E · L", '"Skav" + "renne"', CSV
+        # cells "Gor,blan,ith").
+        self._squeezed = (
+            _squeeze(self._texts[0]),
+            _squeeze(self._texts[1]),
+            [_squeeze(t) for t in reached_items],
+        )
 
     def borrowed(self, text: str) -> list[str]:
         """The uncommon words of ``text`` found in the sources only inside requests. A
@@ -528,18 +531,16 @@ class Provenance:
         return out
 
     def _only_asking(self, low: str) -> bool:
-        if low in self._plain_text:
-            return False
-        reached = sum(low in t for t in self._reached)
-        if reached or low in self._asking_text:
-            return reached <= 1
-        # A word that no source writes whole: joined from pieces that only requests give.
-        low = _squeeze(low)
-        plain, asking = self._squeezed
-        if len(low) < 4 or low in plain:
-            return False
-        reached = sum(low in t for t in self._reached_squeezed)
-        return reached == 1 or (reached == 0 and low in asking)
+        for word, (plain, asking, reached_texts) in (
+            (low, self._texts),
+            (_squeeze(low), self._squeezed),
+        ):
+            if len(word) < 4 or word in plain:
+                return False
+            reached = sum(word in t for t in reached_texts)
+            if reached or word in asking:
+                return reached <= 1
+        return False
 
 
 def _squeeze(text: str) -> str:

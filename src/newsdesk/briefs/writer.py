@@ -48,6 +48,7 @@ from newsdesk.briefs.schema import (
 from newsdesk.exceptions import BriefError, NewsdeskError, StoryNotFoundError
 from newsdesk.llm import Generation, LLMBackend, Message, Request
 from newsdesk.models import utcnow
+from newsdesk.timeline import split_sentences
 
 if TYPE_CHECKING:
     from newsdesk.embeddings import EmbeddingBackend
@@ -321,8 +322,6 @@ def _plain_sentence(
 ) -> tuple[int, str] | None:
     """The first sentence (with its passage id) of the cited passages, then of the others,
     of 8 to ``limit`` characters, that asks nothing and gives no name only a request gives."""
-    from newsdesk.timeline import split_sentences
-
     order = sorted(pack.passages, key=lambda p: (p.id not in cites, p.id))
     for passage in order:
         for sentence in split_sentences(passage.text):
