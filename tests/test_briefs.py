@@ -26,7 +26,13 @@ from newsdesk.briefs.schema import (
     Headline,
     json_schema,
 )
-from newsdesk.briefs.writer import RETRY, BriefWriter, _pattern_length, max_tokens
+from newsdesk.briefs.writer import (
+    RETRY,
+    BriefWriter,
+    _pattern_length,
+    max_tokens,
+    tokens_per_char,
+)
 from newsdesk.desk import Desk
 from newsdesk.models import Item
 from newsdesk.stories import refresh_stories
@@ -79,6 +85,43 @@ def test_pattern_lengths_bound_the_answer_budget() -> None:
     headline = json_schema(Headline)
     tag = headline["properties"]["hashtags"]["items"]
     assert max_tokens(tag) >= int(59 * 0.4)
+
+
+def test_the_answer_budget_covers_claims_copied_from_another_script(tmp_path: Path) -> None:
+    """A small model copies a passage in another script whole: the TL;DR's budget, at the
+    pack's costliest passage's tokens a character, covers three claims of it at their
+    longest (counted by Qwen's own tokenizer); at English's 0.4 it did not."""
+    from newsdesk.briefs.pack import Passage, SourcePack
+    from newsdesk.briefs.schema import TLDRSection
+    from newsdesk.llm import get_backend
+
+    backend = get_backend(llm_settings(tmp_path, CONTENT_MODEL))
+    english = "Qwen2.5-Coder 1.5B now runs at nine tokens a second on a Raspberry Pi 5. " * 3
+    chinese = (
+        "社区开发者在单机上部署了新的混合专家模型，解码吞吐比基线高约一点八倍，显存占用明显下降。"
+    ) * 4
+    pack = SourcePack(
+        tuple(
+            Passage(i, i, "source", None, None, None, text)
+            for i, text in enumerate([english, chinese], 1)
+        ),
+        tokens=0,
+    )
+    per_char = tokens_per_char(pack, backend.count_tokens)
+    assert per_char > 0.4
+    assert tokens_per_char(SourcePack(pack.passages[:1], 0), backend.count_tokens) == 0.4
+    claim = {"text": chinese[:180], "cites": [1, 2, 3]}
+    answer = {
+        "tldr": {
+            "what_changed": claim,
+            "why_it_matters": claim,
+            "what_to_do_next": claim,
+            "who_should_care": ["Founders & Product Leaders"] * 3,
+        }
+    }
+    needed = backend.count_tokens(json.dumps(answer, ensure_ascii=False))
+    schema = json_schema(TLDRSection)
+    assert max_tokens(schema) < needed <= max_tokens(schema, per_char)
 
 
 @pytest.mark.parametrize(

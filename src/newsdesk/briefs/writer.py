@@ -103,8 +103,10 @@ TIMELINE_DATES = 4
 _TOKENS_PER_CHAR = 0.4
 
 
-def max_tokens(schema: Any) -> int:
-    """Enough tokens for the longest answer the schema allows, so none is cut off."""
+def max_tokens(schema: Any, per_char: float = _TOKENS_PER_CHAR) -> int:
+    """Enough tokens for the longest answer the schema allows, so none is cut off, at
+    ``per_char`` tokens a character of its strings (more than English needs: Chinese costs
+    Qwen's tokenizer about a token a character, ``tokens_per_char``)."""
     if not isinstance(schema, dict):
         return 0
     if "enum" in schema:
@@ -112,14 +114,26 @@ def max_tokens(schema: Any) -> int:
     kind = schema.get("type")
     if kind == "string":
         # The grammar bounds a string with a pattern by its pattern, not its maxLength.
-        most = _pattern_length(schema["pattern"]) if "pattern" in schema else None
-        return int((most or schema.get("maxLength", 16)) * _TOKENS_PER_CHAR) + 4
+        if "pattern" in schema:
+            return int(_pattern_length(schema["pattern"]) * _TOKENS_PER_CHAR) + 4
+        return int(schema.get("maxLength", 16) * per_char) + 4
     if kind == "integer":
         return 3
     if kind == "array":
-        return 2 + int(schema.get("maxItems", 1)) * (max_tokens(schema.get("items")) + 2)
+        items = max_tokens(schema.get("items"), per_char)
+        return 2 + int(schema.get("maxItems", 1)) * (items + 2)
     props = schema.get("properties") or {}
-    return 2 + sum(6 + max_tokens(sub) for sub in props.values())
+    return 2 + sum(6 + max_tokens(sub, per_char) for sub in props.values())
+
+
+def tokens_per_char(pack: SourcePack, count_tokens: Callable[[str], int]) -> float:
+    """What an answer copied from the pack's costliest passage would spend a character:
+    a claim may copy its sources, and a small model copies a passage in another script
+    whole (the 0.5B's TL;DR of a story in Chinese ran past the English budget, mid-string,
+    on every try). At least ``_TOKENS_PER_CHAR``; passages under 100 characters are too
+    short to tell."""
+    ratios = [count_tokens(p.text) / len(p.text) for p in pack.passages if len(p.text) >= 100]
+    return max([_TOKENS_PER_CHAR, *ratios])
 
 
 # One atom of a pattern (a group, a class, an escape or a character) and its quantifier.
@@ -476,6 +490,7 @@ class BriefWriter:
         Returns the sections that validated and, for the others, what was wrong.
         """
         allowed = pack.urls()
+        per_char = tokens_per_char(pack, self.backend.count_tokens)
         pack_runs = set().union(*(_runs(p.text) for p in pack.passages))
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
@@ -493,7 +508,7 @@ class BriefWriter:
                     if taken.get(name):
                         again += LEAVE_OUT.format(words=", ".join(taken[name]))
                     messages = [messages[0], _user(again + messages[1]["content"])]
-                requests.append(Request(messages, schema, max_tokens(schema)))
+                requests.append(Request(messages, schema, max_tokens(schema, per_char)))
             generations = self.backend.generate_many(requests)
             for name, generation in zip(names, generations, strict=True):
                 result.calls += 1
