@@ -11,9 +11,8 @@ source controls. The corpus is data, in tests/hostile/:
   was tuned on them: they measure how the rules generalize. The ``holdout_seen`` ones
   (hj-*, hk-*, hm-*, hp-*, hq-*, ho-*, hn-*, hz-*, hy-*, hx-*, hw-*, hv-*, hu-*, ht-*, hs-*,
   hr-*) were written the same way, one set after each version, and then taught it what it
-  missed. Payloads that ask
-  nothing of whoever retells the text (a false claim, a quote, an invented headline) are
-  not injections and were left out of each set.
+  missed. Payloads that ask nothing of whoever retells the text (a false claim, a quote, an
+  invented headline) are not injections and were left out of each set.
 - ``xss.jsonl``: script tags, event handlers, javascript:/data:/vbscript: URLs, SVG and
   MathML, CSS, remote resources, broken and entity-encoded tags, mutation XSS, Unicode
   tricks, template syntax.
