@@ -99,10 +99,14 @@ _PATTERNS = [
     # Retellers called by name, as a heading ("aggregators and summary tools: use...").
     r"\b(?:aggregators?|summary tools?|summari[sz]ers?|newsletters?|digests?|bots|crawlers|"
     r"scrapers|ai tools?)(?: (?:and|or|&) [\w ]{1,24})?\s*:",
-    # The same in Chinese and Japanese: a summary, and a request.
-    r"(?:\u8981\u7d04|\u307e\u3068\u3081|\u6458\u8981|\u603b\u7ed3|\u6982\u62ec)[^\u3002]{0,60}"
-    r"(?:\u304f\u3060\u3055\u3044|\u4e0b\u3055\u3044)|(?:\u8bf7|\u8acb)[^\u3002]{0,40}"
-    r"(?:\u6458\u8981|\u603b\u7ed3|\u6982\u62ec)",
+    # The same in Chinese and Japanese: a summary (or a retelling), and a request, or an
+    # obligation to write, state, mention, include, add or list something (must state...).
+    r"(?:\u8981\u7d04|\u307e\u3068\u3081|\u6458\u8981|\u603b\u7ed3|\u6982\u62ec|\u8f6c\u8ff0)"
+    r"[^\u3002]{0,60}(?:\u304f\u3060\u3055\u3044|\u4e0b\u3055\u3044|(?:\u5fc5\u987b|\u5fc5\u9808|"
+    r"\u52a1\u5fc5|\u52d9\u5fc5|\u5e94\u5f53|\u61c9\u7576|\u5e94\u8be5|\u61c9\u8a72)"
+    r"(?:\u5199|\u5beb|\u6ce8\u660e|\u8a3b\u660e|\u63d0\u53ca|\u63d0\u5230|\u5305\u542b|\u52a0\u4e0a|"
+    r"\u6dfb\u52a0|\u6807\u6ce8|\u6a19\u8a3b|\u5217\u51fa|\u4f7f\u7528))"
+    r"|(?:\u8bf7|\u8acb)[^\u3002]{0,40}(?:\u6458\u8981|\u603b\u7ed3|\u6982\u62ec)",
     # Requests for the prompt.
     r"\byour (?:instructions|rules|system prompt|initial prompt|guidelines|directives)\b",
     r"\b(?:repeat|print|reveal|show|quote|output|translate|dump|leak)\b[^.]{0,40}\b(?:"
@@ -126,23 +130,33 @@ _INJECTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 # (a summary of this post, coverage of this announcement, when you cover it) or someone
 # who retells it (aggregators, newsletters, bots), and a wish or an obligation. A lexicon
 # each, in the languages above.
+# Retelling in other languages: German, Spanish and Portuguese, French, Italian, Dutch,
+# Polish, Russian, Japanese, Chinese, Korean, Vietnamese, Indonesian and Malay, Turkish,
+# Swahili, Finnish, Swedish, Czech, Ukrainian, Greek, Hungarian, Romanian, Hindi, Arabic,
+# Hebrew, Persian and Thai.
+_RETELL_ABROAD = (
+    r"(?:zusammenfass\w*|res[u\u00fa]m(?:o|en|ir)|r\u00e9sum\u00e9s?|r\u00e9sumer|riassunt\w+|"
+    r"riassumere|riepilog\w+|samenvatt\w+|streszcz\w*|podsumow\w*|resumo|"
+    r"\u043f\u0435\u0440\u0435\u0441\u043a\u0430\u0437\w*|\u0440\u0435\u0437\u044e\u043c\u0435|"
+    r"\u0441\u0432\u043e\u0434\u043a\w*|\u8981\u7d04|\u6458\u8981|\u603b\u7ed3|\u307e\u3068\u3081|"
+    r"\u8f6c\u8ff0|\u6982\u62ec|\uc694\uc57d|t\u00f3m t\u1eaft|t\u1ed5ng h\u1ee3p|ringkas\w*|"
+    r"rangkum\w*|rekap\w*|\u00f6zet\w*|muhtasari|tiivist\w*|yhteenve\w*|sammanfatt\w*|"
+    r"shrnut\w*|\u043f\u0456\u0434\u0441\u0443\u043c\w*|\u03c0\u03b5\u03c1\u03af\u03bb\u03b7\u03c8\w*|"
+    r"\u00f6sszefoglal\w*|rezuma\w*|\u0938\u093e\u0930\u093e\u0902\u0936|\u0645\u0644\u062e\u0635|"
+    r"\u062a\u0644\u062e\u064a\u0635|\u05ea\u05e7\u05e6\u05d9\u05e8|\u05e1\u05d9\u05db\u05d5\u05dd|"
+    r"\u062e\u0644\u0627\u0635\u0647|\u0e2a\u0e23\u0e38\u0e1b)"
+)
 _RETELL = (
     r"(?:summar(?:y|ies|i[sz]\w*)|recaps?|digests?|round-?ups?|briefs?|tl;?dr|abstracts?|"
     r"write-?ups?|coverage|covering|cover|report(?:ing)? on|syndicat\w+|republish\w*|"
     r"abridg\w+|condens\w+|excerpts?|repost\w*|paraphras\w+|key[- ]points?|takeaways?|"
     r"relay\w*|pass(?:ing|es)?|boil\w*|distill?\w*|shorten\w*|quot(?:e[sd]?|ing|ations?)|"
-    r"translat\w+|"
-    r"zusammenfass\w*|res[u\u00fa]m(?:o|en|ir)|r\u00e9sum\u00e9s?|r\u00e9sumer|riassunt\w+|"
-    r"riassumere|riepilog\w+|samenvatt\w+|streszcz\w*|podsumow\w*|resumo|"
-    r"\u043f\u0435\u0440\u0435\u0441\u043a\u0430\u0437\w*|\u0440\u0435\u0437\u044e\u043c\u0435|"
-    r"\u0441\u0432\u043e\u0434\u043a\w*|\u8981\u7d04|\u6458\u8981|\u603b\u7ed3|\u307e\u3068\u3081|"
-    r"\uc694\uc57d)"
+    rf"translat\w+|{_RETELL_ABROAD})"
 )
 # A word of retelling, whole in an alphabet, anywhere in a script without spaces.
-_RETELL_WORD = re.compile(
-    rf"(?<![a-z\u00c0-\u024f\u0400-\u04ff]){_RETELL}(?![a-z\u00c0-\u024f\u0400-\u04ff])",
-    re.IGNORECASE,
-)
+_LETTER = r"a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff\u1e00-\u1eff"
+_RETELL_WORD = re.compile(rf"(?<![{_LETTER}]){_RETELL}(?![{_LETTER}])", re.IGNORECASE)
+_ABROAD_WORD = re.compile(rf"(?<![{_LETTER}]){_RETELL_ABROAD}(?![{_LETTER}])", re.IGNORECASE)
 _THIS_TEXT = (
     r"(?:(?:this|these|the following|esta|este|diese[nms]?|cette|cet|ce|questo|questa|deze|dit)\s+"
     r"(?:article|post|page|piece|story|text|release|announcement|report|item|thread|news|"
@@ -173,7 +187,8 @@ _WISH = (
     r"would be (?:awesome|great|nice|appreciated|cool)|appreciate it|"
     r"provided that|make sure|be sure|remember to|bitte|schreiben sie|schreibe|escreva|"
     r"escriba|escribe|\u00e9crivez|\u00e9cris|scriv\w+|schrijf|por favor|veuillez|doit|"
-    r"doivent|debe|deben|deve|devono|devem|muss|m\u00fcssen|moet|moeten|"
+    r"doivent|debe|deben|deve|devono|devem|muss|m\u00fcssen|moet|moeten|musi|musz\u0105|mus\u00ed|"
+    r"m\u00e5ste|trebuie|wajib|harus|mohon|lazima|h\u00e3y|l\u00fctfen|k\u00e9rj\u00fck|"
     r"instru[c\u00e7]\w+ para|hinweis an)\b|\u304f\u3060\u3055\u3044"
 )
 _RETELLING = re.compile(
@@ -230,7 +245,7 @@ _RETELLING_WORDS = re.compile(
     r"\b(?:summar\w*|recaps?|digests?|round-?ups?|briefs?|tl;?dr|abstracts?|write-?ups?|"
     r"pr[eé]cis|condens\w+|cheat ?sheets?|restat\w+|retell\w*|repost\w*|paraphras\w+|"
     r"quot(?:e|es|ed|ing)|verbatim|screenshots?|newsletters?|syndicat\w+|republish\w*|excerpts?|"
-    r"key[- ]points?|takeaways?|hashtags?|headlines?|taglines?|action items?|next steps?|"
+    r"key[- ]points?|takeaways?|hashtag\w*|headlines?|taglines?|action items?|next steps?|"
     r"comparison tables?|credit(?:s|ed|ing)?|cite[ds]?|citing|citations?|attribut\w+|"
     r"acknowledg\w+|indexers?|aggregators?|relay\w*)\b",
     re.IGNORECASE,
@@ -317,7 +332,8 @@ _FUNCTION_WORDS = frozenset(
     )
 )
 # Function words of French, Spanish, German, Italian, Portuguese, Dutch, Swedish, Polish,
-# Turkish, Finnish, Danish and Norwegian, Czech and Indonesian that are not English words.
+# Turkish, Finnish, Danish and Norwegian, Czech, Indonesian, Vietnamese and Swahili that are
+# not English words.
 _FOREIGN_FUNCTION_WORDS = frozenset(
     re.findall(
         r"\S+",
@@ -327,7 +343,11 @@ _FOREIGN_FUNCTION_WORDS = frozenset(
         "gli non os um uma com não da het een en van dat niet voor zijn och att det som för "
         "med av är till på w z na się nie że jest bu ve bir için ile olarak veya ja että tai "
         "mutta kuin ovat oli myös sekä og ikke af ved fra jeg je že jsou yang untuk dengan ini "
-        "itu dari pada",
+        "itu dari pada dla tego oraz przez lub albo tylko już czy przy też jako "
+        "każde są của và là các những được một "
+        "này không có đã mà để từ cũng như thì "
+        "sẽ về theo cho với trong khi ya wa kwa za katika ni kila hii huu pia au "
+        "atau tentang bukan sudah akan juga tidak oleh dalam",
     )
 )
 # Sentence ends the sentence splitter does not know: those of Chinese and Japanese, and a
@@ -390,9 +410,12 @@ def _name_like(word: str, *, tag: bool) -> bool:
 
 def asks_something(sentence: str) -> bool:
     """Whether ``sentence`` asks something of anyone, in the widest sense: it speaks of
-    retelling or of what a retelling holds, speaks to an AI or a reteller, opens with an
-    order, is a field named like a brief's part, or is not in English."""
+    retelling or of what a retelling holds (in English or another language), speaks to an
+    AI or a reteller, opens with an order, is a field named like a brief's part, or is not
+    in English."""
     if _RETELLING_WORDS.search(sentence) or _VOCATIVE.search(sentence):
+        return True
+    if _ABROAD_WORD.search(sentence):
         return True
     if _PARTS_IN_PROSE.search(sentence):
         return True
@@ -402,8 +425,12 @@ def asks_something(sentence: str) -> bool:
         return True
     # A clause, of 5 words at least, with 3 function words of another language at least:
     # shorter ones are names ("Luc Van den Hove") and citations ("et al").
-    clauses = [c for c in _CLAUSES.split(sentence) if len(c.split()) >= 5]
-    return _foreign(sentence) or any(_foreign(c, least=3) for c in clauses)
+    return _foreign(sentence) or any(_foreign(c, least=3) for c in _clauses(sentence))
+
+
+def _clauses(sentence: str) -> list[str]:
+    """The clauses of ``sentence`` (``_CLAUSES``) of 5 words or more."""
+    return [c for c in _CLAUSES.split(sentence) if len(c.split()) >= 5]
 
 
 def _foreign(sentence: str, least: int = 2) -> bool:
@@ -429,6 +456,10 @@ def points_at_something(sentence: str, following: str = "") -> bool:
     the one published on the tools page."). A request in another language that speaks of
     retelling points whatever its words: those of pointing are known only in English."""
     if _RETELL_WORD.search(sentence) and _foreign(sentence):
+        return True
+    # The same in a clause: a passage joins a request in a code comment to the sentences
+    # around it ("# Catatan lisensi: setiap ringkasan ... WAJIB menyebut ...").
+    if any(_RETELL_WORD.search(c) and _foreign(c, least=3) for c in _clauses(sentence)):
         return True
     if not _POINTS.search(sentence):
         # Through the next sentence only for a retelling of this very text named.
