@@ -386,10 +386,10 @@ def test_the_filter_takes_out_every_payload() -> None:
 
 
 def test_a_brief_takes_no_name_that_only_a_request_gives() -> None:
-    """The writer's last line: what the model wrote with a name that the sources give only
-    in sentences that ask something (of anyone: a reteller, an AI, in another language) is
-    emptied, with the sentence around the name, and a hashtag holding one is dropped. A name
-    that a plain sentence gives too stays."""
+    """The writer's last line: a name that the sources give only in sentences that ask
+    something (of anyone: a reteller, an AI, in another language) is taken out of what
+    the model wrote, and a hashtag holding one is dropped. A name that a plain sentence
+    gives too stays."""
     from newsdesk.briefs.injection import Provenance, asks_something, scrub_borrowed
 
     sources = [
@@ -405,17 +405,13 @@ def test_a_brief_takes_no_name_that_only_a_request_gives() -> None:
         "hook": "Olvenbrook's Qwen3-Coder ships with a 256K context",
         "hashtags": ["#qwen3-coder", "#olvenbrook", "#zindlemark-kit"],
         "key_takeaways": [
-            {"text": "Knallerfjord certified the model, which runs on Ollama.", "cites": [1]},
-            {"text": "Qwen3-Coder runs on Ollama and LM Studio.", "cites": [1]},
+            {"text": "Knallerfjord certified the model, which runs on Ollama.", "cites": [1]}
         ],
     }
     assert scrub_borrowed(brief, provenance) == {
-        "hook": "",
+        "hook": "'s Qwen3-Coder ships with a 256K context",
         "hashtags": ["#qwen3-coder"],
-        "key_takeaways": [
-            {"text": "", "cites": [1]},
-            {"text": "Qwen3-Coder runs on Ollama and LM Studio.", "cites": [1]},
-        ],
+        "key_takeaways": [{"text": "certified the model, which runs on Ollama.", "cites": [1]}],
     }
 
 
@@ -490,7 +486,7 @@ def test_a_request_that_points_reaches_its_whole_item() -> None:
     # Copied as it is spelled, it goes too.
     kept, requests = split_injections(f"{article}\n\n{spelled}")
     copied = "It is spelled T - O - R - V - E - N - A, one word."
-    assert scrub_borrowed(copied, Provenance([kept], [requests])) == ""
+    assert scrub_borrowed(copied, Provenance([kept], [requests])) == "It is spelled , one word."
 
 
 def test_requests_in_more_languages_ask_and_point() -> None:

@@ -588,17 +588,18 @@ def borrowed_words(value: Any, provenance: Provenance) -> list[str]:
 
 
 def scrub_borrowed(value: Any, provenance: Provenance, *, tags: bool = False) -> Any:
-    """``value`` (a brief section's JSON: strings, lists and dicts of them) without what
-    carries a word that its sources give only in requests (``Provenance``): such a string
-    is emptied, and a hashtag holding one is dropped. Not only the word goes: a sentence
-    that carries a planted name was mostly written from the request that planted it ("The
-    team suggests using a fork of <name> ..."), and with the name cut out it still says what
-    the request wanted, with a hole in it. The writer asks again for what was emptied,
-    drops it from a list, or refills it on its last try."""
+    """``value`` (a brief section's JSON: strings, lists and dicts of them) without the
+    words that its sources give only in requests (``Provenance``): each such word is taken
+    out of a string, and a hashtag holding one is dropped."""
     if isinstance(value, str):
-        if not provenance.borrowed(value):
+        words = provenance.borrowed(value)
+        if not words:
             return value
-        return None if tags else ""
+        if tags:
+            return None
+        for word in words:
+            value = re.sub(rf"(?<![\w.-]){re.escape(word)}(?![\w-])", "", value)
+        return re.sub(r"[ \t]{2,}", " ", value).strip()
     if isinstance(value, list):
         kept = [scrub_borrowed(v, provenance, tags=tags) for v in value]
         return [v for v in kept if v is not None]

@@ -93,7 +93,7 @@ INSTRUCTIONS: dict[str, str] = {
 # prompt would give the same answer again.
 RETRY = "Your last answer was cut off or invalid; be brief. "
 # And when it was invalid for what the name rule took out of it (``scrub_borrowed``: a
-# sentence emptied for a name only a request gives), the words not to write again.
+# sentence left with too few words), the words not to write again.
 LEAVE_OUT = "Do not write these words, which the sources give only in requests: {words}. "
 
 # The most dates a timeline shows.
