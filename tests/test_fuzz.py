@@ -794,6 +794,32 @@ def test_feed_nul_and_control_characters_reached_items() -> None:
     check_item(item)
 
 
+@pytest.mark.parametrize(
+    "link",
+    [b'<ITEM HREF="htt\np://www.example.org/"></ITEM>', b"<link>https://a.example/\tx</link>"],
+)
+def test_feed_link_over_two_lines_kept_its_line_break(link: bytes) -> None:
+    # atheris, 2026-12-05: a CDF item's HREF "htt\np://www.example.org/" passed the scheme
+    # check (urlsplit drops tabs and line breaks) and became Item.url with its "\n" inside.
+    data = b'<rss version="2.0"><channel><item><title>t</title>' + link + b"</item></channel></rss>"
+    if link.startswith(b"<ITEM"):
+        data = b"<CHANNEL>" + link + b"</CHANNEL>"
+    [item] = _feed_items(data)
+    assert item.url is not None and not any(c in item.url for c in "\t\n\r")
+    check_item(item)
+
+
+@pytest.mark.parametrize("url", ["https://a.example/\nx", "htt\tps://a.example/x"])
+def test_reddit_and_hackernews_links_over_two_lines(url: str) -> None:
+    # The same in the other adapters' links.
+    data = json.dumps({"kind": "t3", "data": {"id": "a", "title": "t", "url": url}})
+    item = reddit.adapt_post(reddit.parse_post(json.loads(data)))
+    assert item.url == "https://a.example/x"
+    check_item(item)
+    story = hackernews.parse_item({"id": 1, "type": "story", "title": "t", "url": url, "time": 1})
+    assert story is not None and hackernews.adapt(story).url == "https://a.example/x"
+
+
 def test_json_feed_lone_surrogate_lost_the_feed() -> None:
     # JSON's "\ud800" escape makes a lone surrogate, which nh3 refuses (UnicodeEncodeError)
     # and no database can store.

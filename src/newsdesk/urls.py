@@ -8,6 +8,7 @@ sites differ on whether those matter.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from lxml.html import HtmlElement
@@ -158,8 +159,19 @@ def _rels(value: str | None) -> set[str]:
     return {token.lower() for token in (value or "").split()}
 
 
+# What a URL parser takes out of a URL wherever it is (the WHATWG URL standard, and
+# urlsplit): a link written over two lines is one link, "htt\np://a.example/" an http URL.
+_URL_BREAKS = re.compile(r"[\t\n\r]")
+
+
+def without_breaks(url: str) -> str:
+    """``url`` without the tabs and line breaks that parsers drop from it, so that the URL
+    a source adapter keeps is the one its scheme check saw."""
+    return _URL_BREAKS.sub("", url) if _URL_BREAKS.search(url) else url
+
+
 def _absolute_web_url(base: str, href: str | None) -> str | None:
-    href = (href or "").strip()
+    href = without_breaks(href or "").strip()
     if not href:
         return None
     try:

@@ -29,7 +29,7 @@ from newsdesk.extract import normalize_language
 from newsdesk.models import Item, Source
 from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
-from newsdesk.urls import canonicalize, discover_feeds
+from newsdesk.urls import canonicalize, discover_feeds, without_breaks
 
 if TYPE_CHECKING:
     from newsdesk.fetch import Fetcher
@@ -406,7 +406,7 @@ def _entry_key(
 
 def _web_url(base: str, href: str | None) -> str | None:
     """``href`` made absolute against ``base``, when it is an http(s) URL."""
-    href = (href or "").strip()
+    href = without_breaks(href or "").strip()
     if not href:
         return None
     try:

@@ -19,7 +19,7 @@ from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
 from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
-from newsdesk.urls import canonicalize
+from newsdesk.urls import canonicalize, without_breaks
 
 if TYPE_CHECKING:
     from newsdesk.fetch import Fetcher
@@ -92,7 +92,7 @@ def _time(value: Any) -> datetime | None:
 
 def _web_url(value: Any) -> str | None:
     """The story's link when it is an http(s) URL ("javascript:..." is not a link)."""
-    url = _str(value).strip()
+    url = without_breaks(_str(value)).strip()
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -28,7 +28,7 @@ from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
 from newsdesk.sanitize import clean_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
-from newsdesk.urls import canonicalize
+from newsdesk.urls import canonicalize, without_breaks
 
 if TYPE_CHECKING:
     from newsdesk.fetch import Fetcher
@@ -195,6 +195,7 @@ def _author(data: Mapping[str, Any]) -> str | None:
 def _web_url(value: str) -> str | None:
     """An absolute http(s) URL; Reddit's relative ones are on www.reddit.com. None for
     anything else: "", "javascript:...", "mailto:...", a broken IPv6 host."""
+    value = without_breaks(value)
     if not value.strip():
         return None
     try:
