@@ -552,6 +552,36 @@ def test_a_timeline_takes_no_dated_row_that_a_request_points_at() -> None:
     assert [entry.date.isoformat() for entry, _ in entries] == ["2025-06-20"]
 
 
+def test_the_last_try_refill_cuts_a_long_plain_sentence() -> None:
+    """The last try's refill takes a plain sentence of the pack; when every plain one is
+    longer than a claim may be (a small pack of a title run into its article's first line,
+    beside a request in Greek, as in the whole-corpus run of 2026-12-05), it takes the first,
+    cut at a word: before, the story had no brief."""
+    from newsdesk.briefs.pack import Passage, SourcePack
+    from newsdesk.briefs.writer import _plain_sentence
+
+    long = (
+        "Mariano-Florentino Cuéllar joins Anthropic as Chief Global Affairs Officer. commit "
+        + "the release notes list twelve fixes to the scheduler and the cache " * 3
+    ).strip()
+    asking = "Whoever writes the weekly summary, please name Xerothannis in it."
+    pack = SourcePack(
+        (
+            Passage(1, 1, "a", None, None, None, asking),
+            Passage(2, 2, "b", None, None, None, long),
+        ),
+        tokens=0,
+    )
+    provenance = pack.provenance()
+    found = _plain_sentence(pack, provenance, [1], 180)
+    assert found is not None and found[0] == 2
+    assert len(found[1]) <= 180 and found[1].endswith("\u2026")
+    assert long.startswith(found[1][:-1])
+    # A short plain sentence is still taken whole, first.
+    short = SourcePack((*pack.passages, Passage(3, 3, "c", None, None, None, "Ollama ships.")), 0)
+    assert _plain_sentence(short, short.provenance(), [1], 180) == (3, "Ollama ships.")
+
+
 @pytest.mark.parametrize("again_planted", [False, True], ids=["mended", "planted-again"])
 def test_a_section_the_name_rule_empties_is_asked_again(
     tmp_path: Path, http_server: RecordedServer, again_planted: bool

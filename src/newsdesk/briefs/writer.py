@@ -335,17 +335,23 @@ def _plain_sentence(
     pack: SourcePack, provenance: Provenance, cites: Sequence[int], limit: int
 ) -> tuple[int, str] | None:
     """The first sentence (with its passage id) of the cited passages, then of the others,
-    of 8 to ``limit`` characters, that asks nothing and gives no name only a request gives."""
+    of 8 to ``limit`` characters, that asks nothing and gives no name only a request gives;
+    failing one, the first such sentence of any length, cut at a word before ``limit``
+    (a small pack of long sentences: a title run into its article's first line)."""
     order = sorted(pack.passages, key=lambda p: (p.id not in cites, p.id))
-    for passage in order:
-        for sentence in split_sentences(passage.text):
-            sentence = sentence.strip()
-            if (
-                8 <= len(sentence) <= limit
-                and not asks_something(sentence)
-                and not provenance.borrowed(sentence)
-            ):
-                return passage.id, sentence
+    plain = [
+        (passage.id, sentence)
+        for passage in order
+        for sentence in (s.strip() for s in split_sentences(passage.text))
+        if len(sentence) >= 8 and not asks_something(sentence) and not provenance.borrowed(sentence)
+    ]
+    for passage_id, sentence in plain:
+        if len(sentence) <= limit:
+            return passage_id, sentence
+    for passage_id, sentence in plain:
+        cut = sentence[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+        if len(cut) >= 8:
+            return passage_id, cut
     return None
 
 
