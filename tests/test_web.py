@@ -118,7 +118,15 @@ def test_tag_and_source_pages(settings: Settings) -> None:
     tagged = {c.story.id for c in cards if tag in c.tags}
     assert set(re.findall(r'href="/stories/([^"]+)"', page.text)) == tagged
     assert f'href="/feeds/stories.rss?tag={tag}"' in page.text
-    assert client.get("/tags/no-such-tag").status_code == 404
+    # A tag no story carries now still has its page (links to it outlive the stories),
+    # marked for robots; another spelling redirects; what is no tag at all is a 404.
+    empty = client.get("/tags/no-such-tag")
+    assert empty.status_code == 200 and "carries this tag now" in empty.text
+    assert '<meta name="robots" content="noindex">' in empty.text
+    assert 'content="noindex"' not in page.text
+    moved = client.get(f"/tags/{tag.upper()}?page=2", follow_redirects=False)
+    assert moved.status_code == 301 and moved.headers["location"] == f"/tags/{tag}?page=2"
+    assert client.get("/tags/%E2%80%94").status_code == 404
 
     source = desk.sources()[0]
     now = utcnow()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from newsdesk.sanitize import html_to_text, parse_html, sanitize_html
-from newsdesk.urls import find_canonical_link
+from newsdesk.urls import find_canonical_link, web_url
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def extract_article(html: str, url: str) -> Extracted | None:
     return Extracted(
         text=text,
         html=clean,
-        canonical_url=find_canonical_link(html, url) or _web_url(document.url),
+        canonical_url=find_canonical_link(html, url) or web_url(document.url),
         language=_page_language(html),
         title=(document.title or "").strip() or None,
         published_at=_parse_date(document.date),
@@ -100,10 +100,6 @@ def _body_of(document_html: str) -> str:
     if start == -1 or end == -1:
         return document_html
     return document_html[start + len("<body>") : end]
-
-
-def _web_url(url: str | None) -> str | None:
-    return url if url and url.startswith(("http://", "https://")) else None
 
 
 def _parse_date(value: str | None) -> datetime | None:

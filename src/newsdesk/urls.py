@@ -170,16 +170,27 @@ def without_breaks(url: str) -> str:
     return _URL_BREAKS.sub("", url) if _URL_BREAKS.search(url) else url
 
 
-def _absolute_web_url(base: str, href: str | None) -> str | None:
+def web_url(href: str | None, base: str | None = None) -> str | None:
+    """``href`` as an absolute http(s) URL with a host, made absolute against ``base`` when
+    it is relative; None for anything else: "", "javascript:...", "mailto:...", a relative
+    link without a base, a broken IPv6 host ("http://[::1"). The one check of every link a
+    source or a page gives."""
     href = without_breaks(href or "").strip()
     if not href:
         return None
     try:
-        url = urljoin(base, href)
-        scheme = urlsplit(url).scheme.lower()
+        # The common cases without urljoin's cost (a third of a Reddit dump's import).
+        if href[:8].lower().startswith(("https://", "http://")) or not base:
+            url = href
+        elif href[0] == "/" and href[:2] != "//":
+            root = urlsplit(base)
+            url = f"{root.scheme}://{root.netloc}{href}"
+        else:
+            url = urljoin(base, href)
+        parts = urlsplit(url)
     except ValueError:
         return None
-    return url if scheme in _DEFAULT_PORTS else None
+    return url if parts.scheme.lower() in _DEFAULT_PORTS and parts.hostname else None
 
 
 def find_canonical_link(html: str, base_url: str) -> str | None:
@@ -190,7 +201,7 @@ def find_canonical_link(html: str, base_url: str) -> str | None:
     base = _base_of(root, base_url)
     for link in root.iter("link"):
         if "canonical" in _rels(link.get("rel")):
-            url = _absolute_web_url(base, link.get("href"))
+            url = web_url(link.get("href"), base)
             if url:
                 return url
     return None
@@ -210,7 +221,7 @@ def discover_feeds(html: str, base_url: str) -> list[str]:
         media_type = (link.get("type") or "").split(";")[0].strip().lower()
         if "alternate" not in _rels(link.get("rel")) or media_type not in FEED_TYPES:
             continue
-        url = _absolute_web_url(base, link.get("href"))
+        url = web_url(link.get("href"), base)
         if url and url not in found:
             found.append(url)
     return found

@@ -262,10 +262,24 @@ def create_app(desk: Desk) -> FastAPI:
     @app.get("/tags/{tag}", response_class=HTMLResponse)
     def tag_page(request: Request, tag: str, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
         """The stories that carry a hashtag, their number per week, the tags seen beside it
-        and its feeds."""
+        and its feeds.
+
+        Any tag in its spelling (``tags.slug``) has a page, also when no story carries it
+        now: stories merge and are briefed again, and a tag can leave them while recaps,
+        feeds and shared links still point at its page. Such a page says so and is not
+        indexed. Another spelling redirects to the tag's; one with no letters or digits is
+        not a tag (404).
+        """
         from newsdesk import charts
         from newsdesk.recap import period_of
+        from newsdesk.tags import slug
 
+        spelled = slug(tag)
+        if spelled != tag:
+            if not spelled:
+                return HTMLResponse("<h1>Not a tag</h1>", status_code=404)
+            target = f"/tags/{quote(spelled, safe='')}"
+            return RedirectResponse(target + (f"?page={page}" if page > 1 else ""), 301)
         river = desk.river(tag=tag, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE)
         others = [(t, n) for t, n in river.tags.most_common(21) if t != tag][:20]
         chart = None
@@ -289,10 +303,7 @@ def create_app(desk: Desk) -> FastAPI:
             "related_tags": others,
             "chart": chart,
         }
-        response = render(request, "tag.html", context)
-        if river.total == 0:
-            response.status_code = 404
-        return response
+        return render(request, "tag.html", context)
 
     @app.get("/sources/{source_id}", response_class=HTMLResponse)
     def source_page(

@@ -29,7 +29,7 @@ from newsdesk.extract import normalize_language
 from newsdesk.models import Item, Source
 from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
-from newsdesk.urls import canonicalize, discover_feeds, without_breaks
+from newsdesk.urls import canonicalize, discover_feeds, web_url
 
 if TYPE_CHECKING:
     from newsdesk.fetch import Fetcher
@@ -283,7 +283,7 @@ def _parse_json_feed(data: bytes, url: str) -> ParsedFeed:
     if not isinstance(items, list):
         problems.append("items is not a list")
         items = []
-    base = _web_url(url, _str(doc.get("home_page_url"))) or url
+    base = web_url(_str(doc.get("home_page_url")), url) or url
     feed_language = normalize_language(_str(doc.get("language")))
     feed_author = _json_author(doc)
     entries = []
@@ -296,7 +296,7 @@ def _parse_json_feed(data: bytes, url: str) -> ParsedFeed:
         raise ParseError(url, f"not a feed: {'; '.join(problems)}")
     return ParsedFeed(
         title=_detail_text(doc.get("title"), None),
-        link=_web_url(url, _str(doc.get("home_page_url"))),
+        link=web_url(_str(doc.get("home_page_url")), url),
         entries=entries,
         bozo=bool(problems),
         bozo_message="; ".join(problems) or None,
@@ -316,7 +316,7 @@ def _entry_from_json(
     return ParsedEntry(
         id=_str(raw.get("id")),
         title=_detail_text(raw.get("title"), None),
-        link=_web_url(base, _str(raw.get("url")) or _str(raw.get("external_url"))),
+        link=web_url(_str(raw.get("url")) or _str(raw.get("external_url")), base),
         published=_parse_iso_date(raw.get("date_published")),
         updated=_parse_iso_date(raw.get("date_modified")),
         author=_json_author(raw) or feed_author,
@@ -373,7 +373,7 @@ def adapt(parsed: ParsedFeed, feed_url: str) -> list[Item]:
 
 
 def _adapt_entry(entry: ParsedEntry, parsed: ParsedFeed, feed_url: str) -> Item:
-    link = _web_url(feed_url, entry.link)
+    link = web_url(entry.link, feed_url)
     html = sanitize_html(entry.content_html or entry.summary_html or "", base_url=link or feed_url)
     text = html_to_text(html)
     published = entry.published or entry.updated
@@ -402,19 +402,6 @@ def _entry_key(
         stamp = published.isoformat() if published else ""
         guid = hashlib.sha1(f"{entry.title or ''}{stamp}".encode()).hexdigest()
     return f"{feed_url}#{guid or link}"
-
-
-def _web_url(base: str, href: str | None) -> str | None:
-    """``href`` made absolute against ``base``, when it is an http(s) URL."""
-    href = without_breaks(href or "").strip()
-    if not href:
-        return None
-    try:
-        url = urljoin(base, href)
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in {"http", "https"} and parts.netloc else None
 
 
 def _shorten(text: str, limit: int) -> str:

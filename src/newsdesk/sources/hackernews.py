@@ -19,7 +19,7 @@ from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
 from newsdesk.sanitize import clean_text, html_to_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
-from newsdesk.urls import canonicalize, without_breaks
+from newsdesk.urls import canonicalize, web_url
 
 if TYPE_CHECKING:
     from newsdesk.fetch import Fetcher
@@ -90,16 +90,6 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _web_url(value: Any) -> str | None:
-    """The story's link when it is an http(s) URL ("javascript:..." is not a link)."""
-    url = without_breaks(_str(value)).strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
-
-
 def parse_item(data: bytes | str | dict[str, Any] | None, url: str = "hn item") -> HNItem | None:
     """Parse one ``/item/ID.json`` answer.
 
@@ -127,7 +117,7 @@ def parse_item(data: bytes | str | dict[str, Any] | None, url: str = "hn item") 
         title=_str(doc.get("title")).strip(),
         by=_str(doc.get("by")) or None,
         time=_time(doc.get("time")),
-        url=_web_url(doc.get("url")),
+        url=web_url(_str(doc.get("url"))),
         text=_str(doc.get("text")),
         score=_int(doc.get("score")),
         descendants=_int(doc.get("descendants")),

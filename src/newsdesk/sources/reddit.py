@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from newsdesk.exceptions import FetchError, ParseError
 from newsdesk.models import Item
 from newsdesk.sanitize import clean_text, sanitize_html
 from newsdesk.sources import FetchResult, SourceKind, SourceSpec, conditional_get, register
-from newsdesk.urls import canonicalize, without_breaks
+from newsdesk.urls import canonicalize, web_url
 
 if TYPE_CHECKING:
     from newsdesk.fetch import Fetcher
@@ -192,25 +192,6 @@ def _author(data: Mapping[str, Any]) -> str | None:
     return author if author and author not in _GONE else None
 
 
-def _web_url(value: str) -> str | None:
-    """An absolute http(s) URL; Reddit's relative ones are on www.reddit.com. None for
-    anything else: "", "javascript:...", "mailto:...", a broken IPv6 host."""
-    value = without_breaks(value)
-    if not value.strip():
-        return None
-    try:
-        if value.startswith(("https://", "http://")):
-            url = value  # the common case, without urljoin's cost (a third of a dump import)
-        elif value.startswith("/") and not value.startswith("//"):
-            url = WEB_BASE.rstrip("/") + value
-        else:
-            url = urljoin(WEB_BASE, value.strip())
-        parts = urlsplit(url)
-    except ValueError:  # "http://[::1"
-        return None
-    return url if parts.scheme in ("http", "https") and parts.hostname else None
-
-
 def parse_post(obj: Mapping[str, Any], *, escaped: bool | None = None) -> RedditPost:
     """Parse one t3 object (``{"kind": "t3", "data": {...}}`` or the bare data dict).
 
@@ -229,10 +210,12 @@ def parse_post(obj: Mapping[str, Any], *, escaped: bool | None = None) -> Reddit
         raise ParseError("reddit post", "t3 object without an id")
     if escaped is None:
         escaped = looks_escaped(data)
-    permalink = _web_url(_text(data, "permalink", escaped)) or f"{WEB_BASE}/comments/{post_id}/"
+    permalink = (
+        web_url(_text(data, "permalink", escaped), WEB_BASE) or f"{WEB_BASE}/comments/{post_id}/"
+    )
     is_self = bool(data.get("is_self"))
     # Crossposts and some link posts carry a relative url ("/r/x/comments/...").
-    url = _web_url(_text(data, "url", escaped)) or permalink
+    url = web_url(_text(data, "url", escaped), WEB_BASE) or permalink
     selftext = _text(data, "selftext", escaped)
     body_html = _text(data, "selftext_html")
     if body_html.startswith("&lt;"):
