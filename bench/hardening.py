@@ -79,10 +79,15 @@ def table(out: Path, steps: list[dict[str, Any]]) -> str:
             )
     soak = load(out, "soak.json")
     if soak:
+        emptied = (
+            f" ({soak['empty_tag_pages']} pages of a tag no story carries any more)"
+            if "empty_tag_pages" in soak
+            else ""
+        )
         rows.append(
             f"| soak {soak['minutes']} min, site at {soak['rate']:g} requests/s | "
             f"{soak['requests']:,} requests, p99 {soak['p99_ms_worst_round']} ms in the worst "
-            f"round | {soak['errors']} error answers; {soak['briefs']} briefs written | "
+            f"round | {soak['errors']} error answers{emptied}; {soak['briefs']} briefs written | "
             f"{soak['items_lost']} of "
             f"{soak['items_committed']} items lost; integrity_check {soak['integrity_check']} |"
         )

@@ -40,6 +40,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from time_to_brief import Stream, percentile, serve, stream_env
 from web import BIN, Server
 
+# What a tag page says when no story carries its tag any more (templates/tag.html).
+EMPTY_TAG = "carries this tag now"
+
 
 async def _load(port: int, paths: list[str], seconds: float, rate: float) -> dict[str, float]:
     """Open loop: one GET every 1/rate s for ``seconds``, round-robin over ``paths``."""
@@ -49,6 +52,7 @@ async def _load(port: int, paths: list[str], seconds: float, rate: float) -> dic
 
     latencies: list[float] = []
     errors: list[str] = []
+    emptied: list[str] = []  # tag pages of a tag that no story carries any more
 
     async def one(client: httpx.AsyncClient, path: str) -> None:
         started = time.perf_counter()
@@ -56,6 +60,8 @@ async def _load(port: int, paths: list[str], seconds: float, rate: float) -> dic
             answer = await client.get(path)
             if answer.status_code >= 400:
                 errors.append(f"{answer.status_code} {path}")
+            elif path.startswith("/tags/") and EMPTY_TAG in answer.text:
+                emptied.append(path)
         except httpx.HTTPError as e:
             errors.append(f"{type(e).__name__} {path}")
         latencies.append(time.perf_counter() - started)
@@ -77,6 +83,7 @@ async def _load(port: int, paths: list[str], seconds: float, rate: float) -> dic
     return {
         "requests": len(latencies),
         "errors": len(errors),
+        "empty_tag_pages": len(emptied),
         "p50_ms": 1000 * percentile(latencies, 0.5),
         "p99_ms": 1000 * percentile(latencies, 0.99),
     }
@@ -193,6 +200,7 @@ def main() -> None:
         "stop_seconds": round(time.monotonic() - stopping),
         "requests": int(sum(r["requests"] for r in rounds)),
         "errors": int(sum(r["errors"] for r in rounds)),
+        "empty_tag_pages": int(sum(r["empty_tag_pages"] for r in rounds)),
         "p99_ms_first_round": round(rounds[0]["p99_ms"], 1),
         "p99_ms_last_round": round(rounds[-1]["p99_ms"], 1),
         "p99_ms_worst_round": round(max(r["p99_ms"] for r in rounds), 1),
@@ -210,7 +218,8 @@ def main() -> None:
         figures[f"{name}_rss_growth"] = round(grew, 4)
     print(
         f"soak {figures['minutes']} min: {figures['requests']:,} requests, "
-        f"{figures['errors']} errors at {args.rate:g} requests/s; p99 "
+        f"{figures['errors']} errors at {args.rate:g} requests/s "
+        f"({figures['empty_tag_pages']} pages of a tag no story carries any more); p99 "
         f"{figures['p99_ms_first_round']} ms in the first round (the baseline), "
         f"{figures['p99_ms_last_round']} ms in the last "
         f"(ratio {figures['p99_ms_last_round'] / figures['p99_ms_first_round']:.2f}), worst "

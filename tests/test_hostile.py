@@ -6,10 +6,10 @@ source controls. The corpus is data, in tests/hostile/:
   system prompt or to write a phrase, hidden in HTML comments, zero-width or tag characters
   and base64. Each has the ``canaries`` that a brief which followed it would contain, and
   goes into the ``where`` field of an item (content, title or author). The ``holdout``
-  ones (the newest set, he-*) were written after the injection filter and the name rule
+  ones (the newest set, hc-*) were written after the injection filter and the name rule
   (newsdesk.briefs.injection) by someone who never saw them, and measured before anything
   was tuned on them: they measure how the rules generalize. The ``holdout_seen`` ones
-  (hf-*, hg-*, hj-*, hk-*, hm-*, hp-*, hq-*, ho-*, hn-*, hz-*, hy-*, hx-*, hw-*, hv-*, hu-*,
+  (he-*, hf-*, hg-*, hj-*, hk-*, hm-*, hp-*, hq-*, ho-*, hn-*, hz-*, hy-*, hx-*, hw-*, hv-*, hu-*,
   ht-*, hs-*, hr-*) were written the same way, one set after each version, and then taught
   it what it missed. Payloads that ask nothing of whoever retells the text (a false claim, a
   quote, an invented headline) are not injections and were left out of each set.

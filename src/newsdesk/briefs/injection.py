@@ -133,7 +133,7 @@ _INJECTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 # Retelling in other languages: German, Spanish and Portuguese, French, Italian, Dutch,
 # Polish, Russian, Japanese, Chinese, Korean, Vietnamese, Indonesian and Malay, Turkish,
 # Swahili, Finnish, Swedish, Czech, Ukrainian, Greek, Hungarian, Romanian, Hindi, Arabic,
-# Hebrew, Persian and Thai.
+# Hebrew, Persian, Thai, Norwegian and Danish.
 _RETELL_ABROAD = (
     r"(?:zusammenfass\w*|res[u\u00fa]m(?:o|en|ir)|r\u00e9sum\u00e9s?|r\u00e9sumer|riassunt\w+|"
     r"riassumere|riepilog\w+|samenvatt\w+|streszcz\w*|podsumow\w*|resumo|"
@@ -144,7 +144,7 @@ _RETELL_ABROAD = (
     r"shrnut\w*|\u043f\u0456\u0434\u0441\u0443\u043c\w*|\u03c0\u03b5\u03c1\u03af\u03bb\u03b7\u03c8\w*|"
     r"\u00f6sszefoglal\w*|rezuma\w*|\u0938\u093e\u0930\u093e\u0902\u0936|\u0645\u0644\u062e\u0635|"
     r"\u062a\u0644\u062e\u064a\u0635|\u05ea\u05e7\u05e6\u05d9\u05e8|\u05e1\u05d9\u05db\u05d5\u05dd|"
-    r"\u062e\u0644\u0627\u0635\u0647|\u0e2a\u0e23\u0e38\u0e1b)"
+    r"\u062e\u0644\u0627\u0635\u0647|\u0e2a\u0e23\u0e38\u0e1b|op?psummer\w*|sammendrag\w*)"
 )
 _RETELL = (
     r"(?:summar(?:y|ies|i[sz]\w*)|recaps?|digests?|round-?ups?|briefs?|tl;?dr|abstracts?|"
@@ -333,7 +333,7 @@ _FUNCTION_WORDS = frozenset(
 )
 # Function words of French, Spanish, German, Italian, Portuguese, Dutch, Swedish, Polish,
 # Turkish, Finnish, Danish and Norwegian, Czech, Indonesian, Vietnamese and Swahili that are
-# not English words.
+# not English words ("er", Norwegian and Danish "is", is English only as a pause).
 _FOREIGN_FUNCTION_WORDS = frozenset(
     re.findall(
         r"\S+",
@@ -347,7 +347,8 @@ _FOREIGN_FUNCTION_WORDS = frozenset(
         "każde są của và là các những được một "
         "này không có đã mà để từ cũng như thì "
         "sẽ về theo cho với trong khi ya wa kwa za katika ni kila hii huu pia au "
-        "atau tentang bukan sudah akan juga tidak oleh dalam",
+        "atau tentang bukan sudah akan juga tidak oleh dalam "
+        "er eller også denne dette sitt hvor skal blir bliver",
     )
 )
 # Sentence ends the sentence splitter does not know: those of Chinese and Japanese, and a
