@@ -124,6 +124,8 @@ def test_tag_and_source_pages(settings: Settings) -> None:
     assert empty.status_code == 200 and "carries this tag now" in empty.text
     assert '<meta name="robots" content="noindex">' in empty.text
     assert 'content="noindex"' not in page.text
+    beyond = client.get(f"/tags/{tag}?page=50")
+    assert beyond.status_code == 200 and "No more stories carry this tag." in beyond.text
     moved = client.get(f"/tags/{tag.upper()}?page=2", follow_redirects=False)
     assert moved.status_code == 301 and moved.headers["location"] == f"/tags/{tag}?page=2"
     assert client.get("/tags/%E2%80%94").status_code == 404
