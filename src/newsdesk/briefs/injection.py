@@ -363,6 +363,10 @@ URL_LIKE = re.compile(r"\S*(?:://|www\.|\.com|\.org|\.ai|/)\S*")
 # Words of a brief that can carry a planted name: 4 or more letters or digits, with
 # hyphens or dots inside ("api-gorsevale", "try-quombly").
 _NAME = re.compile(r"[^\W_](?:[\w.-]*[^\W_])?")
+# What may stand around a word in prose: punctuation and quotes.
+# Code and command lines: an assignment, an identifier with an underscore, braces, a flag.
+_CODE = re.compile(r"[=_{}`$|\\]|(?:^|\s)--?[a-z]")
+_EDGES = ".,;:!?\"'()[]{}<>\u00ab\u00bb\u201c\u201d\u201e\u2018\u2019*"
 
 
 @functools.cache
@@ -444,7 +448,22 @@ def _foreign(sentence: str, least: int = 2) -> bool:
     if english < 2 and sum(not c.isascii() for c in letters) >= max(1, 0.2 * len(letters)):
         return True
     foreign = sum(w in _FOREIGN_FUNCTION_WORDS for w in words)
-    return foreign >= least and foreign > english
+    return (foreign >= least and foreign > english) or _unlike_english(sentence)
+
+
+def _unlike_english(sentence: str) -> bool:
+    """Whether ``sentence`` is prose (most of its tokens plain lower-case words, 6 at least;
+    names, links and code aside) of which most words are no English words: a language
+    whose function words the rules do not list (Welsh, Icelandic, Estonian, Tagalog...)."""
+    known = english_words()
+    if _CODE.search(sentence):
+        return False
+    tokens = URL_LIKE.sub(" ", sentence).split()
+    plain = [w for w in (t.strip(_EDGES) for t in tokens) if w.isalpha() and w.islower()]
+    plain = [w for w in plain if len(w) > 1]
+    if not known or len(plain) < 6 or len(plain) < 0.6 * len(tokens):
+        return False
+    return sum(_known(w, known) for w in plain) < 0.4 * len(plain)
 
 
 def points_at_something(sentence: str, following: str = "") -> bool:
