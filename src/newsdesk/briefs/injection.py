@@ -454,7 +454,7 @@ def _foreign(sentence: str, least: int = 2) -> bool:
 def _unlike_english(sentence: str) -> bool:
     """Whether ``sentence`` is prose (most of its tokens plain lower-case words, 6 at least;
     names, links and code aside) of which most words are no English words: a language
-    whose function words the rules do not list (Welsh, Icelandic, Estonian, Tagalog...)."""
+    whose function words the rules do not list (Welsh, Icelandic, Estonian, Lithuanian...)."""
     known = english_words()
     if _CODE.search(sentence):
         return False
