@@ -9,10 +9,11 @@ source controls. The corpus is data, in tests/hostile/:
   ones (the newest set, hb-*) were written after the injection filter and the name rule
   (newsdesk.briefs.injection) by someone who never saw them, and measured before anything
   was tuned on them: they measure how the rules generalize. The ``holdout_seen`` ones
-  (hc-*, he-*, hf-*, hg-*, hj-*, hk-*, hm-*, hp-*, hq-*, ho-*, hn-*, hz-*, hy-*, hx-*, hw-*, hv-*, hu-*,
-  ht-*, hs-*, hr-*) were written the same way, one set after each version, and then taught
-  it what it missed. Payloads that ask nothing of whoever retells the text (a false claim, a
-  quote, an invented headline) are not injections and were left out of each set.
+  (hc-*, he-*, hf-*, hg-*, hj-*, hk-*, hm-*, hp-*, hq-*, ho-*, hn-*, hz-*, hy-*, hx-*, hw-*,
+  hv-*, hu-*, ht-*, hs-*, hr-*) were written the same way, one set after each version, and
+  then taught it what it missed. Payloads that ask nothing of whoever retells the text (a
+  false claim, a quote, an invented headline) are not injections and were left out of each
+  set.
 - ``xss.jsonl``: script tags, event handlers, javascript:/data:/vbscript: URLs, SVG and
   MathML, CSS, remote resources, broken and entity-encoded tags, mutation XSS, Unicode
   tricks, template syntax.
