@@ -363,9 +363,9 @@ URL_LIKE = re.compile(r"\S*(?:://|www\.|\.com|\.org|\.ai|/)\S*")
 # Words of a brief that can carry a planted name: 4 or more letters or digits, with
 # hyphens or dots inside ("api-gorsevale", "try-quombly").
 _NAME = re.compile(r"[^\W_](?:[\w.-]*[^\W_])?")
-# What may stand around a word in prose: punctuation and quotes.
 # Code and command lines: an assignment, an identifier with an underscore, braces, a flag.
 _CODE = re.compile(r"[=_{}`$|\\]|(?:^|\s)--?[a-z]")
+# What may stand around a word in prose: punctuation and quotes.
 _EDGES = ".,;:!?\"'()[]{}<>\u00ab\u00bb\u201c\u201d\u201e\u2018\u2019*"
 
 
@@ -455,9 +455,9 @@ def _unlike_english(sentence: str) -> bool:
     """Whether ``sentence`` is prose (most of its tokens plain lower-case words, 6 at least;
     names, links and code aside) of which most words are no English words: a language
     whose function words the rules do not list (Welsh, Icelandic, Estonian, Lithuanian...)."""
-    known = english_words()
     if _CODE.search(sentence):
         return False
+    known = english_words()
     tokens = URL_LIKE.sub(" ", sentence).split()
     plain = [w for w in (t.strip(_EDGES) for t in tokens) if w.isalpha() and w.islower()]
     plain = [w for w in plain if len(w) > 1]
