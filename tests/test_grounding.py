@@ -13,11 +13,14 @@ import pytest
 from conftest import CONTENT_MODEL, llm_settings
 from newsdesk.briefs.pack import SourcePack, build_pack
 from newsdesk.grounding import (
+    COPY_FLOOR,
+    COPY_KEPT,
     LEXICAL_GATE,
     Checker,
     Claim,
     Verdict,
     combine,
+    copied_share,
     dates,
     grounding_score,
     judge_value,
@@ -215,6 +218,39 @@ def test_the_judge_weighs_in_only_where_the_cited_passages_hold_the_claim() -> N
     assert judge_value(-3.0) == 0.0 and judge_value(9.0) == 1.0
 
 
+def test_a_copy_is_supported_when_it_keeps_the_wording_of_its_sentence() -> None:
+    assert copied_share("It rained in Paris.", ["Yesterday it rained in Paris, again."]) == 1.0
+    assert copied_share("Rain.", ["Rain."]) == 0.0  # one word has no pairs
+    assert copied_share("b c d e", ["a b c", "c d x"]) == pytest.approx(1 / 3)
+    words = {"lexical": 1.0, "semantic": 1.0}
+    assert combine({**words, "copied": 1.0})[1] == "supported"
+    assert combine({**words, "copied": COPY_KEPT - 0.01})[1] == "partial"
+    assert combine({**words, "copied": COPY_FLOOR - 0.01})[1] == "supported"  # not a copy
+    # A close copy is supported even where the other signals doubt it, but never with a
+    # number or date missing.
+    assert combine({"lexical": 0.5, "semantic": 0.5, "copied": COPY_KEPT})[1] == "supported"
+    assert combine({**words, "copied": 1.0}, numbers_missing=True)[1] == "partial"
+
+
+def test_a_claim_that_splices_its_sentence_is_not_supported(tmp_path: Path) -> None:
+    # Summarizers join the start of one phrase to the end of another in the source's own
+    # words; every word is in the passage, and the claim reads much like it.
+    source = (
+        "Carver was assistant to Ruud Gullit in August 1999, when the Dutchman left out "
+        "Alan Shearer and Duncan Ferguson at St James' Park."
+    )
+    checker = Checker(_settings(tmp_path), judge=False)
+    kept = checker.check("The Dutchman left out Alan Shearer and Duncan Ferguson.", [source])
+    spliced = checker.check(
+        "The Dutchman left out Alan Shearer and Alan Shearer in 1999.", [source]
+    )
+    assert kept.label == "supported" and kept.signals["copied"] == 1.0
+    assert COPY_FLOOR <= spliced.signals["copied"] < COPY_KEPT
+    assert spliced.signals["lexical"] == 1.0  # every word and number is in the passage
+    assert spliced.label == "partial"
+    assert any("rewords a cited sentence" in r for r in spliced.reasons)
+
+
 def test_the_judge_does_not_rescue_a_wrong_citation(shared_data: Path, tmp_path: Path) -> None:
     pack = _recorded_pack(shared_data)
     right, wrong, sentence = _claims(pack)
@@ -243,11 +279,12 @@ def test_the_judge_does_not_rescue_a_wrong_citation(shared_data: Path, tmp_path:
 
 # -- quality floor -------------------------------------------------------------------------
 
-# Measured on the whole FRANK validation split without the judge (docs/benchmarks.md); the
-# floors sit a little under it, so that a regression fails.
+# Measured on the whole FRANK validation split without the judge (docs/benchmarks.md:
+# 0.396 / 0.704 and 0.158 / 0.610 on 2026-12-05); the floors sit a little under it, so
+# that a regression fails.
 FLOORS = {
-    "cnndm": {"spearman": 0.30, "balanced_accuracy": 0.62},
-    "bbc": {"spearman": 0.10, "balanced_accuracy": 0.56},
+    "cnndm": {"spearman": 0.35, "balanced_accuracy": 0.68},
+    "bbc": {"spearman": 0.12, "balanced_accuracy": 0.58},
 }
 
 

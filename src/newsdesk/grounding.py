@@ -67,6 +67,12 @@ PARTIAL_WITH_JUDGE = 0.2  # set, not fitted: FRANK has no three-way label
 # The judge reads the whole pack, so its "yes" cannot vouch for the passages a claim cites:
 # with the judge, a claim with less than this share of its words in them is unsupported.
 LEXICAL_GATE = 0.3
+# A claim that takes at least COPY_FLOOR of its word pairs from one sentence of its cited
+# passages copies that sentence, and a copy is supported exactly when it keeps COPY_KEPT of
+# them: one that changes more says something else in the sentence's words (a subject
+# swapped, two sentences spliced), which the word and similarity signals cannot see.
+COPY_FLOOR = 0.6
+COPY_KEPT = 0.75
 
 # --------------------------------------------------------------------------- normalization
 
@@ -228,6 +234,25 @@ def names(text: str) -> set[str]:
     return out
 
 
+_PAIR_WORD = re.compile(r"[a-z0-9]+")
+
+
+def word_pairs(text: str) -> list[tuple[str, str]]:
+    """The text's pairs of adjacent words, lower-cased, function words kept: word order."""
+    words = _PAIR_WORD.findall(text.lower())
+    return list(itertools.pairwise(words))
+
+
+def copied_share(claim: str, sentences: Sequence[str]) -> float:
+    """The largest share of the claim's word pairs that one of ``sentences`` holds (0 for a
+    claim of one word)."""
+    pairs = word_pairs(claim)
+    if not pairs:
+        return 0.0
+    held = [set(word_pairs(s)) for s in sentences]
+    return max((sum(p in h for p in pairs) / len(pairs) for h in held), default=0.0)
+
+
 def content_words(text: str) -> set[str]:
     """Stems of the words that carry meaning (no function words, no numbers)."""
     out = set()
@@ -323,7 +348,8 @@ class Verdict:
     signals: dict[str, float] = field(default_factory=dict)
     """Each signal's value: ``lexical``, ``semantic``, ``judge`` when it ran; and what they
     are made of: ``terms`` and ``words`` (shares found), ``cosine`` (raw similarity),
-    ``numbers`` (1.0 when every number and date was found)."""
+    ``numbers`` (1.0 when every number and date was found), ``copied`` (the largest share
+    of its word pairs in one cited sentence)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -353,6 +379,9 @@ def combine(signals: dict[str, float], numbers_missing: bool = False) -> tuple[f
     label: Label = (
         "supported" if score >= supported else "partial" if score >= partial else ("unsupported")
     )
+    copied = signals.get("copied", 0.0)
+    if copied >= COPY_FLOOR:
+        label = "supported" if copied >= COPY_KEPT else "partial" if label == "supported" else label
     if judged and signals.get("lexical", 0.0) < LEXICAL_GATE:
         label = "unsupported"
     if numbers_missing and label == "supported":
@@ -521,6 +550,7 @@ class Checker:
             assert vectors is not None
             rows = [j for j, o in enumerate(owner) if o + 1 in cites]
             cosine = float(np.max(vectors[rows] @ vectors[len(flat) + index])) if rows else 0.0
+            copied = copied_share(claim.text, [flat[j] for j in rows])
             signals = {
                 "lexical": lex.score,
                 "semantic": semantic_value(cosine),
@@ -528,6 +558,7 @@ class Checker:
                 "words": lex.content_found,
                 "cosine": cosine,
                 "numbers": 0.0 if lex.numbers_missing else 1.0,
+                "copied": copied,
             }
             reasons = []
             if lex.missing:
@@ -535,6 +566,8 @@ class Checker:
             if lex.missing_words:
                 reasons.append("words not in the cited passages: " + ", ".join(lex.missing_words))
             reasons.append(f"best sentence similarity {cosine:.2f}")
+            if COPY_FLOOR <= copied < COPY_KEPT:
+                reasons.append(f"rewords a cited sentence ({copied:.0%} of its word pairs kept)")
             if self.judge:
                 odds = self._judge(judged_passages, claim.text)
                 signals["judge"] = judge_value(odds)
