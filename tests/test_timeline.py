@@ -76,6 +76,16 @@ def test_a_date_without_a_year_takes_the_year_its_tense_points_to() -> None:
     assert _dates("The 28 December summit ended early.", published) == [
         ("28 December", "2009-12-28", "day")
     ]
+    # A schedule is future, whatever past verb opens the sentence.
+    assert _dates(
+        "They have said the concert, which takes place on 25 June, sold out.", published
+    ) == [("25 June", "2010-06-25", "day")]
+    assert _dates("A hearing has been scheduled for 25 June .", published) == [
+        ("25 June", "2010-06-25", "day")
+    ]
+    assert _dates("The concert took place on 25 June .", published) == [
+        ("25 June", "2009-06-25", "day")
+    ]
 
 
 def test_words_that_are_not_dates_stay_out() -> None:

@@ -229,7 +229,8 @@ _FUTURE = re.compile(
     r"\b(?:(?:will|shall|'ll|would)(?:\s+not)?(?:\s+(?:be|have\s+been))?(?:\s+[a-z]+)?|"
     r"is due|are due|is expected|are expected|is set to|are set to|"
     r"is scheduled|are scheduled|is to|are to|plans? to|planned for|to be held|upcoming|"
-    r"going to|would be held|next)\b",
+    r"going to|would be held|next|(?:has|have)\s+been\s+scheduled|scheduled\s+for|set\s+for|"
+    r"takes?\s+place)\b",
     re.IGNORECASE,
 )
 # ... or in the past.
