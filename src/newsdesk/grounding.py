@@ -21,7 +21,8 @@ thresholds, with the judge or without it. Weights and thresholds were chosen on 
 validation split (docs/grounding.md). A claim is never "supported" while one of its
 numbers or dates is missing from its passages, whatever the other signals say; with the
 judge, which reads the whole pack, a claim whose words are mostly missing from the
-passages it cites is "unsupported".
+passages it cites is "unsupported". A claim that copies a cited sentence (most of its word
+pairs are the sentence's) is "supported" exactly when it keeps most of that wording.
 """
 
 from __future__ import annotations
