@@ -31,7 +31,6 @@ import hashlib
 import itertools
 import json
 import logging
-import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -606,10 +605,3 @@ class Checker:
     def close(self) -> None:
         if self._llm is not None:
             self._llm.close()
-
-
-def cosine_top(matrix: np.ndarray, vector: np.ndarray, k: int) -> list[int]:
-    """Indices of the ``k`` rows most similar to ``vector``, best first."""
-    scores = matrix @ vector
-    order = np.argsort(-scores, kind="stable")
-    return [int(i) for i in order[: max(0, k)] if not math.isnan(float(scores[i]))]
