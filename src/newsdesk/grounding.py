@@ -243,14 +243,16 @@ def word_pairs(text: str) -> list[tuple[str, str]]:
     return list(itertools.pairwise(words))
 
 
+def pair_share(pairs: Sequence[tuple[str, str]], held: set[tuple[str, str]]) -> float:
+    """The share of ``pairs`` (a claim's ``word_pairs``) found in ``held`` (0 for none)."""
+    return sum(p in held for p in pairs) / len(pairs) if pairs else 0.0
+
+
 def copied_share(claim: str, sentences: Sequence[str]) -> float:
     """The largest share of the claim's word pairs that one of ``sentences`` holds (0 for a
     claim of one word)."""
     pairs = word_pairs(claim)
-    if not pairs:
-        return 0.0
-    held = [set(word_pairs(s)) for s in sentences]
-    return max((sum(p in h for p in pairs) / len(pairs) for h in held), default=0.0)
+    return max((pair_share(pairs, set(word_pairs(s))) for s in sentences), default=0.0)
 
 
 def content_words(text: str) -> set[str]:

@@ -32,6 +32,7 @@ from newsdesk.grounding import (
     Claim,
     Verdict,
     chunk_passages,
+    pair_share,
     split_sentences,
     word_pairs,
 )
@@ -274,7 +275,7 @@ def _cite(
     out = []
     for i, claim in enumerate(claims):
         pairs = word_pairs(claim)
-        words = np.array([sum(p in h for p in pairs) / len(pairs) if pairs else 0.0 for h in held])
+        words = np.array([pair_share(pairs, h) for h in held])
         scores = matrix @ vectors[len(passages) + i] + CITE_WORDS * words
         top = np.argsort(-scores, kind="stable")[:k]
         out.append(tuple(sorted(int(t) + 1 for t in top)))
