@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from newsdesk.desk import Desk
-from newsdesk.exceptions import StoryNotFoundError
+from newsdesk.exceptions import EmbeddingError, StoryNotFoundError
 from newsdesk.models import Item
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
@@ -265,6 +266,29 @@ def test_dated_follow_up_joins_a_story_months_old(settings: Settings, database_u
     assert (run.joined, run.new_stories) == (1, 0)
     story = desk.store.get_story(story_id_for("feed:shooting"))
     assert story is not None and story.item_count == 2
+
+
+def test_a_failed_embedding_stores_no_assignment(settings: Settings, database_url: str) -> None:
+    """Items are embedded while they are clustered; when the embedding fails (here an
+    embeddings server that nothing listens for), no assignment is stored, and the next run
+    with a working model clusters every item."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    unreachable = settings.with_(
+        embed_backend="openai", embed_url=f"http://127.0.0.1:{port}/v1", embed_model="m"
+    )
+    desk = Desk(unreachable, Store(database_url))
+    ids = _items(desk.store, 3)
+    with pytest.raises(EmbeddingError, match="ConnectError"):
+        desk.cluster()
+    assert sorted(r.id for r in desk.store.unclustered_items()) == sorted(ids)
+    assert desk.store.count_stories() == 0
+
+    run = _desk(settings, database_url).cluster()
+    assert (run.items, run.embedded) == (3, 3)
+    assert desk.store.unclustered_items() == []
+    assert desk.store.count_stories() == run.new_stories >= 1
 
 
 def test_stored_rank_key_orders_as_rank_does(clustered: Path, tmp_path: Path) -> None:

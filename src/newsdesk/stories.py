@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -121,59 +122,73 @@ def cluster_new_items(
     The whole run holds the store's clustering lock, so two runs never make two stories
     of one event. Stories updated within the window are restored first, from their items,
     so that new items can join them.
+
+    The clusterer compares words and names, not vectors (``ClusterConfig.embedding_weight``
+    is 0), so new items are embedded on a thread of their own while they are clustered:
+    the model's threads and the clusterer's one share the cores (bench/cluster.py). Only
+    the story fields (title, related stories) need the vectors; the assignments are stored
+    once every item has its vector, so a failed embedding stores no assignment and the
+    items wait, unclustered, for the next run.
     """
     from newsdesk.cluster import ClusterConfig, OnlineClusterer, named_days
 
     run = ClusterRun()
     started = time.perf_counter()
-    run.embedded = embed_missing(store, settings, progress)
+    config = ClusterConfig(window_hours=settings.cluster_window_hours)
     key = model_key(settings)
-    with store.clustering_lock():
-        pending = store.unclustered_items()
-        run.items = len(pending)
-        if not pending:
-            run.seconds = time.perf_counter() - started
-            return run
-        config = ClusterConfig(window_hours=settings.cluster_window_hours)
-        # Follow-up articles may join stories older than the window: restore those too.
-        reach = timedelta(hours=max(config.window_hours, config.follow_up_hours))
-        first = min(r.published_at or r.collected_at for r in pending)
-        restored = store.window_items(first - reach)
-        # A dated follow-up (a trial naming the day of the shooting) may join a story of
-        # any age up to config.dated_follow_up_hours: restore the stories with an item
-        # published on a day the new items name or in the three days after (when the
-        # event was reported); the clusterer decides which of them were of that day.
-        named = {r.id: named_days(_doc(r, None), config.dated_follow_up_hours) for r in pending}
-        known = {r.story_id for r in restored}
-        events = {
-            date.fromordinal(d + k) for days in named.values() for d in days for k in range(4)
-        }
-        restored += [r for r in store.items_of_stories_on(events) if r.story_id not in known]
-        vectors = store.embeddings([r.id for r in [*restored, *pending]], key)
+    with ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:
+        embedding = pool.submit(embed_missing, store, settings, progress)
+        with store.clustering_lock():
+            pending = store.unclustered_items()
+            run.items = len(pending)
+            if not pending:
+                run.embedded = embedding.result()
+                run.seconds = time.perf_counter() - started
+                return run
+            # Follow-up articles may join stories older than the window: restore those too.
+            reach = timedelta(hours=max(config.window_hours, config.follow_up_hours))
+            first = min(r.published_at or r.collected_at for r in pending)
+            restored = store.window_items(first - reach)
+            # A dated follow-up (a trial naming the day of the shooting) may join a story of
+            # any age up to config.dated_follow_up_hours: restore the stories with an item
+            # published on a day the new items name or in the three days after (when the
+            # event was reported); the clusterer decides which of them were of that day.
+            named = {r.id: named_days(_doc(r, None), config.dated_follow_up_hours) for r in pending}
+            known = {r.story_id for r in restored}
+            events = {
+                date.fromordinal(d + k) for days in named.values() for d in days for k in range(4)
+            }
+            restored += [r for r in store.items_of_stories_on(events) if r.story_id not in known]
+            vectors: dict[int, bytes] = {}
+            if config.embedding_weight:
+                embedding.result()
+                vectors = store.embeddings([r.id for r in [*restored, *pending]], key)
 
-        by_ext = {r.external_id: r for r in pending}
-        clusterer = OnlineClusterer(config, new_id=lambda doc: story_id_for(doc.id))
-        members: dict[str, list[Any]] = {}
-        for row in restored:
-            members.setdefault(row.story_id, []).append(row)
-        for story_id, rows in members.items():
-            clusterer.restore(story_id, [_doc(r, vectors.get(r.id)) for r in rows])
+            by_ext = {r.external_id: r for r in pending}
+            clusterer = OnlineClusterer(config, new_id=lambda doc: story_id_for(doc.id))
+            members: dict[str, list[Any]] = {}
+            for row in restored:
+                members.setdefault(row.story_id, []).append(row)
+            for story_id, rows in members.items():
+                clusterer.restore(story_id, [_doc(r, vectors.get(r.id)) for r in rows])
 
-        assignments: list[tuple[int, str, str]] = []
-        new_stories: dict[str, Any] = {}
-        for n, row in enumerate(pending, 1):
-            result = clusterer.add(replace(_doc(row, vectors.get(row.id)), days=named[row.id]))
-            if result.new_story:
-                new_stories[result.story_id] = by_ext[result.doc_id]
-                run.new_stories += 1
-            else:
-                run.joined += 1
-            assignments.append((row.id, result.story_id, result.reason))
-            run.touched.add(result.story_id)
-            if progress is not None and (n % 100 == 0 or n == len(pending)):
-                progress("clustering", n, len(pending))
-        store.assign(assignments, new_stories)
-        refresh_stories(store, settings, sorted(run.touched))
+            assignments: list[tuple[int, str, str]] = []
+            new_stories: dict[str, Any] = {}
+            for n, row in enumerate(pending, 1):
+                doc = replace(_doc(row, vectors.get(row.id)), days=named[row.id])
+                result = clusterer.add(doc)
+                if result.new_story:
+                    new_stories[result.story_id] = by_ext[result.doc_id]
+                    run.new_stories += 1
+                else:
+                    run.joined += 1
+                assignments.append((row.id, result.story_id, result.reason))
+                run.touched.add(result.story_id)
+                if progress is not None and (n % 100 == 0 or n == len(pending)):
+                    progress("clustering", n, len(pending))
+            run.embedded = embedding.result()
+            store.assign(assignments, new_stories)
+            refresh_stories(store, settings, sorted(run.touched))
     run.seconds = time.perf_counter() - started
     return run
 
