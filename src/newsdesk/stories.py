@@ -254,11 +254,14 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
 
     key = model_key(settings)
     scores = store.source_scores()
+    members = store.stories_items(story_ids)
+    every_vector = store.embeddings([r.id for rows in members.values() for r in rows], key)
+    fields: dict[str, dict[str, Any]] = {}
     for story_id in story_ids:
-        rows = store.story_items(story_id)
+        rows = members.get(story_id)
         if not rows:
             continue
-        vectors = store.embeddings([r.id for r in rows], key)
+        vectors = {r.id: every_vector[r.id] for r in rows if r.id in every_vector}
         centroid: np.ndarray | None = None
         title = next((r.title for r in rows if r.title), rows[0].title)
         if vectors:
@@ -275,8 +278,7 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
                 title = max(sims)[2]
         times = [r.published_at or r.collected_at for r in rows]
         weight = importance(rows, scores)
-        store.update_story(
-            story_id,
+        fields[story_id] = dict(
             title=title,
             first_seen_at=min(times),
             last_updated_at=max(times),
@@ -287,6 +289,7 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
             tags=hashtags([r.title for r in rows], [r.article_text or r.text for r in rows]),
             centroid=to_blob(centroid) if centroid is not None else None,
         )
+    store.update_stories(fields)
     refresh_related(store, story_ids)
 
 
@@ -303,15 +306,16 @@ def refresh_related(store: Store, story_ids: Sequence[str]) -> None:
     ids = [story_id for story_id, _ in pool]
     matrix = np.stack([from_blob(blob) for _, blob in pool])
     index = {story_id: i for i, story_id in enumerate(ids)}
-    for story_id in set(story_ids):
+    related: dict[str, dict[str, Any]] = {}
+    for story_id in sorted(set(story_ids)):
         i = index.get(story_id)
         if i is None:
             continue
         sims = matrix @ matrix[i]
         sims[i] = -1.0
         best = np.argsort(-sims, kind="stable")[:RELATED_LIMIT]
-        related = [ids[j] for j in best if sims[j] >= RELATED_MIN_COSINE]
-        store.update_story(story_id, related=related)
+        related[story_id] = {"related": [ids[j] for j in best if sims[j] >= RELATED_MIN_COSINE]}
+    store.update_stories(related)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -230,9 +230,21 @@ class StoriesMixin:
             return {item_id: story_id for item_id, story_id in conn.execute(query)}
 
     def update_story(self, story_id: str, **values: Any) -> None:
-        values["updated_at"] = utcnow()
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(stories).where(stories.c.id == story_id).values(**values))
+        self.update_stories({story_id: values})
+
+    def update_stories(self, values: Mapping[str, Mapping[str, Any]]) -> None:
+        """Set fields of several stories (story id -> column values), 500 stories to a
+        transaction."""
+        now = utcnow()
+        todo = list(values.items())
+        for start in range(0, len(todo), 500):
+            with self.engine.begin() as conn:
+                for story_id, fields in todo[start : start + 500]:
+                    conn.execute(
+                        sa.update(stories)
+                        .where(stories.c.id == story_id)
+                        .values(**fields, updated_at=now)
+                    )
 
     def merge_stories(self, old_id: str, new_id: str) -> None:
         """Move every item of ``old_id`` into ``new_id``; the old id redirects from now on."""
@@ -314,21 +326,32 @@ class StoriesMixin:
         return out
 
     def story_items(self, story_id: str) -> list[Any]:
-        query = (
-            sa.select(
-                items,
-                story_items.c.reason,
-                sources.c.name.label("source_name"),
-                sources.c.kind.label("source_kind"),
-                sources.c.emoji.label("source_emoji"),
-            )
-            .join(story_items, story_items.c.item_id == items.c.id)
-            .join(sources, sources.c.id == items.c.source_id)
-            .where(story_items.c.story_id == story_id)
-            .order_by(_arrival(), items.c.id)
-        )
+        """The story's items with their source's name, kind and emoji, in arrival order."""
+        return self.stories_items([story_id]).get(story_id, [])
+
+    def stories_items(self, story_ids: Sequence[str]) -> dict[str, list[Any]]:
+        """``story_items`` of several stories, by story id (one query per 500 stories);
+        a story without items is left out."""
+        out: dict[str, list[Any]] = {}
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            for start in range(0, len(story_ids), 500):
+                query = (
+                    sa.select(
+                        items,
+                        story_items.c.story_id,
+                        story_items.c.reason,
+                        sources.c.name.label("source_name"),
+                        sources.c.kind.label("source_kind"),
+                        sources.c.emoji.label("source_emoji"),
+                    )
+                    .join(story_items, story_items.c.item_id == items.c.id)
+                    .join(sources, sources.c.id == items.c.source_id)
+                    .where(story_items.c.story_id.in_(list(story_ids[start : start + 500])))
+                    .order_by(_arrival(), items.c.id)
+                )
+                for row in conn.execute(query):
+                    out.setdefault(row.story_id, []).append(row)
+        return out
 
     def ranked_stories(
         self, *, limit: int = 50, offset: int = 0, source_id: int | None = None
