@@ -261,18 +261,18 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
         rows = members.get(story_id)
         if not rows:
             continue
-        vectors = {r.id: every_vector[r.id] for r in rows if r.id in every_vector}
+        embedded = [r for r in rows if r.id in every_vector]
         centroid: np.ndarray | None = None
         title = next((r.title for r in rows if r.title), rows[0].title)
-        if vectors:
-            matrix = np.stack([from_blob(vectors[r.id]) for r in rows if r.id in vectors])
+        if embedded:
+            matrix = np.stack([from_blob(every_vector[r.id]) for r in embedded])
             mean = matrix.mean(axis=0)
             centroid = mean / (np.linalg.norm(mean) or 1.0)
             # The representative title: the item nearest the story's centroid.
             sims = [
-                (float(from_blob(vectors[r.id]) @ centroid), -i, r.title)
-                for i, r in enumerate(rows)
-                if r.id in vectors and r.title
+                (float(vector @ centroid), -i, r.title)
+                for i, (r, vector) in enumerate(zip(embedded, matrix, strict=True))
+                if r.title
             ]
             if sims:
                 title = max(sims)[2]
