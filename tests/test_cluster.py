@@ -4,6 +4,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from newsdesk.cluster import (
@@ -11,7 +12,9 @@ from newsdesk.cluster import (
     ClusterConfig,
     ClusterDoc,
     OnlineClusterer,
+    _Index,
     link_key,
+    term_weights,
     tokens,
 )
 from newsdesk.evaluate import load_gva
@@ -204,6 +207,31 @@ def test_same_order_same_clusters(gva_head: list[ClusterDoc]) -> None:
         c = OnlineClusterer()
         runs.append([(a.story_id, a.reason) for a in map(c.add, gva_head)])
     assert runs[0] == runs[1]
+
+
+def test_index_cosines_over_some_docs_are_those_over_all(gva_head: list[ClusterDoc]) -> None:
+    # The clusterer asks only about the docs whose score can count; each of their cosines
+    # must be the one a query over every doc gives, to the last bit.
+    index = _Index()
+    vectors = [index.vector(term_weights(d.title, d.text, 2.0)) for d in gva_head[:251]]
+    for i, vector in enumerate(vectors[:250]):
+        index.add(vector, i)
+    assert index.size > 4096  # the arrays grew past their first size
+    dead = np.zeros(250, bool)
+    dead[:40] = True
+    index.drop(dead)
+    full = index.cosines(vectors[250], 250)
+    assert not full[:40].any() and full[40:].max() > 0
+    for docs in (
+        np.arange(100, 250),
+        np.array([3, 50, 51, 52, 120, 200, 201, 249]),
+        np.array([60, 70]),
+        np.arange(0),
+        np.arange(250),
+    ):
+        part = index.cosines(vectors[250], 250, docs)
+        assert np.array_equal(part[docs], full[docs])
+        assert not np.delete(part, docs).any()
 
 
 def test_restore_rebuilds_without_redeciding(gva_head: list[ClusterDoc]) -> None:

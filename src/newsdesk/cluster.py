@@ -264,18 +264,23 @@ class _Index:
     """Sparse vectors of the live docs in flat arrays, for cosines under the current IDF.
 
     Stored vectors keep raw term weights and the IDF is applied at query time, so early
-    docs are not stuck with the IDF of a near-empty corpus. One query is a few numpy
-    passes over all entries; docs that fell out of the window are dropped now and then.
+    docs are not stuck with the IDF of a near-empty corpus. Entries are kept in doc order,
+    in arrays that grow by doubling; a query is a few numpy passes over the entries of the
+    docs it asks about. Docs that fell out of the window are dropped now and then.
     """
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
         self.df = np.zeros(1024)
         self.n = 0
-        self.ids = np.zeros(0, np.int64)
-        self.w = np.zeros(0)
-        self.doc = np.zeros(0, np.int64)
-        self._pending: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self.size = 0  # entries in use
+        self._ids = np.zeros(4096, np.int64)
+        self._w = np.zeros(4096)
+        self._doc = np.zeros(4096, np.int64)
+
+    @property
+    def doc(self) -> np.ndarray:
+        return self._doc[: self.size]
 
     def vector(self, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter(
@@ -286,26 +291,34 @@ class _Index:
         return ids, np.fromiter(weights.values(), np.float64, len(weights))
 
     def add(self, vector: tuple[np.ndarray, np.ndarray], doc: int) -> None:
-        self.df[vector[0]] += 1
+        ids, w = vector
+        self.df[ids] += 1
         self.n += 1
-        self._pending.append((*vector, doc))
-
-    def _flush(self) -> None:
-        if self._pending:
-            p = self._pending
-            self.ids = np.concatenate([self.ids, *(x[0] for x in p)])
-            self.w = np.concatenate([self.w, *(x[1] for x in p)])
-            self.doc = np.concatenate([self.doc, *(np.full(len(x[0]), x[2]) for x in p)])
-            self._pending = []
+        end = self.size + len(ids)
+        if end > len(self._ids):
+            grow = max(end, 2 * len(self._ids))
+            self._ids, self._w, self._doc = (
+                np.concatenate([a[: self.size], np.zeros(grow - self.size, a.dtype)])
+                for a in (self._ids, self._w, self._doc)
+            )
+        self._ids[self.size : end] = ids
+        self._w[self.size : end] = w
+        self._doc[self.size : end] = doc
+        self.size = end
 
     def drop(self, dead: np.ndarray) -> None:
         """Forget the entries of these docs (a boolean mask over doc indices)."""
-        self._flush()
         keep = ~dead[self.doc]
-        self.ids, self.w, self.doc = self.ids[keep], self.w[keep], self.doc[keep]
+        kept = int(keep.sum())
+        for a in (self._ids, self._w, self._doc):
+            a[:kept] = a[: self.size][keep]
+        self.size = kept
 
-    def cosines(self, vector: tuple[np.ndarray, np.ndarray], ndocs: int) -> np.ndarray:
-        self._flush()
+    def cosines(
+        self, vector: tuple[np.ndarray, np.ndarray], ndocs: int, docs: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The query's cosine with every doc, or only with ``docs`` (sorted doc indices;
+        the others get 0). A doc's cosine is the same either way, to the last bit."""
         ids, w = vector
         df = self.df[: len(self.vocab)].copy()
         df[ids] += 1  # the query counts as a document, as it will once added
@@ -314,10 +327,33 @@ class _Index:
         query[ids] = w * idf[ids]
         # From the sparse entries: a dense BLAS norm is needlessly slow (thread spin-up).
         qnorm = math.sqrt(float(np.sum(query[ids] ** 2)))
-        weighted = self.w * idf[self.ids]
-        dots = np.bincount(self.doc, weights=weighted * query[self.ids], minlength=ndocs)
-        norms = np.sqrt(np.bincount(self.doc, weights=weighted**2, minlength=ndocs))
+        entry_ids, entry_w, entry_doc = self._entries(docs)
+        weighted = entry_w * idf[entry_ids]
+        dots = np.bincount(entry_doc, weights=weighted * query[entry_ids], minlength=ndocs)
+        norms = np.sqrt(np.bincount(entry_doc, weights=weighted**2, minlength=ndocs))
         return dots / np.maximum(norms * qnorm, 1e-12)
+
+    def _entries(self, docs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries of ``docs`` (all when None), in doc order: the longest run of
+        consecutive docs at the end as a slice, the others gathered."""
+        if docs is None:
+            return self._ids[: self.size], self._w[: self.size], self.doc
+        if not len(docs):
+            empty = np.zeros(0, np.int64)
+            return empty, np.zeros(0), empty
+        gaps = np.flatnonzero(np.diff(docs) != 1)
+        tail = int(gaps[-1]) + 1 if len(gaps) else 0  # docs[tail:] are consecutive
+        doc = self.doc
+        start = int(np.searchsorted(doc, docs[tail]))
+        end = int(np.searchsorted(doc, docs[-1], side="right"))
+        if not tail:
+            return self._ids[start:end], self._w[start:end], doc[start:end]
+        before = docs[:tail]
+        lo = np.searchsorted(doc, before)
+        lengths = np.searchsorted(doc, before, side="right") - lo
+        index = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        index = np.concatenate([index, np.arange(start, end)])
+        return self._ids[index], self._w[index], doc[index]
 
 
 # --------------------------------------------------------------------------- clusterer
@@ -599,8 +635,14 @@ class OnlineClusterer:
     ) -> np.ndarray:
         c = self.config
         n = len(self._doc_ids)
-        scores = self._words.cosines(f.words, n)
-        entity = self._entities.cosines(f.entities, n)
+        far = live & ~near
+        entity = self._entities.cosines(f.entities, n, np.flatnonzero(live))
+        # Text cosines only where a score can count: the docs of the window, and the
+        # follow-ups that pass the entity bar (the others are ruled out below).
+        counted = near.copy()
+        if not (f.boilerplate or f.body_words < c.min_body_words):
+            counted |= far & (entity >= c.follow_up_entities)
+        scores = self._words.cosines(f.words, n, np.flatnonzero(counted))
         if c.entity_weight:
             scores = (1 - c.entity_weight) * scores + c.entity_weight * entity
         query = _unit(doc.embedding)
@@ -618,7 +660,6 @@ class OnlineClusterer:
             scores += c.same_day_bonus * (gap <= 24)
         scores[~live] = -1.0
         # Follow-ups (outside the normal window) need clearly stronger evidence.
-        far = live & ~near
         if far.any() and (f.boilerplate or f.body_words < c.min_body_words):
             scores[far] = -1.0  # a title alone is too thin for a follow-up
         elif far.any():
