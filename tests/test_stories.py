@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import json
+import re
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +19,7 @@ from newsdesk.models import Item
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
 from newsdesk.stories import collection_delay, freshness, importance, rank
-from newsdesk.tags import hashtags, slug
+from newsdesk.tags import VOCABULARY, hashtags, slug, vocabulary_tags
 
 T0 = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
 
@@ -119,6 +123,27 @@ def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:
     assert set(tags[:2]) == {"qwen3-coder", "open-weights"}  # "open weights", "open-weight" merged
     assert all(t == slug(t) for t in tags)
     assert hashtags(["The weather was nice today"], [""]) == []
+
+
+def test_vocabulary_tags_are_those_of_a_search_per_tag(shared_data: Path) -> None:
+    # One pass finds where phrases start; each tag is then tried only there. The tags
+    # must be those that searching the text for each tag's phrases, in any case, gives.
+    def per_tag(text: str) -> list[str]:
+        return [
+            tag
+            for tag, phrases in VOCABULARY.items()
+            if re.search(r"\b(?:" + "|".join(phrases) + r")\b", text, re.IGNORECASE)
+        ]
+
+    # Overlapping phrases of two tags ("local inference"), upper case, word edges.
+    for text in ("LOCAL INFERENCE on an RTX 4090", "llama.cppx", "a qwen-based agent", ""):
+        assert vocabulary_tags(text) == per_tag(text)
+    assert vocabulary_tags("Local inference")[:2] == ["local-llm", "inference"]
+    with gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as f:
+        posts = [json.loads(line) for line in itertools.islice(f, 500)]
+    texts = [f"{p['data'].get('title', '')} {p['data'].get('selftext', '')}"[:2000] for p in posts]
+    assert sum(map(bool, map(per_tag, texts))) > 100
+    assert [vocabulary_tags(t) for t in texts] == [per_tag(t) for t in texts]
 
 
 def _desk(settings: Settings, database_url: str) -> Desk:

@@ -356,6 +356,24 @@ class _Index:
         return self._ids[index], self._w[index], doc[index]
 
 
+class _Column:
+    """A numpy array that grows by doubling: appends are cheap, ``values`` is a view."""
+
+    def __init__(self, dtype: type) -> None:
+        self._a: np.ndarray = np.zeros(1024, dtype)
+        self.n = 0
+
+    def append(self, value: float) -> None:
+        if self.n == len(self._a):
+            self._a = np.concatenate([self._a, np.zeros_like(self._a)])
+        self._a[self.n] = value
+        self.n += 1
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._a[: self.n]
+
+
 # --------------------------------------------------------------------------- clusterer
 
 
@@ -402,7 +420,8 @@ class OnlineClusterer:
         self._entities = _Index()
         self._doc_ids: list[str] = []
         self._doc_story: list[int] = []
-        self._times: list[float] = []  # hours since the epoch; nan when unknown
+        self._story_of = _Column(np.int64)  # the same, as an array
+        self._times = _Column(np.float64)  # hours since the epoch; nan when unknown
         self._embeddings: list[np.ndarray | None] = []
         self._features: list[_Features] = []
         self._stories: list[_Story] = []
@@ -500,6 +519,7 @@ class OnlineClusterer:
         index = len(self._doc_ids)
         self._doc_ids.append(doc.id)
         self._doc_story.append(story)
+        self._story_of.append(story)
         self._times.append(doc.published_at.timestamp() / 3600 if doc.published_at else math.nan)
         self._embeddings.append(_unit(doc.embedding))
         self._features.append(features)
@@ -550,9 +570,8 @@ class OnlineClusterer:
             return linked[0], "shared-link"
 
         scores = self._similarities(doc, f, live, near)
-        story_of = np.asarray(self._doc_story)
         best = np.full(len(self._stories), -1.0)
-        np.maximum.at(best, story_of, scores)
+        np.maximum.at(best, self._story_of.values[live], scores[live])  # the rest score -1
         story = int(np.argmax(best))  # ties go to the older story
         if best[story] >= c.threshold:
             return story, "similar"
@@ -561,7 +580,7 @@ class OnlineClusterer:
     def _in_window(self, doc: ClusterDoc, f: _Features) -> tuple[np.ndarray, np.ndarray]:
         """Which docs are close enough in time to count at all (follow-ups included),
         and which are inside the normal window (all of them when undated)."""
-        times = np.asarray(self._times)
+        times = self._times.values
         if doc.published_at is None:
             return np.ones(len(times), bool), np.ones(len(times), bool)
         c = self.config
@@ -653,10 +672,10 @@ class OnlineClusterer:
                         vector @ query
                     )
         if doc.published_at is not None and c.decay_per_day:
-            gap = np.abs(np.asarray(self._times) - doc.published_at.timestamp() / 3600) / 24
+            gap = np.abs(self._times.values - doc.published_at.timestamp() / 3600) / 24
             scores -= c.decay_per_day * np.nan_to_num(np.maximum(gap - 1, 0))
         if doc.published_at is not None and c.same_day_bonus:
-            gap = np.abs(np.asarray(self._times) - doc.published_at.timestamp() / 3600)
+            gap = np.abs(self._times.values - doc.published_at.timestamp() / 3600)
             scores += c.same_day_bonus * (gap <= 24)
         scores[~live] = -1.0
         # Follow-ups (outside the normal window) need clearly stronger evidence.

@@ -57,10 +57,14 @@ def persona_score(persona: str, who_should_care: Sequence[str], tags: Sequence[s
     return named + (1 if PERSONA_TAGS.get(persona, frozenset()) & set(tags) else 0)
 
 
+# Matched on lower-cased text. _ANY finds every place where some phrase starts, in one pass;
+# a tag is in a text when one of its own phrases matches at one of those places.
 _COMPILED = {
-    tag: re.compile(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
-    for tag, phrases in VOCABULARY.items()
+    tag: re.compile(r"\b(?:" + "|".join(phrases) + r")\b") for tag, phrases in VOCABULARY.items()
 }
+_ANY = re.compile(
+    r"(?=\b(?:" + "|".join(p for phrases in VOCABULARY.values() for p in phrases) + r")\b)"
+)
 # Names worth a tag: "Qwen3", "DeepSeek-V3", "Llama 4", "GPT-5", "Magistral".
 _NAME = re.compile(
     r"\b((?:[A-Z][a-zA-Z]*[A-Z0-9][\w.]*|[A-Z][a-z]{3,}\d[\w.]*)"
@@ -74,18 +78,26 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def vocabulary_tags(text: str) -> list[str]:
+    """The tags of the vocabulary whose phrases occur in ``text``, in any case."""
+    text = text.lower()
+    starts = [m.start() for m in _ANY.finditer(text)]
+    if not starts:
+        return []
+    return [
+        tag for tag, pattern in _COMPILED.items() if any(pattern.match(text, i) for i in starts)
+    ]
+
+
 def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> list[str]:
     """Tags of a story from its items' titles and texts, most supported first."""
     votes: Counter[str] = Counter()
     for title in titles:
-        for tag, pattern in _COMPILED.items():
-            if pattern.search(title):
-                votes[tag] += 3  # a title says what the story is about
+        for tag in vocabulary_tags(title):
+            votes[tag] += 3  # a title says what the story is about
     for text in texts:
-        head = text[:2000]
-        for tag, pattern in _COMPILED.items():
-            if pattern.search(head):
-                votes[tag] += 1
+        for tag in vocabulary_tags(text[:2000]):
+            votes[tag] += 1
     names: Counter[str] = Counter()
     for title in titles:
         for name in set(_NAME.findall(title)):
