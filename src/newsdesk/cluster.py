@@ -260,6 +260,36 @@ def minhash(words: Sequence[str]) -> np.ndarray:
 # --------------------------------------------------------------------------- index
 
 
+class _Column:
+    """A numpy array that grows by doubling: appends are cheap, ``values`` is a view."""
+
+    def __init__(self, dtype: type) -> None:
+        self._a: np.ndarray = np.zeros(1024, dtype)
+        self.n = 0
+
+    def append(self, value: float) -> None:
+        self.extend(np.array([value]))
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.n + len(values)
+        if end > len(self._a):
+            grown = np.zeros(max(end, 2 * len(self._a)), self._a.dtype)
+            grown[: self.n] = self._a[: self.n]
+            self._a = grown
+        self._a[self.n : end] = values
+        self.n = end
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the values where ``mask`` (one per value) is true, in order."""
+        kept = self.values[mask]
+        self._a[: len(kept)] = kept
+        self.n = len(kept)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._a[: self.n]
+
+
 class _Index:
     """Sparse vectors of the live docs in flat arrays, for cosines under the current IDF.
 
@@ -273,14 +303,17 @@ class _Index:
         self.vocab: dict[str, int] = {}
         self.df = np.zeros(1024)
         self.n = 0
-        self.size = 0  # entries in use
-        self._ids = np.zeros(4096, np.int64)
-        self._w = np.zeros(4096)
-        self._doc = np.zeros(4096, np.int64)
+        self._ids = _Column(np.int64)  # one entry per (doc, term), in doc order
+        self._w = _Column(np.float64)
+        self._doc = _Column(np.int64)
+
+    @property
+    def size(self) -> int:
+        return self._doc.n
 
     @property
     def doc(self) -> np.ndarray:
-        return self._doc[: self.size]
+        return self._doc.values
 
     def vector(self, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter(
@@ -294,25 +327,15 @@ class _Index:
         ids, w = vector
         self.df[ids] += 1
         self.n += 1
-        end = self.size + len(ids)
-        if end > len(self._ids):
-            grow = max(end, 2 * len(self._ids))
-            self._ids, self._w, self._doc = (
-                np.concatenate([a[: self.size], np.zeros(grow - self.size, a.dtype)])
-                for a in (self._ids, self._w, self._doc)
-            )
-        self._ids[self.size : end] = ids
-        self._w[self.size : end] = w
-        self._doc[self.size : end] = doc
-        self.size = end
+        self._ids.extend(ids)
+        self._w.extend(w)
+        self._doc.extend(np.full(len(ids), doc))
 
     def drop(self, dead: np.ndarray) -> None:
         """Forget the entries of these docs (a boolean mask over doc indices)."""
         keep = ~dead[self.doc]
-        kept = int(keep.sum())
-        for a in (self._ids, self._w, self._doc):
-            a[:kept] = a[: self.size][keep]
-        self.size = kept
+        for column in (self._ids, self._w, self._doc):
+            column.keep(keep)
 
     def cosines(
         self, vector: tuple[np.ndarray, np.ndarray], ndocs: int, docs: np.ndarray | None = None
@@ -336,42 +359,24 @@ class _Index:
     def _entries(self, docs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The entries of ``docs`` (all when None), in doc order: the longest run of
         consecutive docs at the end as a slice, the others gathered."""
+        ids, w, doc = self._ids.values, self._w.values, self.doc
         if docs is None:
-            return self._ids[: self.size], self._w[: self.size], self.doc
+            return ids, w, doc
         if not len(docs):
             empty = np.zeros(0, np.int64)
             return empty, np.zeros(0), empty
         gaps = np.flatnonzero(np.diff(docs) != 1)
         tail = int(gaps[-1]) + 1 if len(gaps) else 0  # docs[tail:] are consecutive
-        doc = self.doc
         start = int(np.searchsorted(doc, docs[tail]))
         end = int(np.searchsorted(doc, docs[-1], side="right"))
         if not tail:
-            return self._ids[start:end], self._w[start:end], doc[start:end]
+            return ids[start:end], w[start:end], doc[start:end]
         before = docs[:tail]
         lo = np.searchsorted(doc, before)
         lengths = np.searchsorted(doc, before, side="right") - lo
         index = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         index = np.concatenate([index, np.arange(start, end)])
-        return self._ids[index], self._w[index], doc[index]
-
-
-class _Column:
-    """A numpy array that grows by doubling: appends are cheap, ``values`` is a view."""
-
-    def __init__(self, dtype: type) -> None:
-        self._a: np.ndarray = np.zeros(1024, dtype)
-        self.n = 0
-
-    def append(self, value: float) -> None:
-        if self.n == len(self._a):
-            self._a = np.concatenate([self._a, np.zeros_like(self._a)])
-        self._a[self.n] = value
-        self.n += 1
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._a[: self.n]
+        return ids[index], w[index], doc[index]
 
 
 # --------------------------------------------------------------------------- clusterer
