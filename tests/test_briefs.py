@@ -568,6 +568,69 @@ def test_garbage_from_a_server_fails_that_story_only(
     desk.close()
 
 
+# What a server answers for each section, by the first property of the section's schema.
+_CUT = (
+    "The release runs on two CPU cores with little memory. It has two main features, a "
+    "smaller index and a faster start, and it keeps the same command line and the same "
+    "settings as the releases before it"
+)[:180]
+_SECTION_ANSWERS: dict[str, Any] = {
+    "hook": {
+        "hook": "A small release for two cores, with a smaller index, a faster start and the same "
+        "command line and settings as the releases before it"[:120],
+        "hashtags": ["release"],
+    },
+    "tldr": {
+        "tldr": {
+            "what_changed": {"text": _CUT, "cites": [1]},
+            "why_it_matters": {"text": "It helps teams through additional措施.", "cites": [1]},
+            "what_to_do_next": {"text": "Try the release on a laptop.", "cites": [1]},
+            "who_should_care": ["Developers"],
+        }
+    },
+    "key_takeaways": {
+        "key_takeaways": [
+            {"text": "The release is smaller.", "cites": [1]},
+            {"text": "Это быстрее, чем раньше.", "cites": [1]},
+        ]
+    },
+    "comparison": {"comparison": {"columns": [], "rows": [], "cites": []}},
+    "technical_deep_dive": {
+        "technical_deep_dive": [{"text": "The index is smaller.", "cites": [1]}]
+    },
+    "future_implications": {"future_implications": []},
+    "events": {"events": []},
+}
+
+
+def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written(
+    clustered: Path, tmp_path: Path, http_server: Any
+) -> None:
+    """The grammar closes a string at its maxLength, mid-word ("It has two main fe"): the
+    writer ends it at its last whole sentence, or its last whole word and "…". A claim in a
+    script that no passage uses (Qwen slips into Chinese mid-sentence) is not kept: asked
+    again, then dropped or, where a section cannot spare it, a sentence of the sources."""
+
+    def answer(request: Request) -> Reply:
+        schema = json.loads(request.body)["response_format"]["json_schema"]["schema"]
+        return _chat_reply(json.dumps(_SECTION_ANSWERS[next(iter(schema["properties"]))]))
+
+    http_server.route("/v1/chat/completions", answer)
+    desk = _desk(clustered, tmp_path, llm_backend="openai", llm_url=http_server.base_url + "/v1")
+    story_id = desk.stories(limit=1)[0].id
+    result = desk.write_brief(story_id)
+    assert result.error is None
+    row = desk.brief(story_id)
+    brief = Brief.model_validate(row.brief)
+    assert brief.tldr.what_changed.text == "The release runs on two CPU cores with little memory."
+    assert brief.hook.endswith(", a faster start and the same command line and settings as the…")
+    sources = " ".join(" ".join(p["text"].split()) for p in row.passages)
+    refilled = brief.tldr.why_it_matters.text
+    assert "措施" not in refilled and refilled.rstrip("…") in sources
+    assert [c.text for c in brief.key_takeaways] == ["The release is smaller."]
+    desk.close()
+
+
 def test_a_server_that_answers_no_completion_gives_a_clear_error(
     clustered: Path, tmp_path: Path, http_server: Any
 ) -> None:

@@ -348,7 +348,7 @@ class Recapper:
 
     def _opening(self, content: dict[str, Any], period: Period) -> Any:
         """Ask for the opening, check each sentence, keep those not found unsupported."""
-        from newsdesk.briefs.writer import max_tokens
+        from newsdesk.briefs.writer import max_tokens, mend_cut
         from newsdesk.grounding import Claim as Checked
 
         passages = content["passages"]
@@ -360,7 +360,7 @@ class Recapper:
         schema = json_schema(Opening)
         generation = self.llm.generate(messages, schema=schema, max_tokens=max_tokens(schema))
         try:
-            opening = Opening.model_validate(json.loads(generation.text))
+            opening = Opening.model_validate(mend_cut(json.loads(generation.text), schema))
         except (ValueError, ValidationError) as e:
             raise RecapError(f"the model's opening of {period.label} did not validate: {e}") from e
         texts = [p["text"] for p in passages]

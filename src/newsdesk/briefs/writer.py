@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -255,20 +256,77 @@ _PROMPT_RUNS = frozenset(
 )
 
 
-def _drop_echoes(value: Any, pack_runs: set[str]) -> Any:
-    """``value`` with each string that repeats the writer's instructions (``_PROMPT_RUNS``,
-    but for what the passages say too) emptied; a hashtag that does is dropped."""
+def _drop_echoes(value: Any, pack_runs: set[str], scripts: set[str]) -> Any:
+    """``value`` with each string emptied that repeats the writer's instructions
+    (``_PROMPT_RUNS``, but for what the passages say too) or has a letter of a script that
+    neither English nor the passages use (``scripts``, from ``letter_scripts`` of the pack):
+    Qwen slips into Chinese mid-sentence ("supporting its workers and businesses through
+    additional措施", a story of English sources). A hashtag so emptied is dropped."""
     if isinstance(value, str):
         echo = _runs(value) & _PROMPT_RUNS
-        return "" if echo - pack_runs else value
+        foreign = letter_scripts(value) - scripts - _ENGLISH_SCRIPTS
+        return "" if echo - pack_runs or foreign else value
     if isinstance(value, list):
-        return [_drop_echoes(v, pack_runs) for v in value]
+        return [_drop_echoes(v, pack_runs, scripts) for v in value]
     if isinstance(value, dict):
-        out = {k: _drop_echoes(v, pack_runs) for k, v in value.items()}
+        out = {k: _drop_echoes(v, pack_runs, scripts) for k, v in value.items()}
         if isinstance(out.get("hashtags"), list):
             out["hashtags"] = [t for t in out["hashtags"] if t != ""]
         return out
     return value
+
+
+# The scripts an English brief may use whatever its sources: Latin ("é") and Greek letters
+# (α, μ), and the letters of Latin-1 named for what they are ("MICRO SIGN").
+_ENGLISH_SCRIPTS = frozenset({"LATIN", "GREEK", "MICRO", "FEMININE", "MASCULINE"})
+
+
+def letter_scripts(text: str) -> set[str]:
+    """The scripts of the letters of ``text`` beyond ASCII, each named by the first word of
+    its letters' Unicode names ("CJK" for "CJK UNIFIED IDEOGRAPH-63AA", "HANGUL",
+    "CYRILLIC")."""
+    return {
+        unicodedata.name(c, "?").split(" ", 1)[0]
+        for c in set(text)
+        if not c.isascii() and c.isalpha()
+    }
+
+
+# A string that ends a sentence: its last stop, and any closing quote or bracket.
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'’”)\]]*$")
+
+
+def mend_cut(value: Any, schema: Any) -> Any:
+    """``value`` with each string that stopped at its schema's ``maxLength`` (the grammar
+    closes the string there, mid-word: "It has two main fe") and ends no sentence, ended
+    at its last whole sentence, else at its last whole word with "…". Within 3 characters
+    of the bound counts as at it (the answer's trailing space is stripped)."""
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, str):
+        limit = schema.get("maxLength")
+        if schema.get("type") != "string" or not limit or "pattern" in schema:
+            return value
+        return _end_cut(value) if len(value) >= limit - 3 else value
+    if isinstance(value, list):
+        return [mend_cut(v, schema.get("items")) for v in value]
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        return {k: mend_cut(v, properties.get(k)) for k, v in value.items()}
+    return value
+
+
+def _end_cut(text: str) -> str:
+    text = " ".join(text.split())
+    if _ENDS_SENTENCE.search(text):
+        return text
+    sentences = split_sentences(text)
+    if len(sentences) > 1:
+        return text[: len(text) - len(sentences[-1])].rstrip()
+    if text[-1:].isalnum():
+        # The last word was cut: drop it.
+        text = text.rsplit(" ", 1)[0] if " " in text else text
+    return text.rstrip(" ,;:-–—(") + "…"
 
 
 def _drop_emptied(value: Any) -> Any:
@@ -498,6 +556,7 @@ class BriefWriter:
         allowed = pack.urls()
         per_char = tokens_per_char(pack, self.backend.count_tokens)
         pack_runs = set().union(*(_runs(p.text) for p in pack.passages))
+        scripts = letter_scripts(" ".join(p.text for p in pack.passages))
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
         taken: dict[str, list[str]] = {}  # per section, what the name rule took out
@@ -524,11 +583,12 @@ class BriefWriter:
                 result.completion_tokens += generation.completion_tokens
                 model = asks[name][0]
                 try:
-                    data = scrub_urls(json.loads(generation.text), allowed)
+                    data = mend_cut(json.loads(generation.text), asks[name][2])
+                    data = scrub_urls(data, allowed)
                     taken[name] = borrowed_words(data, provenance)
                     if taken[name]:
                         log.info("took %s out of section %s of %s", taken[name], name, story_id)
-                    data = _drop_echoes(scrub_borrowed(data, provenance), pack_runs)
+                    data = _drop_echoes(scrub_borrowed(data, provenance), pack_runs, scripts)
                     data = _drop_emptied(data)
                     if attempt == tries - 1:
                         data = _refill(data, pack, provenance)
