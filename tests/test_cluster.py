@@ -116,6 +116,45 @@ def test_boilerplate_groups_of_gva_never_glue_incidents(shared_data: Path) -> No
     assert pairs >= 20  # the check really ran on the reused pages
 
 
+def test_long_essays_of_one_day_do_not_glue_to_a_story_by_their_general_words(
+    shared_data: Path,
+) -> None:
+    """A day of Hacker News's front page (the recorded feed, full texts): two long essays
+    (5,000 and 15,000 words, on slow software and on HN's comments) shared enough general
+    words with a 2,500-word post on a Rust language server to join its story when the
+    clusterer read whole bodies. Reading each body's first 1,000 words keeps them apart
+    and the two posts on the server together."""
+    from newsdesk.sources.feed import adapt, parse_feed
+
+    url = "https://raw.githubusercontent.com/0xSMW/rss-feeds/main/feeds/feed_hackernews.xml"
+    path = shared_data / "rss-ai-feeds" / "head" / "feed_hackernews.xml"
+    items = adapt(parse_feed(path.read_bytes(), url), url)
+    docs = sorted(
+        (
+            ClusterDoc(
+                id=i.external_id,
+                title=i.title or "",
+                text=i.text or "",
+                published_at=i.published_at,
+                canonical_url=i.url,
+                links=[i.url] if i.url else [],
+            )
+            for i in items
+        ),
+        key=lambda d: (d.published_at or T0, d.id),
+    )
+
+    def story_titles(config: ClusterConfig) -> set[str]:
+        c = OnlineClusterer(config)
+        story = {d.title: c.add(d).story_id for d in docs}
+        return {t for t, s in story.items() if s == story["Rust Glancer"]}
+
+    essays = {"HN: The Good Parts", "There's no reason for software to be slow anymore"}
+    server = {"Rust Glancer", "Rust Glancer: Rust LSP using 100x less RAM"}
+    assert story_titles(ClusterConfig()) == server
+    assert story_titles(ClusterConfig(body_words_read=0)) == server | essays  # as before
+
+
 def test_follow_up_joins_past_the_window_only_on_strong_evidence() -> None:
     c = OnlineClusterer(ClusterConfig(window_hours=72, follow_up_hours=720))
     a = c.add(doc("a", "Mistral releases Magistral reasoning model", BODY))
