@@ -357,3 +357,24 @@ def test_pages_have_landmarks_and_fit_a_phone(site: dict[str, Any], browser: Any
         assert facts["overflow"] <= 0, (path, facts)
     _shot(page, "story-phone", full_page=True)
     context.close()
+
+
+def test_chart_labels_stay_inside_the_chart(page: Any) -> None:
+    """A tag as long as a hashtag may be (30 letters and digits, with hyphens) is drawn
+    shortened with "…" inside the label column, not off the chart's left edge; the bar's
+    tooltip and data-label keep it whole."""
+    from newsdesk.charts import change_bars
+
+    long_tag = "#deepseek-v4-flash-vision-exp"
+    svg = change_bars("Tags", [(long_tag, 3.0), ("#llm", -1.5)])
+    page.set_content(f"<!doctype html><body style='width:560px;margin:0'>{svg}</body>")
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll('svg.chart text')].map(t => {
+             const b = t.getBBox();
+             return {text: t.textContent, left: b.x, right: b.x + b.width};
+           })"""
+    )
+    width = float(page.evaluate("document.querySelector('svg.chart').viewBox.baseVal.width"))
+    assert {b["text"] for b in boxes} >= {"#deepseek-v4-flash-visi…", "#llm"}
+    assert all(0 <= b["left"] and b["right"] <= width for b in boxes), boxes
+    assert f'data-label="{long_tag}"' in svg and f"<title>{long_tag}: +3</title>" in svg

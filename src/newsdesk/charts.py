@@ -22,6 +22,16 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str], ident:
     return Markup(head + "".join(body) + "</svg>")
 
 
+# The characters of a row's label that the label column holds (170 px at 12 px type): a
+# longer one ran off the chart's left edge ("#deepseek-v4-flash-vision-exp"). The bar's
+# tooltip, data-label and the chart's description keep it whole.
+LABEL_CHARS = 24
+
+
+def _fit(label: str, chars: int) -> str:
+    return label if len(label) <= chars else label[: chars - 1] + "…"
+
+
 def change_bars(
     title: str, rows: Sequence[tuple[str, float]], ident: str = "change", unit: str = ""
 ) -> Markup:
@@ -40,7 +50,7 @@ def change_bars(
         text = f"{value:+g}{unit}"
         body.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">'
-            f"{escape(label)}</text>"
+            f"{escape(_fit(label, LABEL_CHARS))}</text>"
             f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{color}" '
             f'data-label="{escape(label)}" data-value="{value:g}"><title>{escape(label)}: '
             f"{text}</title></rect>"
