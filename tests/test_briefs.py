@@ -713,6 +713,44 @@ def test_drop_policy_removes_unsupported_claims_where_a_section_can_spare_them(
     assert verdicts[1].label == "unsupported" and verdicts[3].label == "supported"
 
 
+def test_takeaways_that_repeat_the_tldr_are_left_out_but_a_section_keeps_one() -> None:
+    from newsdesk.briefs.writer import _drop_repeats, repeats
+
+    said = (
+        "AI companies are destroying physical books to train their models, locking knowledge away."
+    )
+    brief = Brief.model_validate(
+        {
+            "hook": "Books are scanned and destroyed",
+            "hashtags": ["books"],
+            "tldr": {
+                "what_changed": {"text": said, "cites": [1]},
+                "why_it_matters": {"text": "Printed copies become rare.", "cites": [1]},
+                "what_to_do_next": {"text": "Keep your own library.", "cites": [1]},
+                "who_should_care": ["Researchers"],
+            },
+            "key_takeaways": [
+                {"text": said, "cites": [2]},
+                {"text": "Libraries lose their last copies.", "cites": [1]},
+                {
+                    "text": "AI companies are destroying physical books to train models.",
+                    "cites": [1],
+                },
+            ],
+            "comparison": {"columns": [], "rows": [], "cites": []},
+            "technical_deep_dive": [{"text": "Printed copies become rare.", "cites": [1]}],
+            "future_implications": [],
+            "timeline": [],
+        }
+    )
+    kept = _drop_repeats(brief)
+    assert [c.text for c in kept.key_takeaways] == ["Libraries lose their last copies."]
+    # The deep dive's only point repeats the TL;DR too, but a section must keep one.
+    assert kept.technical_deep_dive == brief.technical_deep_dive
+    assert kept.tldr == brief.tldr and kept.hook == brief.hook
+    assert not repeats("Libraries lose their last copies.", [said])
+
+
 def test_comparison_rows_are_checked_and_unsupported_rows_dropped(tmp_path: Path) -> None:
     """A table row is a claim ("Model: X; License: Y") checked against the table's cites: a
     row the passages carry stays, a row with an invented figure goes, and a table whose

@@ -376,5 +376,5 @@ def test_chart_labels_stay_inside_the_chart(page: Any) -> None:
     )
     width = float(page.evaluate("document.querySelector('svg.chart').viewBox.baseVal.width"))
     assert {b["text"] for b in boxes} >= {"#deepseek-v4-flash-visi…", "#llm"}
-    assert all(0 <= b["left"] and b["right"] <= width for b in boxes), boxes
+    assert all(b["left"] >= 0 and b["right"] <= width for b in boxes), boxes
     assert f'data-label="{long_tag}"' in svg and f"<title>{long_tag}: +3</title>" in svg

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import SHARED_DATA, llm_settings
+from newsdesk.briefs.writer import repeats
 from newsdesk.desk import Desk
 from newsdesk.exceptions import RecapError
 from newsdesk.recap import Recapper, parse_period, period_of
@@ -156,6 +157,31 @@ def test_links_the_model_writes_into_the_opening_are_removed(
         assert "evil.example" not in text and "gorsevale" not in text, text
         # At the string's bound, so ended as a cut string is: at its last whole word.
         assert text.removesuffix("…").endswith("More at")
+
+
+def test_an_opening_sentence_that_repeats_one_before_it_is_left_out(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's real answer, with its first sentence written again after it, shortened
+    by a few words (as the 1.5B wrote one of the demo's recaps): the repeat is left out."""
+    backend = desk.recapper.llm
+    original = backend.generate
+
+    def repeating(*args: Any, **kwargs: Any) -> Any:
+        generation = original(*args, **kwargs)
+        data = json.loads(generation.text)
+        first = data["opening"][0]
+        words = first["text"].split()
+        again = {"text": " ".join(words[: max(8, len(words) - 2)]), "cites": first["cites"]}
+        data["opening"] = [first, again, *data["opening"][1:]][:4]
+        return dataclasses.replace(generation, text=json.dumps(data))
+
+    monkeypatch.setattr(backend, "generate", repeating)
+    content = desk.write_recap("2025-W26", force=True).content
+    written = [s["text"] for s in content["opening"] + content["dropped"]]
+    assert written and all(not repeats(text, written[:n]) for n, text in enumerate(written)), (
+        written
+    )
 
 
 def test_persona_recap_keeps_the_stories_for_that_reader(desk: Desk) -> None:

@@ -348,7 +348,7 @@ class Recapper:
 
     def _opening(self, content: dict[str, Any], period: Period) -> Any:
         """Ask for the opening, check each sentence, keep those not found unsupported."""
-        from newsdesk.briefs.writer import max_tokens, mend_cut
+        from newsdesk.briefs.writer import max_tokens, mend_cut, repeats
         from newsdesk.grounding import Claim as Checked
 
         passages = content["passages"]
@@ -367,6 +367,13 @@ class Recapper:
         # No link in the opening: the page links each story itself.
         sentences = [(scrub_urls(c.text, set()), c.cites) for c in opening.opening]
         sentences = [(text, cites) for text, cites in sentences if text]
+        # A sentence that repeats one before it says nothing new (the 1.5B wrote the same
+        # sentence twice, the second cut short).
+        sentences = [
+            (text, cites)
+            for n, (text, cites) in enumerate(sentences)
+            if not repeats(text, [t for t, _ in sentences[:n]])
+        ]
         claims = [Checked(text, tuple(cites)) for text, cites in sentences]
         verdicts = self.checker.check_all(texts, claims)
         for (text, cites), verdict in zip(sentences, verdicts, strict=True):

@@ -537,7 +537,7 @@ class BriefWriter:
                 raise BriefError(story_id, f"the model's {name} did not validate: {problems[name]}")
         wording = done.pop("timeline", None)
         done["timeline"] = _timeline(entries, list(wording.events) if wording else [])  # type: ignore[attr-defined]
-        return assemble(done)
+        return _drop_repeats(assemble(done))
 
     def _write(
         self,
@@ -689,6 +689,31 @@ def changes(previous: Any, brief: Brief, pack: SourcePack) -> dict[str, Any] | N
         if all(_jaccard(_words(c.text), old) < 0.6 for old in old_claims)
     ]
     return {"version": previous.version, "new_items": new_items, "new_claims": new_claims}
+
+
+def repeats(text: str, earlier: Sequence[str], share: float = 0.8) -> bool:
+    """Whether ``share`` of the words of ``text`` or more are the words of one ``earlier``
+    text: a sentence that adds next to nothing to one already said ("AI companies are
+    destroying physical books to train their models, which" after "AI companies are
+    destroying physical books to train models, locking human knowledge inside private
+    servers")."""
+    words = _words(text)
+    return bool(words) and any(len(words & _words(e)) >= share * len(words) for e in earlier)
+
+
+def _drop_repeats(brief: Brief) -> Brief:
+    """``brief`` without the key takeaways and deep-dive points that repeat a claim before
+    them in reading order (``repeats``): Qwen2.5-Coder-1.5B gave one brief of the demo
+    the same sentence as its "What changed" and its first takeaway. A section keeps its
+    first entry all the same, since it must have one."""
+    said = [c.text for c in (brief.tldr.what_changed, brief.tldr.why_it_matters)]
+    said.append(brief.tldr.what_to_do_next.text)
+    kept: dict[str, list[Claim]] = {}
+    for name in ("key_takeaways", "technical_deep_dive"):
+        claims: list[Claim] = getattr(brief, name)
+        kept[name] = [c for c in claims if not repeats(c.text, said)] or claims[:1]
+        said += [c.text for c in kept[name]]
+    return brief.model_copy(update=kept)
 
 
 def _words(text: str) -> set[str]:
