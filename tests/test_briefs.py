@@ -585,7 +585,7 @@ _SECTION_ANSWERS: dict[str, Any] = {
             "what_changed": {"text": _CUT, "cites": [1]},
             "why_it_matters": {"text": "It helps teams through additional措施.", "cites": [1]},
             "what_to_do_next": {"text": "Try the release on a laptop.", "cites": [1]},
-            "who_should_care": ["Developers"],
+            "who_should_care": ["Developers", "Researchers", "Developers"],
         }
     },
     "key_takeaways": {
@@ -628,6 +628,7 @@ def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written
     refilled = brief.tldr.why_it_matters.text
     assert "措施" not in refilled and refilled.rstrip("…") in sources
     assert [c.text for c in brief.key_takeaways] == ["The release is smaller."]
+    assert brief.tldr.who_should_care == ["Developers", "Researchers"]  # each reader once
     desk.close()
 
 

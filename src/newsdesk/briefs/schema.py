@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Persona = Literal[
     "Founders & Product Leaders",
@@ -58,6 +58,13 @@ class TLDR(_Strict):
     why_it_matters: Claim
     what_to_do_next: Claim
     who_should_care: list[Persona] = Field(min_length=1, max_length=3)
+
+    @field_validator("who_should_care")
+    @classmethod
+    def _each_once(cls, personas: list[str]) -> list[str]:
+        """Each reader once: a grammar cannot forbid a repeat, and the 1.5B wrote
+        "Researchers, Developers, Researchers"."""
+        return list(dict.fromkeys(personas))
 
 
 class TLDRSection(_Strict):
