@@ -603,6 +603,27 @@ _SECTION_ANSWERS: dict[str, Any] = {
 }
 
 
+@pytest.mark.parametrize(
+    ("cut", "ended"),
+    [
+        ("It runs on two cores. It has two main fe", "It runs on two cores."),
+        (
+            "It has two main features, a smaller index and a fast",
+            "It has two main features, a smaller index and a…",
+        ),
+        ("Go. " + "more words " * 9 + "and mo", "Go. " + "more words " * 8 + "more words and…"),
+        ("It ships on Tuesday, with notes,", "It ships on Tuesday, with notes…"),
+        ("It ships on Tuesday (see the notes).", "It ships on Tuesday (see the notes)."),
+    ],
+)
+def test_a_string_cut_at_its_bound_ends_at_a_sentence_or_a_word(cut: str, ended: str) -> None:
+    from newsdesk.briefs.writer import mend_cut
+
+    schema = json_schema(Headline)["properties"]["hook"]
+    assert mend_cut(cut, {**schema, "maxLength": len(cut)}) == ended
+    assert mend_cut(cut, {**schema, "maxLength": len(cut) + 10}) == cut  # not at its bound
+
+
 def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written(
     clustered: Path, tmp_path: Path, http_server: Any
 ) -> None:

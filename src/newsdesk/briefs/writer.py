@@ -299,8 +299,9 @@ _ENDS_SENTENCE = re.compile(r"[.!?…][\"'’”)\]]*$")
 def mend_cut(value: Any, schema: Any) -> Any:
     """``value`` with each string that stopped at its schema's ``maxLength`` (the grammar
     closes the string there, mid-word: "It has two main fe") and ends no sentence, ended
-    at its last whole sentence, else at its last whole word with "…". Within 3 characters
-    of the bound counts as at it (the answer's trailing space is stripped)."""
+    after its last whole sentence where the whole sentences keep a quarter of it (and 8
+    characters), else at its last whole word with "…". Within 3 characters of the bound
+    counts as at it (the answer's trailing space is stripped)."""
     if not isinstance(schema, dict):
         return value
     if isinstance(value, str):
@@ -321,8 +322,9 @@ def _end_cut(text: str) -> str:
     if _ENDS_SENTENCE.search(text):
         return text
     sentences = split_sentences(text)
-    if len(sentences) > 1:
-        return text[: len(text) - len(sentences[-1])].rstrip()
+    whole = text[: len(text) - len(sentences[-1])].rstrip()
+    if len(whole) >= max(8, len(text) / 4):  # not "OK." before a long cut sentence
+        return whole
     if text[-1:].isalnum():
         # The last word was cut: drop it.
         text = text.rsplit(" ", 1)[0] if " " in text else text
