@@ -333,7 +333,7 @@ def test_pages_have_landmarks_and_fit_a_phone(site: dict[str, Any], browser: Any
     tag = site["desk"].brief(site["briefed"]).brief["hashtags"][0]
     week = site["desk"].story(site["briefed"]).first_seen_at.strftime("%G-W%V")
     paths = ["/", f"/stories/{site['briefed']}", f"/tags/{tag}", "/sources/1", "/search?q=gpu"]
-    paths += [f"/recaps/{week}", "/recaps"]
+    paths += [f"/recaps/{week}", "/recaps", "/tags", "/sources"]
     for path in paths:
         assert page.goto(site["url"] + path).status == 200, path
         facts = page.evaluate(

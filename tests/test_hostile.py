@@ -1209,6 +1209,7 @@ def _paths(site: dict[str, Any]) -> dict[str, list[str]]:
     payloads = [r["payload"] for r in site["xss"]]
     tags = sorted(desk.tags())
     pages = ["/", "/recaps", f"/recaps/{week}", f"/recaps/{week}/email", f"/search?q={WORD}"]
+    pages += ["/tags", "/sources"]
     pages += [f"/?page={n}" for n in range(2, len(site["stories"]) // 20 + 2)]
     pages += [f"/sources/{i}" for i in site["sources"]]
     pages += [f"/?source={i}" for i in site["sources"]]

@@ -147,6 +147,20 @@ def test_tag_and_source_pages(settings: Settings) -> None:
     css = client.get("/static/style.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert css.headers["x-content-type-options"] == "nosniff"
+    # The index pages, linked from every page's header: every tag of the river's stories
+    # by count, and every source with its health and its items.
+    assert '<a href="/tags">Tags</a> <a href="/sources">Sources</a>' in home
+    listed = re.findall(
+        r'href="/tags/([^"]+)">#[^<]+</a> <span class="meta">(\d+) stor', client.get("/tags").text
+    )
+    counts = desk.tags()
+    assert listed and [(t, int(n)) for t, n in listed] == sorted(
+        counts.items(), key=lambda kv: (-kv[1], kv[0])
+    )
+    sources = client.get("/sources").text
+    assert f'href="/sources/{source.id}">📰 Example Lab</a>' in sources
+    assert "failing (1 error in a row): HTTP 503 from example.org" in sources
+    assert "<td>2</td>" in sources  # its two items
 
 
 def test_page_cache_serves_a_page_until_it_expires_or_an_admin_acts(settings: Settings) -> None:
