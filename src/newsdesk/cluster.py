@@ -98,7 +98,7 @@ class ClusterConfig:
     title_weight: float = 2.0
     #: The words of a body that its text vector reads: a report names its event in its
     #: first paragraphs, and the rest of a long essay adds the general words that make two
-    #: unrelated essays alike (two 5,000- and 15,000-word essays of one Hacker News day
+    #: unrelated essays alike (two 4,779- and 15,533-word essays of one Hacker News day
     #: joined a 2,500-word post on another subject at 0.27 and 0.32). 0 reads it all.
     body_words_read: int = 1000
     #: Estimated Jaccard similarity of body 3-grams above which bodies are near-duplicates.
