@@ -609,10 +609,11 @@ _SECTION_ANSWERS: dict[str, Any] = {
         ("It runs on two cores. It has two main fe", "It runs on two cores."),
         (
             "It has two main features, a smaller index and a fast",
-            "It has two main features, a smaller index and a…",
+            "It has two main features, a smaller index…",
         ),
-        ("Go. " + "more words " * 9 + "and mo", "Go. " + "more words " * 8 + "more words and…"),
+        ("Go. " + "more words " * 9 + "and mo", "Go. " + "more words " * 8 + "more words…"),
         ("It ships on Tuesday, with notes,", "It ships on Tuesday, with notes…"),
+        ("Books are scanned, and Rust Glancer, a fun", "Books are scanned, and Rust Glancer…"),
         ("It ships on Tuesday (see the notes).", "It ships on Tuesday (see the notes)."),
     ],
 )
@@ -644,7 +645,7 @@ def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written
     row = desk.brief(story_id)
     brief = Brief.model_validate(row.brief)
     assert brief.tldr.what_changed.text == "The release runs on two CPU cores with little memory."
-    assert brief.hook.endswith(", a faster start and the same command line and settings as the…")
+    assert brief.hook.endswith(", a faster start and the same command line and settings…")
     sources = " ".join(" ".join(p["text"].split()) for p in row.passages)
     refilled = brief.tldr.why_it_matters.text
     assert "措施" not in refilled and refilled.rstrip("…") in sources

@@ -146,7 +146,8 @@ def test_links_the_model_writes_into_the_opening_are_removed(
         for n, claim in enumerate(data["opening"]):
             link = "https://evil.example/x" if n % 2 else "api-gorsevale.invalid/join"
             planted = f" More at {link}"
-            claim["text"] = claim["text"][: 180 - len(planted)] + planted
+            # Under the string's bound, so read as written, not as a cut string.
+            claim["text"] = claim["text"][: 170 - len(planted)] + planted
         return dataclasses.replace(generation, text=json.dumps(data))
 
     monkeypatch.setattr(backend, "generate", planting)
@@ -155,8 +156,7 @@ def test_links_the_model_writes_into_the_opening_are_removed(
     assert sentences
     for text in sentences:
         assert "evil.example" not in text and "gorsevale" not in text, text
-        # At the string's bound, so ended as a cut string is: at its last whole word.
-        assert text.removesuffix("…").endswith("More at")
+        assert text.endswith("More at")
 
 
 def test_an_opening_sentence_that_repeats_one_before_it_is_left_out(

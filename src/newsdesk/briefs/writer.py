@@ -46,6 +46,7 @@ from newsdesk.briefs.schema import (
     assemble,
     json_schema,
 )
+from newsdesk.cluster import STOPWORDS
 from newsdesk.exceptions import BriefError, NewsdeskError, StoryNotFoundError
 from newsdesk.llm import Generation, LLMBackend, Message, Request
 from newsdesk.models import utcnow
@@ -300,7 +301,8 @@ def mend_cut(value: Any, schema: Any) -> Any:
     """``value`` with each string that stopped at its schema's ``maxLength`` (the grammar
     closes the string there, mid-word: "It has two main fe") and ends no sentence, ended
     after its last whole sentence where the whole sentences keep a quarter of it (and 8
-    characters), else at its last whole word with "…". Within 3 characters of the bound
+    characters), else at its last whole word that leads to no next one ("a", "and") with
+    "…". Within 3 characters of the bound
     counts as at it (the answer's trailing space is stripped)."""
     if not isinstance(schema, dict):
         return value
@@ -325,10 +327,13 @@ def _end_cut(text: str) -> str:
     whole = text[: len(text) - len(sentences[-1])].rstrip()
     if len(whole) >= max(8, len(text) / 4):  # not "OK." before a long cut sentence
         return whole
-    if text[-1:].isalnum():
-        # The last word was cut: drop it.
-        text = text.rsplit(" ", 1)[0] if " " in text else text
-    return text.rstrip(" ,;:-–—(") + "…"
+    words = text.split(" ")
+    if text[-1:].isalnum() and len(words) > 1:
+        words.pop()  # the last word was cut
+    # Nor end on a word that leads to the next ("and Rust Glancer, a…").
+    while len(words) > 1 and words[-1].lower().strip(",;:") in STOPWORDS:
+        words.pop()
+    return " ".join(words).rstrip(" ,;:-–—(") + "…"
 
 
 def _drop_emptied(value: Any) -> Any:
