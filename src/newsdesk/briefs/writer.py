@@ -302,8 +302,8 @@ def mend_cut(value: Any, schema: Any) -> Any:
     closes the string there, mid-word: "It has two main fe") and ends no sentence, ended
     after its last whole sentence where the whole sentences keep a quarter of it (and 8
     characters), else at its last whole word that leads to no next one ("a", "and") with
-    "…". Within 3 characters of the bound
-    counts as at it (the answer's trailing space is stripped)."""
+    "…". Within 3 characters of the bound counts as at it (the answer's trailing space is
+    stripped)."""
     if not isinstance(schema, dict):
         return value
     if isinstance(value, str):
