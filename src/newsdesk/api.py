@@ -222,9 +222,7 @@ def router(desk: Desk, on_change: Callable[[], None] = lambda: None) -> APIRoute
     @api.get("/tags", response_model=list[TagOut])
     def tags() -> list[dict[str, Any]]:
         """Hashtags of the recent stories, by how many stories carry them."""
-        counts = desk.tags()
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [{"tag": t, "stories": n} for t, n in ranked]
+        return [{"tag": t, "stories": n} for t, n in desk.ranked_tags()]
 
     @api.get("/search", response_model=SearchOut)
     def search(q: str = Query(min_length=1), limit: int = Query(50, ge=1, le=200)) -> Any:

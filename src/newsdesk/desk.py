@@ -443,6 +443,10 @@ class Desk:
         briefs = self.store.latest_briefs([v.id for v in views])
         return Counter(t for v in views for t in Card(v, briefs.get(v.id)).tags)
 
+    def ranked_tags(self) -> list[tuple[str, int]]:
+        """``tags`` as (tag, stories), most stories first, ties by name."""
+        return sorted(self.tags().items(), key=lambda kv: (-kv[1], kv[0]))
+
     def cards(self, story_ids: Sequence[str]) -> list[Card]:
         """Cards of these stories, in this order (merged ids resolved, unknown ones left
         out), with their briefs and badges."""

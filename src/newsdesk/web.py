@@ -263,15 +263,13 @@ def create_app(desk: Desk) -> FastAPI:
     def tags_page(request: Request) -> Response:
         """Every hashtag of the best stories (``Desk.tags``, as ``/api/v1/tags``), by how
         many stories carry it."""
-        ranked = sorted(desk.tags().items(), key=lambda kv: (-kv[1], kv[0]))
-        return render(request, "tags.html", {"tags": ranked, "pool": RIVER_POOL})
+        return render(request, "tags.html", {"tags": desk.ranked_tags(), "pool": RIVER_POOL})
 
     @app.get("/sources", response_class=HTMLResponse)
     def sources_page(request: Request) -> Response:
         """Every source with its health and its number of items."""
-        sources = desk.sources()
-        counts = {s.id: desk.store.count_items(s.id) for s in sources}
-        return render(request, "sources.html", {"sources": sources, "counts": counts})
+        context = {"sources": desk.sources(), "counts": desk.store.items_per_source()}
+        return render(request, "sources.html", context)
 
     @app.get("/tags/{tag}", response_class=HTMLResponse)
     def tag_page(request: Request, tag: str, page: int = Query(1, ge=1, le=MAX_PAGE)) -> Response:
