@@ -20,7 +20,7 @@ from newsdesk.briefs.writer import repeats
 from newsdesk.desk import Desk
 from newsdesk.exceptions import RecapError
 from newsdesk.recap import Recapper, parse_period, period_of
-from newsdesk.tags import PERSONA_TAGS
+from newsdesk.tags import PERSONA_TAGS, tag_key
 
 from httpserver import RecordedServer, Reply
 
@@ -297,12 +297,13 @@ def test_charts_are_svg_with_text_and_match_the_store(desk: Desk) -> None:
     for row in desk.store.ranked_stories(limit=100_000):
         week = period_of(row.first_seen_at).label
         if week in tags:
-            tags[week].update(set(row.tags or []))
+            tags[week].update({tag_key(t) for t in row.tags or []})  # spellings as one
     bars = re.findall(r'data-label="#([^"]+)" data-value="([-\d.]+)"', tag_chart)
     assert bars
     for tag, value in bars:
-        mean = sum(tags[w][tag] for w in weeks[:-1]) / 4
-        assert float(value) == pytest.approx(round(tags[weeks[-1]][tag] - round(mean, 2), 2))
+        mean = sum(tags[w][tag_key(tag)] for w in weeks[:-1]) / 4
+        now = tags[weeks[-1]][tag_key(tag)]
+        assert float(value) == pytest.approx(round(now - round(mean, 2), 2))
 
 
 def test_cli_recap_writes_once_then_reuses(desk: Desk, tmp_path: Path) -> None:
@@ -353,6 +354,31 @@ def test_tag_page_charts_the_tag_per_week_from_the_store(desk: Desk) -> None:
     counts = Counter(
         period_of(r.first_seen_at).label
         for r in desk.store.ranked_stories(limit=100_000)
-        if tag in (r.tags or [])
+        if tag_key(tag) in {tag_key(t) for t in r.tags or []}
     )
     assert drawn and all(int(n) == counts[week] for week, n in drawn.items())
+
+
+def test_spellings_of_one_tag_are_one_theme_and_one_trend(tmp_path: Path) -> None:
+    # Two stories of one week tagged "gpt-5" and "gpt5" (titles write both): one theme of
+    # two stories and one rising tag, under the spelling with a hyphen (a tie).
+    from newsdesk.models import Item, utcnow
+    from newsdesk.settings import Settings
+
+    desk = Desk(Settings.load(env={}, data_dir=tmp_path / "data"))
+    source = desk.store.add_source("feed", "https://example.org/feed.xml", "Example Lab", "📰")
+    now = utcnow()
+    titles = ("GPT-5 pricing for the API", "A quantized Mistral runs on a phone")
+    desk.store.upsert_items(
+        source.id,
+        [Item(f"feed:{n}", t, None, published_at=now, text=t) for n, t in enumerate(titles)],
+    )
+    desk.cluster()
+    ids = sorted(s.id for s in desk.stories())
+    assert len(ids) == 2
+    desk.store.update_stories({ids[0]: {"tags": ["gpt-5"]}, ids[1]: {"tags": ["gpt5", "llm"]}})
+    content = desk.recapper.build(period_of(now))
+    assert [(t["tag"], sorted(t["stories"])) for t in content["themes"]] == [("gpt-5", ids)]
+    (trend,) = [t for t in content["trends"]["tags"] if tag_key(t["tag"]) == "gpt5"]
+    assert trend == {"tag": "gpt-5", "now": 2, "before": 0}
+    desk.close()

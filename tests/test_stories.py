@@ -19,7 +19,7 @@ from newsdesk.models import Item
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
 from newsdesk.stories import collection_delay, freshness, importance, rank
-from newsdesk.tags import VOCABULARY, hashtags, slug, vocabulary_tags
+from newsdesk.tags import VOCABULARY, hashtags, merged, slug, tally, vocabulary_tags
 
 T0 = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
 
@@ -123,6 +123,16 @@ def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:
     assert set(tags[:2]) == {"qwen3-coder", "open-weights"}  # "open weights", "open-weight" merged
     assert all(t == slug(t) for t in tags)
     assert hashtags(["The weather was nice today"], [""]) == []
+
+
+def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:
+    assert merged(["gpt-5", "llm"], ["gpt5", "glm4-5", "glm-4-5"]) == ["gpt-5", "llm", "glm4-5"]
+    # Counted once per group, under the spelling most groups use; a tie goes to hyphens.
+    assert tally([["gpt5"], ["gpt-5"], ["gpt5", "gpt-5", "llm"]]) == {"gpt5": 3, "llm": 1}
+    assert tally([["gpt5"], ["gpt-5"]]) == {"gpt-5": 2}
+    # A story's titles in both spellings give one name tag with both titles' votes.
+    tags = hashtags(["GPT5 pricing is out", "GPT-5 benchmarks", "GPT-5 in the API"], [""])
+    assert tags[0] == "gpt-5" and "gpt5" not in tags
 
 
 def test_vocabulary_tags_are_those_of_a_search_per_tag(shared_data: Path) -> None:

@@ -163,6 +163,25 @@ def test_tag_and_source_pages(settings: Settings) -> None:
     assert "<td>2</td>" in sources  # its two items
 
 
+def test_spellings_of_one_tag_are_one_tag(settings: Settings) -> None:
+    # Titles write "GPT-5" and "GPT5" (in the recorded r/LocalLLaMA titles: 18 and 3
+    # times): one tag, counted once per story under the spelling most stories use, and
+    # either spelling's page lists every story that carries it.
+    desk, client = _client(settings)
+    desk.cluster()
+    ids = sorted(c.story.id for c in desk.river().cards)
+    desk.store.update_stories({ids[0]: {"tags": ["gpt-5", "llm"]}, ids[1]: {"tags": ["gpt5"]}})
+    counts = desk.tags()
+    assert counts["gpt-5"] == 2 and "gpt5" not in counts
+    for spelling in ("gpt-5", "gpt5"):
+        page = client.get(f"/tags/{spelling}").text
+        assert set(re.findall(r'href="/stories/([^"]+)"', page)) == set(ids)
+        # The tags seen beside it are the others, not its own other spelling.
+        beside = page.split('id="other-tags"')[1]
+        assert re.findall(r'href="/tags/([^"]+)">#', beside) == ["llm"]
+    assert "#gpt5" not in client.get("/tags").text
+
+
 def test_page_cache_serves_a_page_until_it_expires_or_an_admin_acts(settings: Settings) -> None:
     desk, client = _client(settings.with_(page_cache_seconds=60, admin_token="t0ken"))
     first = client.get("/")

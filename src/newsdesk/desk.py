@@ -403,9 +403,8 @@ class Desk:
         RIVER_POOL best stories: their ``total`` and ``tags`` count that pool; without
         them, ``total`` counts every story and ``tags`` this page.
         """
-        from collections import Counter
-
         from newsdesk.stories import Card
+        from newsdesk.tags import tally
 
         pooled = bool(tag or persona or briefed)
         if pooled:
@@ -431,17 +430,16 @@ class Desk:
         badges = self.store.story_badges([c.story.id for c in page])
         for card in page:
             card.badges = badges.get(card.story.id, [])
-        return River(page, more, total, Counter(t for c in chosen for t in c.tags))
+        return River(page, more, total, tally(c.tags for c in chosen))
 
     def tags(self) -> Counter[str]:
         """Hashtags (the stories' and their briefs') over the RIVER_POOL best stories."""
-        from collections import Counter
-
         from newsdesk.stories import Card
+        from newsdesk.tags import tally
 
         views = self.stories(limit=RIVER_POOL)
         briefs = self.store.latest_briefs([v.id for v in views])
-        return Counter(t for v in views for t in Card(v, briefs.get(v.id)).tags)
+        return tally(Card(v, briefs.get(v.id)).tags for v in views)
 
     def ranked_tags(self) -> list[tuple[str, int]]:
         """``tags`` as (tag, stories), most stories first, ties by name."""

@@ -41,7 +41,7 @@ from pydantic import Field, ValidationError
 from newsdesk.briefs.pack import scrub_urls
 from newsdesk.briefs.schema import PERSONAS, Claim, _Strict, json_schema
 from newsdesk.exceptions import RecapError
-from newsdesk.tags import persona_score
+from newsdesk.tags import merged, persona_score, tag_key, tally
 
 if TYPE_CHECKING:
     from newsdesk.grounding import Checker
@@ -139,7 +139,7 @@ class RecapResult:
 
 def _tags(story: Any, brief: Any) -> list[str]:
     written = brief.brief.get("hashtags", []) if brief is not None else []
-    return list(dict.fromkeys([*written, *(story.tags or [])]))
+    return merged(written, story.tags or [])
 
 
 def passage_text(brief: dict[str, Any]) -> str:
@@ -216,10 +216,11 @@ class Recapper:
                 [s for s in stories if s["brief_version"] is not None][:OPENING_STORIES], 1
             )
         ]
+        spelled = {tag_key(t): t for t in tally(s["tags"] for s in stories)}
         by_tag: dict[str, list[str]] = {}
         for s in stories:
             for tag in s["tags"]:
-                by_tag.setdefault(tag, []).append(s["id"])
+                by_tag.setdefault(spelled[tag_key(tag)], []).append(s["id"])
         themes = [
             {"tag": tag, "stories": ids}
             for tag, ids in sorted(by_tag.items(), key=lambda kv: (-len(kv[1]), kv[0]))
@@ -261,10 +262,12 @@ class Recapper:
         def which(moment: datetime) -> int:
             return min(int((moment - first.start) / period.step), TREND_WEEKS)
 
+        rows_of = self.store.stories_between(first.start, period.end)
+        spelled = {tag_key(t): t for t in tally(row.tags or [] for row in rows_of)}
         tag_counts: list[Counter[str]] = [Counter() for _ in periods]
-        for row in self.store.stories_between(first.start, period.end):
-            for tag in set(row.tags or []):
-                tag_counts[which(row.first_seen_at)][tag] += 1
+        for row in rows_of:
+            for tag in merged(row.tags or []):
+                tag_counts[which(row.first_seen_at)][spelled[tag_key(tag)]] += 1
         now, before = tag_counts[-1], tag_counts[:-1]
         rows: list[tuple[float, str, int, float]] = []
         for tag in set(now) | {t for c in before for t in c}:
@@ -283,12 +286,12 @@ class Recapper:
         return {"periods": labels, "tags": changes[:10], "sources": series}
 
     def tag_weeks(self, tag: str, last: Period, count: int = 8) -> dict[str, int]:
-        """Stories carrying ``tag`` (stored story tags) in each of the ``count`` weeks that
-        end with ``last``, oldest first."""
+        """Stories carrying ``tag`` (stored story tags, in any spelling) in each of the
+        ``count`` weeks that end with ``last``, oldest first."""
         periods = [last.shifted(-n) for n in range(count - 1, -1, -1)]
         out = {p.label: 0 for p in periods}
         for row in self.store.stories_between(periods[0].start, last.end):
-            if tag in (row.tags or []):
+            if tag_key(tag) in {tag_key(t) for t in row.tags or []}:
                 out[period_of(row.first_seen_at, last.kind).label] += 1
         return out
 

@@ -29,7 +29,7 @@ import numpy as np
 from newsdesk.models import utcnow
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
-from newsdesk.tags import hashtags, persona_score
+from newsdesk.tags import hashtags, merged, persona_score, tag_key
 from newsdesk.timeline import DatedSentence, archive_evidence
 
 log = logging.getLogger(__name__)
@@ -389,9 +389,9 @@ class Card:
 
     @property
     def tags(self) -> list[str]:
-        """The brief's hashtags first, then the story's own."""
+        """The brief's hashtags first, then the story's own (``tags.merged``)."""
         written = self.brief.brief.get("hashtags", []) if self.brief is not None else []
-        return list(dict.fromkeys([*written, *self.story.tags]))
+        return merged(written, self.story.tags)
 
     def for_persona(self, persona: str) -> int:
         """How much the story is for ``persona`` (newsdesk.tags.persona_score): the brief's
@@ -400,7 +400,8 @@ class Card:
         return persona_score(persona, who, self.tags)
 
     def matches(self, tag: str | None, persona: str | None) -> bool:
-        """Whether the card carries ``tag`` and is for ``persona``; None matches all."""
-        if tag is not None and tag not in self.tags:
+        """Whether the card carries ``tag`` (in any spelling: ``tags.tag_key``) and is for
+        ``persona``; None matches all."""
+        if tag is not None and tag_key(tag) not in {tag_key(t) for t in self.tags}:
             return False
         return persona is None or self.for_persona(persona) > 0

@@ -4,13 +4,18 @@ The vocabulary maps each tag to the phrases that mean it (synonyms merged: "open
 "open-weight" and "weights released" are all #open-weights). Keyphrases add the names a
 story is about that the vocabulary cannot know in advance (#qwen3, #deepseek-v3), taken
 from the capitalized or alphanumeric names that recur in the story's titles.
+
+Spellings that differ only by hyphens are one tag (``tag_key``): titles write "GPT-5" and
+"GPT5", "GLM-4.5" and "GLM4.5". Where tags of several stories or a story and its brief meet,
+they are merged (``merged``) and counted (``tally``) as one, under the spelling most of them
+use.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 # tag -> phrases (regular expressions, matched case-insensitively on word boundaries)
 VOCABULARY: dict[str, tuple[str, ...]] = {
@@ -78,6 +83,42 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def tag_key(tag: str) -> str:
+    """What the spellings of one tag share: #gpt-5 and #gpt5, #glm-4-5 and #glm4-5."""
+    return tag.replace("-", "")
+
+
+def merged(*groups: Iterable[str]) -> list[str]:
+    """The tags of ``groups`` in order, each once: a tag spelled as an earlier one
+    (``tag_key``) is left out."""
+    seen: set[str] = set()
+    out = []
+    for group in groups:
+        for tag in group:
+            if tag_key(tag) not in seen:
+                seen.add(tag_key(tag))
+                out.append(tag)
+    return out
+
+
+def tally(groups: Iterable[Iterable[str]]) -> Counter[str]:
+    """How many of ``groups`` carry each tag, the spellings of a tag counted together
+    under the one most groups use (ties: the one with more hyphens, then the first by
+    name)."""
+    counts: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = {}
+    for group in groups:
+        for tag in merged(group):
+            counts[tag_key(tag)] += 1
+            spellings.setdefault(tag_key(tag), Counter())[tag] += 1
+    return Counter(
+        {
+            min(spellings[key].items(), key=lambda kv: (-kv[1], -kv[0].count("-"), kv[0]))[0]: n
+            for key, n in counts.items()
+        }
+    )
+
+
 def vocabulary_tags(text: str) -> list[str]:
     """The tags of the vocabulary whose phrases occur in ``text``, in any case."""
     text = text.lower()
@@ -98,11 +139,10 @@ def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> lis
     for text in texts:
         for tag in vocabulary_tags(text[:2000]):
             votes[tag] += 1
-    names: Counter[str] = Counter()
-    for title in titles:
-        for name in set(_NAME.findall(title)):
-            if name not in _STOP_NAMES and len(name) > 2:
-                names[slug(name)] += 1
+    names = tally(
+        {slug(name) for name in _NAME.findall(title) if name not in _STOP_NAMES and len(name) > 2}
+        for title in titles
+    )
     # At most two names: a story about one release should not list each of its variants.
     top_names = sorted(names.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[:2]
     for name, count in top_names:

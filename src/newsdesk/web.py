@@ -284,7 +284,7 @@ def create_app(desk: Desk) -> FastAPI:
         """
         from newsdesk import charts
         from newsdesk.recap import period_of
-        from newsdesk.tags import slug
+        from newsdesk.tags import slug, tag_key
 
         spelled = slug(tag)
         if spelled != tag:
@@ -293,7 +293,8 @@ def create_app(desk: Desk) -> FastAPI:
             target = f"/tags/{quote(spelled, safe='')}"
             return RedirectResponse(target + (f"?page={page}" if page > 1 else ""), 301)
         river = desk.river(tag=tag, limit=STORIES_PER_PAGE, offset=(page - 1) * STORIES_PER_PAGE)
-        others = [(t, n) for t, n in river.tags.most_common(21) if t != tag][:20]
+        others = [(t, n) for t, n in river.tags.most_common(21) if tag_key(t) != tag_key(tag)]
+        others = others[:20]
         chart = None
         if river.cards:
             newest = max(c.story.first_seen_at for c in river.cards)
@@ -521,6 +522,7 @@ def share_links(url: str, text: str) -> dict[str, str]:
 def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     """What the story page shows: the story, its newest brief and each claim's verdict."""
     from newsdesk.briefs.schema import Brief
+    from newsdesk.tags import merged
 
     row = desk.store.latest_brief(view.id)
     brief = Brief.model_validate(row.brief) if row is not None else None
@@ -553,7 +555,7 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
         "verdict": lambda claim: verdicts.get(id(claim)),
         "row_verdict": lambda n: row_verdicts[n] if n < len(row_verdicts) else None,
         "LABELS": LABELS,
-        "tags": list(dict.fromkeys([*(brief.hashtags if brief else []), *view.tags])),
+        "tags": merged(brief.hashtags if brief else [], view.tags),
         "delay": short_span(int(delay.total_seconds())) if delay is not None else "",
         "badges": list(
             dict.fromkeys((i.source_name, i.source_emoji, i.source_id) for i in view.items)

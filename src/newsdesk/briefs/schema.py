@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from newsdesk.tags import merged
+
 Persona = Literal[
     "Founders & Product Leaders",
     "ML Engineers",
@@ -179,8 +181,8 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def assemble(sections: dict[str, BaseModel]) -> Brief:
     """One ``Brief`` from the validated sections (each holds some of the brief's fields)."""
-    merged: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     for section in sections.values():
-        merged.update(section.model_dump())
-    merged["hashtags"] = list(dict.fromkeys(merged.get("hashtags", [])))
-    return Brief.model_validate(merged)
+        fields.update(section.model_dump())
+    fields["hashtags"] = merged(fields.get("hashtags", []))
+    return Brief.model_validate(fields)
