@@ -15,6 +15,7 @@ from typing import Any
 
 from newsdesk.desk import Desk
 from newsdesk.exceptions import FetchError
+from newsdesk.llm.files import models_dir
 from newsdesk.settings import Settings
 
 # What people who build with AI read; lab blogs without their own feed come as the
@@ -43,11 +44,17 @@ def online(host: str = "www.reddit.com", timeout: float = 3.0) -> bool:
 
 
 def prepare_demo(data_dir: Path = Path(".demo-data")) -> tuple[Desk, str]:
-    """Wipe the demo data directory, choose live or replay, add the demo sources."""
+    """Wipe the demo data directory, choose live or replay, add the demo sources.
+
+    The models stay where ``newsdesk models pull`` puts them (the user's own data
+    directory, or their ``models_dir``): wiped with the demo's data, the 1.1 GB generator
+    would be joined and hashed again on every run.
+    """
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    overrides: dict[str, Any] = {"data_dir": data_dir}
+    models = str(models_dir(Settings.load()))
+    overrides: dict[str, Any] = {"data_dir": data_dir, "models_dir": models}
     replay = os.environ.get("NEWSDESK_REPLAY", "")
     if not replay and not online():
         if not DEMO_MANIFEST.exists():

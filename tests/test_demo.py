@@ -1,0 +1,37 @@
+"""`make demo`'s set-up (``newsdesk.demo.prepare_demo``), offline: the recorded replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsdesk.demo import DEMO_MANIFEST, prepare_demo
+
+
+def test_the_demo_starts_clean_and_keeps_the_users_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The user's own data directory, where `newsdesk models pull` puts the models.
+    home = tmp_path / "home-data"
+    monkeypatch.setenv("NEWSDESK_DATA_DIR", str(home))
+    monkeypatch.setenv("NEWSDESK_REPLAY", str(DEMO_MANIFEST.resolve()))
+    monkeypatch.delenv("NEWSDESK_MODELS_DIR", raising=False)
+    pulled = home / "models" / "model.gguf"
+    pulled.parent.mkdir(parents=True)
+    pulled.write_bytes(b"GGUF")
+    demo = tmp_path / "demo"
+    for _ in range(2):  # a second run wipes the first's data, never the models
+        desk, note = prepare_demo(demo)
+        try:
+            assert note.startswith("offline, replaying")
+            assert desk.settings.data_path == demo
+            assert Path(desk.settings.models_dir) == home / "models"
+            assert len(desk.sources()) >= 2 and not desk.store.items_per_source()
+        finally:
+            desk.close()
+        (demo / "left-over").write_text("from the run before")
+    assert pulled.read_bytes() == b"GGUF"
+    desk, _ = prepare_demo(demo)
+    desk.close()
+    assert not (demo / "left-over").exists()
