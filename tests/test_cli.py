@@ -103,6 +103,23 @@ def test_eval_cluster_json_keys(env: dict[str, str], shared_data: Path) -> None:
     assert figures["docs"] == 772
 
 
+def test_eval_related_json_keys(env: dict[str, str], shared_data: Path) -> None:
+    args = ["eval", "related", "--path", str(shared_data / "lee-news-similarity")]
+    args += ["--ecbplus", str(shared_data / "ecbplus" / "ecbplus_docs_train_dev.jsonl")]
+    result = runner.invoke(app, [*args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert set(figures) == {
+        "pearson",
+        "links_precision",
+        "links_recall",
+        "links_f1",
+        "links",
+        "events",
+    }
+    assert figures["events"] == 66 and 0 < figures["links_f1"] <= 1 and figures["pearson"] > 0
+
+
 def test_eval_without_data_says_where_it_looked(env: dict[str, str], tmp_path: Path) -> None:
     missing = tmp_path / "nope.jsonl"
     result = runner.invoke(

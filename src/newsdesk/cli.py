@@ -720,18 +720,29 @@ def eval_cluster(
 @eval_app.command("related")
 def eval_related(
     path: Annotated[Path | None, typer.Option(help="The lee-news-similarity folder.")] = None,
+    ecbplus: Annotated[
+        Path | None, typer.Option(help="An ECB+ file, for the related-stories rule.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
 ) -> None:
-    """Pearson correlation of story similarity with the Lee human similarity ratings."""
+    """Pearson correlation of story similarity with the Lee human similarity ratings, and
+    the related-stories rule's links on ECB+ (two similar events per topic)."""
     from newsdesk.embeddings import get_backend
-    from newsdesk.evaluate import dataset_path, evaluate_related
+    from newsdesk.evaluate import dataset_path, evaluate_related, evaluate_related_links
 
     backend = get_backend(_desk().settings)
     r = evaluate_related(backend.embed, dataset_path("lee", path))
+    links = evaluate_related_links(backend.embed, dataset_path("ecbplus", ecbplus))
     if as_json:
-        sys.stdout.write(json.dumps({"pearson": round(r, 4)}) + "\n")
-    else:
-        console.print(f"Pearson r with the Lee human ratings (1,225 pairs): {r:.3f}")
+        out = {"pearson": round(r, 4), **{k: round(v, 4) for k, v in links.items()}}
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    console.print(f"Pearson r with the Lee human ratings (1,225 pairs): {r:.3f}")
+    console.print(
+        f"Related stories on ECB+ ({links['events']:.0f} events, {links['links']:.0f} links): "
+        f"precision {links['links_precision']:.3f}, recall {links['links_recall']:.3f}, "
+        f"F1 {links['links_f1']:.3f} (a link is right when it joins a topic's two events)"
+    )
 
 
 @eval_app.command("timeline")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import math
 import random
@@ -240,6 +241,57 @@ def evaluate_related(embed_fn: Callable[[list[str]], np.ndarray], path: str | Pa
     cosine = vectors @ vectors.T
     upper = np.triu_indices(len(texts), k=1)
     return pearson(cosine[upper], human[upper])
+
+
+def evaluate_related_links(
+    embed_fn: Callable[[list[str]], np.ndarray], path: str | Path
+) -> dict[str, float]:
+    """The related-stories rule (``stories.nearest``) scored on ECB+'s topics.
+
+    Each gold event is a story whose centroid is the mean of its documents' vectors
+    (embedded as items are: ``stories.embedding_text``). ECB+ gives each topic two
+    different but similar events (two celebrities entering rehab, two earthquakes): a link
+    is right when it joins the two events of one topic. Precision is over the links the
+    rule makes (each story's, so a pair linked both ways counts twice); recall over the
+    topics' pairs of events, a pair found when either links the other.
+    """
+    from types import SimpleNamespace
+
+    from newsdesk.stories import embedding_text, nearest
+
+    topic_of: dict[str, str] = {}
+    for row in _jsonl(Path(path)):
+        topic_of[str(row["gold_event_cluster"])] = str(row["topic"])
+    members: dict[str, list[str]] = {}
+    for doc, gold in load_ecbplus(path):
+        body = SimpleNamespace(title=doc.title, text=doc.text, article_text=None)
+        members.setdefault(gold, []).append(embedding_text(body))
+    events = sorted(members)
+    vectors = np.asarray(embed_fn([t for e in events for t in members[e]]), dtype=np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    bounds = np.cumsum([0] + [len(members[e]) for e in events])
+    centroids = np.stack([vectors[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    links = right = 0
+    found: set[frozenset[int]] = set()
+    for i in range(len(events)):
+        for j in nearest(centroids, i):
+            links += 1
+            if topic_of[events[i]] == topic_of[events[j]]:
+                right += 1
+                found.add(frozenset((i, j)))
+    topics = Counter(topic_of[e] for e in events)
+    pairs = sum(n * (n - 1) // 2 for n in topics.values())
+    precision = right / links if links else 0.0
+    recall = len(found) / pairs if pairs else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "links_precision": precision,
+        "links_recall": recall,
+        "links_f1": f1,
+        "links": float(links),
+        "events": float(len(events)),
+    }
 
 
 # --------------------------------------------------------------------------- runs

@@ -35,7 +35,9 @@ from newsdesk.timeline import DatedSentence, archive_evidence
 log = logging.getLogger(__name__)
 
 RELATED_LIMIT = 5
-RELATED_MIN_COSINE = 0.45
+# Chosen on ECB+'s topics (`newsdesk eval related`): F1 of the links 0.76 at 0.55, on a
+# plateau of 0.76-0.79 from 0.525 to 0.575, against 0.62 at 0.45 (precision 0.80 and 0.48).
+RELATED_MIN_COSINE = 0.55
 HALF_LIFE_HOURS = 24.0
 
 
@@ -309,13 +311,18 @@ def refresh_related(store: Store, story_ids: Sequence[str]) -> None:
     related: dict[str, dict[str, Any]] = {}
     for story_id in sorted(set(story_ids)):
         i = index.get(story_id)
-        if i is None:
-            continue
-        sims = matrix @ matrix[i]
-        sims[i] = -1.0
-        best = np.argsort(-sims, kind="stable")[:RELATED_LIMIT]
-        related[story_id] = {"related": [ids[j] for j in best if sims[j] >= RELATED_MIN_COSINE]}
+        if i is not None:
+            related[story_id] = {"related": [ids[j] for j in nearest(matrix, i)]}
     store.update_stories(related)
+
+
+def nearest(centroids: np.ndarray, i: int) -> list[int]:
+    """The related stories of story ``i`` (rows of unit ``centroids``): the RELATED_LIMIT
+    nearest by cosine, at least RELATED_MIN_COSINE, itself left out; nearest first."""
+    sims = centroids @ centroids[i]
+    sims[i] = -1.0
+    best = np.argsort(-sims, kind="stable")[:RELATED_LIMIT]
+    return [int(j) for j in best if sims[j] >= RELATED_MIN_COSINE]
 
 
 @dataclass
