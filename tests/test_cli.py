@@ -159,3 +159,4 @@ def test_text_from_sources_is_printed_as_it_is(
     shown = runner.invoke(app, ["story", story_id["id"]], env=wide)
     assert shown.exit_code == 0, shown.output
     assert shown.output.count(title) == 2  # the story's title and its item's
+    assert "1 source · 1 item · importance" in shown.output

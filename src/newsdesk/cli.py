@@ -49,6 +49,11 @@ console = Console()
 err = Console(stderr=True)
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 source", "2 sources"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _plain(value: object) -> str:
     """Text that a source, a model or an error wrote, printed as it is: never read as Rich
     markup (a title with "[/b]" stopped the command; "[link=...]" made a terminal link)."""
@@ -323,7 +328,8 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
     delay = _span_text(v.collection_delay)
     console.print(
         f"{v.freshness}{' · collected in ' + delay if delay else ''} · "
-        f"{v.source_count} sources · {v.item_count} items · importance {v.importance:.2f}"
+        f"{_count(v.source_count, 'source')} · {_count(v.item_count, 'item')} · "
+        f"importance {v.importance:.2f}"
     )
     if v.tags:
         console.print(_plain(" ".join("#" + t for t in v.tags)))

@@ -41,6 +41,8 @@ URL = re.compile(
 )
 PASSAGE_WORDS = 70
 MAX_PASSAGES = 60
+# Two items that share this much of their runs of five words are copies of one text.
+REPEAT_SHARE = 0.8
 
 
 def scrub_urls(value: Any, allowed: set[str]) -> Any:
@@ -83,9 +85,9 @@ class SourcePack:
     # (``split_injections``), by item id: not for the model, for ``provenance``.
     requests: tuple[tuple[int, str], ...] = ()
     # Each packed item's whole text as the filter left it (all its chunks, as its passages
-    # read), by item id: ``provenance`` must see a request that the token budget left out
-    # of the passages, since the sentences of the item that did get in may be what it asks
-    # for.
+    # read), by item id, also an item whose every passage repeats another item's:
+    # ``provenance`` must see a request that the token budget left out of the passages,
+    # since the sentences of the item that did get in may be what it asks for.
     texts: tuple[tuple[int, str], ...] = ()
 
     def render(self) -> str:
@@ -105,6 +107,8 @@ class SourcePack:
         for p in self.passages:
             items.setdefault(p.item_id, []).append(p.text)
         whole = dict(self.texts)
+        for item in whole:  # an item whose passages all repeat another's gives its names too
+            items.setdefault(item, [])
         headers = [p.header() for p in self.passages]
         left_out = dict(self.requests)
         texts = headers + [whole.get(item) or " ".join(t) for item, t in items.items()]
@@ -162,6 +166,12 @@ def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
     return out
 
 
+def shingles(text: str, size: int = 5) -> set[tuple[str, ...]]:
+    """The runs of ``size`` words of ``text`` (case-folded); a shorter text is one run."""
+    words = text.casefold().split()
+    return {tuple(words[k : k + size]) for k in range(max(len(words) - size + 1, 1))}
+
+
 def _item_text(row: Any) -> tuple[str, str]:
     """The item's title and text, without what speaks to the model (briefs.injection), and
     what was left out with the paragraphs next to it."""
@@ -192,6 +202,24 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
     ordered = sorted(rows, key=_importance)
     texts = [_item_text(row) for row in ordered]
     chunks = [chunk(text) for text, _ in texts]
+    # Two posts of one article (an HN and a Reddit post of one link, or a lab's post in its
+    # feed and on HN) carry the same text, cut at other places, and would fill the pack
+    # twice. An item is a copy of one before it when each holds most of the other's runs
+    # of five words; its passages that the other holds are left out. A post that only
+    # quotes another, or that the other only quotes, is no copy: the words it shares may
+    # read otherwise there, beside a request or a table (tests/test_hostile.py).
+    runs = [shingles(text) for text, _ in texts]
+    repeats: set[tuple[int, int]] = set()
+    for i, item_chunks in enumerate(chunks):
+        copied = [
+            runs[k]
+            for k in range(i)
+            if len(runs[i] & runs[k]) >= REPEAT_SHARE * max(len(runs[i]), len(runs[k]))
+        ]
+        for j, part in enumerate(item_chunks):
+            own = shingles(part)
+            if any(len(own & other) >= REPEAT_SHARE * len(own) for other in copied):
+                repeats.add((i, j))
     chosen: list[tuple[int, int]] = []  # (item index, chunk index)
     used = 0
     depth = 0
@@ -199,9 +227,8 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
         for i, item_chunks in enumerate(chunks):
             if depth >= len(item_chunks) or len(chosen) >= MAX_PASSAGES:
                 continue
-            row = ordered[i]
             cost = count_tokens(item_chunks[depth]) + 16  # and its header line
-            if used + cost > budget:
+            if (i, depth) in repeats or used + cost > budget:
                 continue
             chosen.append((i, depth))
             used += cost
@@ -222,7 +249,9 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
                 text=chunks[i][j],
             )
         )
-    packed = sorted({i for i, _ in chosen})
+    # An item is in the pack when a passage of it is, or when its passages were left out
+    # as repeats of another's: either way the pack holds what it says.
+    packed = sorted({i for i, _ in chosen} | {i for i, _ in repeats})
     requests = tuple((ordered[i].id, texts[i][1]) for i in packed if texts[i][1])
     whole = tuple((ordered[i].id, " ".join(chunks[i])) for i in packed)
     return SourcePack(tuple(passages), used, requests, whole)
