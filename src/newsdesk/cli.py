@@ -50,7 +50,7 @@ err = Console(stderr=True)
 
 
 def _count(n: int, noun: str) -> str:
-    """ "1 source", "2 sources"."""
+    """A number with its noun, plural but for one: 1 source, 2 sources."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
