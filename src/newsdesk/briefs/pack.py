@@ -166,10 +166,11 @@ def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
     return out
 
 
-def shingles(text: str, size: int = 5) -> set[tuple[str, ...]]:
-    """The runs of ``size`` words of ``text`` (case-folded); a shorter text is one run."""
-    words = text.casefold().split()
-    return {tuple(words[k : k + size]) for k in range(max(len(words) - size + 1, 1))}
+def runs(text: str, n: int = 5) -> set[str]:
+    """The runs of ``n`` words in a row of ``text`` (lower case, letters and digits); none
+    in a text of fewer words."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def _item_text(row: Any) -> tuple[str, str]:
@@ -208,17 +209,18 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
     # of five words; its passages that the other holds are left out. A post that only
     # quotes another, or that the other only quotes, is no copy: the words it shares may
     # read otherwise there, beside a request or a table (tests/test_hostile.py).
-    runs = [shingles(text) for text, _ in texts]
+    item_runs = [runs(text) for text, _ in texts]
     repeats: set[tuple[int, int]] = set()
     for i, item_chunks in enumerate(chunks):
+        mine = item_runs[i]
         copied = [
-            runs[k]
-            for k in range(i)
-            if len(runs[i] & runs[k]) >= REPEAT_SHARE * max(len(runs[i]), len(runs[k]))
+            theirs
+            for theirs in item_runs[:i]
+            if mine and len(mine & theirs) >= REPEAT_SHARE * max(len(mine), len(theirs))
         ]
         for j, part in enumerate(item_chunks):
-            own = shingles(part)
-            if any(len(own & other) >= REPEAT_SHARE * len(own) for other in copied):
+            own = runs(part)
+            if own and any(len(own & other) >= REPEAT_SHARE * len(own) for other in copied):
                 repeats.add((i, j))
     chosen: list[tuple[int, int]] = []  # (item index, chunk index)
     used = 0

@@ -35,7 +35,7 @@ from newsdesk.briefs.injection import (
     borrowed_words,
     scrub_borrowed,
 )
-from newsdesk.briefs.pack import SourcePack, build_pack, scrub_urls
+from newsdesk.briefs.pack import SourcePack, build_pack, runs, scrub_urls
 from newsdesk.briefs.schema import (
     SECTIONS,
     Brief,
@@ -242,18 +242,12 @@ def _fit_hashtags(data: Any) -> Any:
     return {**data, "hashtags": fitting}
 
 
-def _runs(text: str, n: int = 5) -> set[str]:
-    """The runs of ``n`` words in a row of ``text`` (lower case, letters and digits)."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-
-
 # Five words in a row of the writer's own instructions: a brief that holds them repeats its
 # prompt (the 0.5B once wrote the headline's instruction as its hook, after a source's title
 # had suggested one). The audience the system message names may be said.
 _PROMPT_RUNS = frozenset(
-    _runs("\n".join([SYSTEM.split("Passages:")[0], *INSTRUCTIONS.values(), RETRY, LEAVE_OUT]))
-    - _runs("a news brief for engineers who build with AI")
+    runs("\n".join([SYSTEM.split("Passages:")[0], *INSTRUCTIONS.values(), RETRY, LEAVE_OUT]))
+    - runs("a news brief for engineers who build with AI")
 )
 
 
@@ -264,7 +258,7 @@ def _drop_echoes(value: Any, pack_runs: set[str], scripts: set[str]) -> Any:
     Qwen slips into Chinese mid-sentence ("supporting its workers and businesses through
     additional措施", a story of English sources). A hashtag so emptied is dropped."""
     if isinstance(value, str):
-        echo = _runs(value) & _PROMPT_RUNS
+        echo = runs(value) & _PROMPT_RUNS
         foreign = letter_scripts(value) - scripts - _ENGLISH_SCRIPTS
         return "" if echo - pack_runs or foreign else value
     if isinstance(value, list):
@@ -562,7 +556,7 @@ class BriefWriter:
         """
         allowed = pack.urls()
         per_char = tokens_per_char(pack, self.backend.count_tokens)
-        pack_runs = set().union(*(_runs(p.text) for p in pack.passages))
+        pack_runs = set().union(*(runs(p.text) for p in pack.passages))
         scripts = letter_scripts(" ".join(p.text for p in pack.passages))
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
