@@ -152,6 +152,9 @@ def test_text_from_sources_is_printed_as_it_is(
     assert "Lab [/i] [blink]News[/]" in update.output
     listed = runner.invoke(app, ["sources", "list"], env=wide)
     assert listed.exit_code == 0 and "Lab [/i] [blink]News[/]" in listed.output
+    refreshed = runner.invoke(app, ["cluster", "--refresh"], env=wide)
+    assert refreshed.exit_code == 0, refreshed.output
+    assert "story fields recomputed: 1" in refreshed.output
     stories = runner.invoke(app, ["stories"], env=wide)
     assert stories.exit_code == 0, stories.output
     assert title in stories.output

@@ -10,6 +10,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -248,6 +249,18 @@ def test_cluster_run_end_to_end(settings: Settings, database_url: str) -> None:
     assert 0 < view.importance <= 1
     listed = [v.id for v in desk.stories(limit=10)]
     assert listed[0] == joint.id  # most sources, top engagement
+
+    # After an upgrade that changed a field's rule (`newsdesk cluster --refresh`), every
+    # story's fields are computed again at once: fields left stale come back as they were.
+    def fields() -> dict[str, tuple[Any, ...]]:
+        rows = desk.store.ranked_stories(limit=10)
+        return {r.id: (r.title, r.tags, r.related, r.importance, r.item_count) for r in rows}
+
+    settled = fields()
+    stale = {"title": "old", "tags": ["gpt5"], "related": ["s-gone"], "importance": 0.0}
+    desk.store.update_stories({story_id: stale for story_id in settled})
+    assert desk.refresh_stories() == len(settled) == 3
+    assert fields() == settled
 
     # Removing a source removes the stories only it fed; shared ones stay.
     desk.remove_source(str(reddit.id))

@@ -254,7 +254,7 @@ def _run_update(desk: Desk, todo: list[Source], *, cluster: bool = True) -> None
         _run_cluster(desk)
 
 
-def _run_cluster(desk: Desk) -> None:
+def _run_cluster(desk: Desk, refresh: bool = False) -> None:
     with _progress() as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -264,17 +264,29 @@ def _run_cluster(desk: Desk) -> None:
             bar.update(tasks[stage], completed=done, total=total)
 
         run = desk.cluster(progress=advance)
+        refreshed = desk.refresh_stories(progress=advance) if refresh else 0
     console.print(
         f"stories: {run.items:,} items clustered ({run.new_stories:,} new stories, "
         f"{run.joined:,} joined existing ones), {run.embedded:,} embedded, "
         f"{run.seconds:.1f} s"
     )
+    if refresh:
+        console.print(f"story fields recomputed: {refreshed:,}")
 
 
 @app.command()
-def cluster() -> None:
+def cluster(
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Also recompute every story's fields (title, importance, hashtags, related "
+            "stories), as after an upgrade that changed their rules.",
+        ),
+    ] = False,
+) -> None:
     """Embed new items and group them into stories."""
-    _run_cluster(_desk())
+    _run_cluster(_desk(), refresh)
 
 
 def _span_text(delta: timedelta | None) -> str:

@@ -376,6 +376,12 @@ class Desk:
 
         return cluster_new_items(self.store, self.settings, progress)
 
+    def refresh_stories(self, progress: Progress | None = None) -> int:
+        """Recompute every story's fields (``stories.refresh_all_stories``)."""
+        from newsdesk.stories import refresh_all_stories
+
+        return refresh_all_stories(self.store, self.settings, progress)
+
     def stories(
         self, *, limit: int = 50, offset: int = 0, source_id: int | None = None
     ) -> list[StoryView]:

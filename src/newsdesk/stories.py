@@ -295,6 +295,21 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
     refresh_related(store, story_ids)
 
 
+def refresh_all_stories(
+    store: Store, settings: Settings, progress: Progress | None = None, batch: int = 500
+) -> int:
+    """Recompute the fields of every story (title, counts, importance, hashtags, related
+    stories) under the clustering lock: after a rule of those fields changed, a store
+    settles at once rather than story by story as each gains items. Returns how many."""
+    with store.clustering_lock():
+        ids = [row.id for row in store.ranked_stories(limit=2**62)]
+        for start in range(0, len(ids), batch):
+            refresh_stories(store, settings, ids[start : start + batch])
+            if progress is not None:
+                progress("story fields", min(start + batch, len(ids)), len(ids))
+    return len(ids)
+
+
 def refresh_related(store: Store, story_ids: Sequence[str]) -> None:
     """Each story's nearest stories by centroid, other than itself.
 
