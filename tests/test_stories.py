@@ -259,7 +259,7 @@ def test_cluster_run_end_to_end(settings: Settings, database_url: str) -> None:
     settled = fields()
     stale = {"title": "old", "tags": ["gpt5"], "related": ["s-gone"], "importance": 0.0}
     desk.store.update_stories({story_id: stale for story_id in settled})
-    assert desk.refresh_stories() == len(settled) == 3
+    assert desk.refresh_all_stories() == len(settled) == 3
     assert fields() == settled
 
     # Removing a source removes the stories only it fed; shared ones stay.

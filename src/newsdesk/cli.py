@@ -264,7 +264,7 @@ def _run_cluster(desk: Desk, refresh: bool = False) -> None:
             bar.update(tasks[stage], completed=done, total=total)
 
         run = desk.cluster(progress=advance)
-        refreshed = desk.refresh_stories(progress=advance) if refresh else 0
+        refreshed = desk.refresh_all_stories(progress=advance) if refresh else 0
     console.print(
         f"stories: {run.items:,} items clustered ({run.new_stories:,} new stories, "
         f"{run.joined:,} joined existing ones), {run.embedded:,} embedded, "

@@ -376,7 +376,7 @@ class Desk:
 
         return cluster_new_items(self.store, self.settings, progress)
 
-    def refresh_stories(self, progress: Progress | None = None) -> int:
+    def refresh_all_stories(self, progress: Progress | None = None) -> int:
         """Recompute every story's fields (``stories.refresh_all_stories``)."""
         from newsdesk.stories import refresh_all_stories
 
