@@ -37,6 +37,7 @@ from newsdesk.desk import Desk
 from newsdesk.models import Item
 from newsdesk.stories import refresh_stories
 from newsdesk.tags import PERSONA_TAGS
+from newsdesk.timeline import split_sentences
 
 from httpserver import Reply, Request
 
@@ -668,6 +669,50 @@ def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written
     assert "措施" not in refilled and refilled.rstrip("…") in sources
     assert [c.text for c in brief.key_takeaways] == ["The release is smaller."]
     assert brief.tldr.who_should_care == ["Developers", "Researchers"]  # each reader once
+    desk.close()
+
+
+def test_a_claim_citing_the_wrong_passage_cites_the_one_that_holds_it(
+    clustered: Path, tmp_path: Path, http_server: Any
+) -> None:
+    """A takeaway that copies a sentence of the pack's last passage but cites the first is
+    stored citing the passage that holds it, supported, its verdict saying what it cited."""
+    copied: list[tuple[int, str]] = []
+
+    def answer(request: Request) -> Reply:
+        body = json.loads(request.body)
+        schema = body["response_format"]["json_schema"]["schema"]
+        section = next(iter(schema["properties"]))
+        if section == "key_takeaways":
+            pack = body["messages"][0]["content"]
+            last = re.findall(r"^\[(\d+)\] [^\n]*\n([^\n]+)", pack, flags=re.M)[-1]
+            sentence = max(split_sentences(last[1]), key=len)[:180]
+            copied.append((int(last[0]), sentence))
+            return _chat_reply(json.dumps({"key_takeaways": [{"text": sentence, "cites": [1]}]}))
+        return _chat_reply(json.dumps(_SECTION_ANSWERS[section]))
+
+    http_server.route("/v1/chat/completions", answer)
+    desk = _desk(clustered, tmp_path, llm_backend="openai", llm_url=http_server.base_url + "/v1")
+    story_id = next(s.id for s in desk.stories(limit=20) if s.item_count > 1)
+    assert desk.write_brief(story_id).error is None
+    (number, sentence), *_ = copied
+    assert number > 1, "the pack has one passage: pick a story with more"
+    row = desk.brief(story_id)
+    brief = Brief.model_validate(row.brief)
+    takeaway = brief.key_takeaways[0]
+    assert takeaway.text == sentence and number in takeaway.cites and 1 not in takeaway.cites
+    verdict = row.verdicts[3]  # the TL;DR's three claims, then the takeaways
+    assert verdict["label"] == "supported", verdict
+    assert verdict["recited"] == takeaway.cites
+    assert verdict["reasons"][0] == f"cites corrected: it cited [1]; {takeaway.cites} supports it"
+    # The page links the passage that holds it, and says, over the verdict, what it cited.
+    from fastapi.testclient import TestClient
+
+    from newsdesk.web import create_app
+
+    page = TestClient(create_app(desk)).get(f"/stories/{story_id}").text
+    assert f'href="#passage-{number}"' in page
+    assert f"; cites corrected: it cited [1]; {takeaway.cites} supports it" in page
     desk.close()
 
 

@@ -16,6 +16,7 @@ from newsdesk.grounding import (
     COPY_FLOOR,
     COPY_KEPT,
     LEXICAL_GATE,
+    RECITE_LEXICAL,
     Checker,
     Claim,
     Verdict,
@@ -205,6 +206,57 @@ def test_a_claim_citing_the_wrong_passage_is_caught(shared_data: Path, tmp_path:
     assert bad.score < good.score
     assert any("not in the cited passages" in r for r in bad.reasons)
     assert checker.check(sentence, []).label == "unsupported"  # no cites, no support
+
+
+def test_a_claim_citing_the_wrong_passage_is_cited_again_where_the_pack_holds_it(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """``recite``: a claim that its cites do not support, but another passage of its pack
+    does, cites that passage, and its verdict says what it cited; a claim no passage holds
+    stays unsupported, and a supported one keeps its verdict."""
+    pack = _recorded_pack(shared_data)
+    right, wrong, sentence = _claims(pack)
+    checker = Checker(_settings(tmp_path), judge=False)
+    texts = [p.text for p in pack.passages]
+    invented = "The model was trained on 4 trillion tokens of Icelandic court records in 1997."
+    claims = [Claim(sentence, (wrong,)), Claim(invented, (wrong,)), Claim(sentence, (right,))]
+    before = checker.check_all(texts, claims)
+    assert [v.label for v in before] == ["unsupported", "unsupported", "supported"]
+    moved, kept, good = checker.recite(texts, claims, before)
+    assert moved.label == "supported" and moved.recited is not None and right in moved.recited
+    assert (
+        moved.reasons[0]
+        == f"cites corrected: it cited [{wrong}]; {list(moved.recited)} supports it"
+    )
+    assert moved.to_json()["recited"] == list(moved.recited)
+    assert kept == before[1] and kept.recited is None and "recited" not in kept.to_json()
+    assert good == before[2]
+    # The one passage that holds it, not two, where one is enough.
+    assert moved.recited == (right,)
+    two = checker.nearest(texts, [sentence], 2)[0]
+    assert right in two and list(two) == sorted(two) and len(two) == 2  # in passage order
+
+
+def test_a_claim_is_cited_again_only_where_the_new_cites_hold_its_words(tmp_path: Path) -> None:
+    """The checker picks the new cites for being like the claim, so their support must also
+    be in the claim's words (``RECITE_LEXICAL``): a claim that adds a conclusion to a
+    passage's sentence, which the passage's likeness alone would call supported, keeps its
+    own cites and verdict."""
+    checker = Checker(_settings(tmp_path), judge=False)
+    passages = [
+        "The weather in Lisbon was mild all week, and the harbour reopened after the storm.",
+        "The post lists what the author learned. First, the importance of understanding your "
+        "own incentive structure, and not believing everything you think.",
+    ]
+    added = (
+        "Understanding one's own incentive structure and not believing everything one thinks "
+        "can help individuals make better decisions and avoid making mistakes."
+    )
+    direct = checker.check_all(passages, [Claim(added, (2,))])[0]
+    assert direct.label == "supported" and direct.signals["lexical"] < RECITE_LEXICAL
+    wrong = [Claim(added, (1,))]
+    before = checker.check_all(passages, wrong)
+    assert checker.recite(passages, wrong, before) == before
 
 
 def test_the_judge_weighs_in_only_where_the_cited_passages_hold_the_claim() -> None:

@@ -32,16 +32,12 @@ from newsdesk.grounding import (
     Claim,
     Verdict,
     chunk_passages,
-    pair_share,
     split_sentences,
-    word_pairs,
 )
 
 SUBSETS = ("cnndm", "bbc")
 CITES = 2
 """Passages each claim cites: the ones most similar to it."""
-CITE_WORDS = 0.5
-"""Weight of the shared word pairs against the embedding cosine in choosing them."""
 
 
 @dataclass
@@ -246,7 +242,7 @@ def run_grounding_eval(
         passages = chunk_passages(group[0].article) or [group[0].article]
         sentences = [split_sentences(p.summary) or [p.summary] for p in group]
         texts = [s for ss in sentences for s in ss]
-        cited = _cite(checker, passages, texts, cites)
+        cited = checker.nearest(passages, texts, cites)
         verdicts = checker.check_all(
             passages, [Claim(t, c) for t, c in zip(texts, cited, strict=True)]
         )
@@ -261,25 +257,6 @@ def run_grounding_eval(
     return GroundingRun(
         list(pairs), claims_done, time.perf_counter() - started, checker.judge_calls
     )
-
-
-def _cite(
-    checker: Checker, passages: Sequence[str], claims: Sequence[str], k: int
-) -> list[tuple[int, ...]]:
-    """For each claim the ``k`` passages most like it, in passage order (1-based): the
-    embedding cosine plus half the share of the claim's word pairs that the passage holds,
-    as a writer cites the passages whose words it took."""
-    vectors = checker.embedder.embed(list(passages) + list(claims))
-    matrix = vectors[: len(passages)]
-    held = [set(word_pairs(p)) for p in passages]
-    out = []
-    for i, claim in enumerate(claims):
-        pairs = word_pairs(claim)
-        words = np.array([pair_share(pairs, h) for h in held])
-        scores = matrix @ vectors[len(passages) + i] + CITE_WORDS * words
-        top = np.argsort(-scores, kind="stable")[:k]
-        out.append(tuple(sorted(int(t) + 1 for t in top)))
-    return out
 
 
 def report(run: GroundingRun, out: IO[str] = sys.stdout) -> None:

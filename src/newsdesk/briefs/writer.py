@@ -610,18 +610,28 @@ class BriefWriter:
         it cites; with ``grounding_policy = drop``, remove the unsupported claims that a
         section can do without, and the unsupported rows (a table left without rows goes).
 
+        A written claim that its cites do not support but other passages of the pack do
+        cites those instead (``Checker.recite``); not a timeline entry, which cites its
+        evidence, nor a row, which shares the table's cites.
+
         The verdicts are the claims' (in ``Brief.claims`` order), then the kept rows'.
         """
         from newsdesk.grounding import Claim as Checked
 
+        texts = [p.text for p in pack.passages]
+        brief = brief.model_copy(deep=True)
         claims = brief.claims()
+        written = len(claims) - len(brief.timeline)
+        checked = [Checked(c.text, tuple(c.cites)) for c in claims]
         table = brief.comparison
         rows = [table_row(table.columns, row) for row in table.rows]
         verdicts = self.checker.check_all(
-            [p.text for p in pack.passages],
-            [Checked(c.text, tuple(c.cites)) for c in claims]
-            + [Checked(row, tuple(table.cites)) for row in rows],
+            texts, checked + [Checked(row, tuple(table.cites)) for row in rows]
         )
+        verdicts[:written] = self.checker.recite(texts, checked[:written], verdicts[:written])
+        for claim, verdict in zip(claims, verdicts, strict=False):
+            if verdict.recited is not None:
+                claim.cites = list(verdict.recited)
         if self.settings.grounding_policy != "drop":
             return brief, verdicts
         keep = [v.label != "unsupported" for v in verdicts]
