@@ -21,6 +21,7 @@ from newsdesk.desk import Desk
 from newsdesk.exceptions import RecapError
 from newsdesk.recap import Recapper, parse_period, period_of
 from newsdesk.tags import PERSONA_TAGS, tag_key
+from newsdesk.timeline import split_sentences
 
 from httpserver import RecordedServer, Reply
 
@@ -182,6 +183,34 @@ def test_an_opening_sentence_that_repeats_one_before_it_is_left_out(
     assert written and all(not repeats(text, written[:n]) for n, text in enumerate(written)), (
         written
     )
+
+
+def test_an_opening_sentence_citing_the_wrong_story_cites_the_one_it_comes_from(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's real answer, with a first sentence that copies the last passage but cites
+    the first: it is kept, citing the last, and its verdict says what it cited."""
+    backend = desk.recapper.llm
+    original = backend.generate
+    copied: list[tuple[int, str]] = []
+
+    def miscited(messages: Any, *args: Any, **kwargs: Any) -> Any:
+        generation = original(messages, *args, **kwargs)
+        data = json.loads(generation.text)
+        number, passage = re.findall(r"^\[(\d+)\] (.+)$", messages[0]["content"], flags=re.M)[-1]
+        text = max((s for s in split_sentences(passage) if len(s) <= 170), key=len)
+        copied.append((int(number), text))
+        data["opening"][0] = {"text": text, "cites": [1]}
+        return dataclasses.replace(generation, text=json.dumps(data))
+
+    monkeypatch.setattr(backend, "generate", miscited)
+    content = desk.write_recap("2025-W26", force=True).content
+    (number, text), *_ = copied
+    assert number > 1, "the recap has one passage: pick a week with more"
+    first = content["opening"][0]
+    assert first["text"] == text and first["cites"] == [number]
+    verdict = content["verdicts"][0]
+    assert verdict["label"] == "supported" and verdict["recited"] == [number]
 
 
 def test_persona_recap_keeps_the_stories_for_that_reader(desk: Desk) -> None:

@@ -378,8 +378,11 @@ class Recapper:
             if not repeats(text, [t for t, _ in sentences[:n]])
         ]
         claims = [Checked(text, tuple(cites)) for text, cites in sentences]
-        verdicts = self.checker.check_all(texts, claims)
+        # A sentence that cites the wrong story, but holds another's words, cites that one.
+        verdicts = self.checker.recite(texts, claims, self.checker.check_all(texts, claims))
         for (text, cites), verdict in zip(sentences, verdicts, strict=True):
+            if verdict.recited is not None:
+                cites = list(verdict.recited)
             entry = {"text": text, "cites": [n for n in cites if 1 <= n <= len(texts)]}
             if verdict.label == "unsupported":
                 content["dropped"].append({**entry, "verdict": verdict.to_json()})
