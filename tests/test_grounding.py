@@ -16,7 +16,6 @@ from newsdesk.grounding import (
     COPY_FLOOR,
     COPY_KEPT,
     LEXICAL_GATE,
-    RECITE_LEXICAL,
     Checker,
     Claim,
     Verdict,
@@ -237,11 +236,12 @@ def test_a_claim_citing_the_wrong_passage_is_cited_again_where_the_pack_holds_it
     assert right in two and list(two) == sorted(two) and len(two) == 2  # in passage order
 
 
-def test_a_claim_is_cited_again_only_where_the_new_cites_hold_its_words(tmp_path: Path) -> None:
-    """The checker picks the new cites for being like the claim, so their support must also
-    be in the claim's words (``RECITE_LEXICAL``): a claim that adds a conclusion to a
-    passage's sentence, which the passage's likeness alone would call supported, keeps its
-    own cites and verdict."""
+def test_a_claim_is_cited_again_only_where_it_copies_a_sentence_of_the_new_cites(
+    tmp_path: Path,
+) -> None:
+    """The checker picks the new cites for being like the claim, so a claim is cited again
+    only where it copies one of their sentences: one that adds a conclusion to a passage's
+    sentence, which the passage would support, keeps its own cites and verdict."""
     checker = Checker(_settings(tmp_path), judge=False)
     passages = [
         "The weather in Lisbon was mild all week, and the harbour reopened after the storm.",
@@ -253,7 +253,7 @@ def test_a_claim_is_cited_again_only_where_the_new_cites_hold_its_words(tmp_path
         "can help individuals make better decisions and avoid making mistakes."
     )
     direct = checker.check_all(passages, [Claim(added, (2,))])[0]
-    assert direct.label == "supported" and direct.signals["lexical"] < RECITE_LEXICAL
+    assert direct.label == "supported" and direct.signals["copied"] < COPY_KEPT
     wrong = [Claim(added, (1,))]
     before = checker.check_all(passages, wrong)
     assert checker.recite(passages, wrong, before) == before

@@ -75,15 +75,12 @@ COPY_FLOOR = 0.6
 COPY_KEPT = 0.75
 # Citing by the checker (``Checker.nearest``): the weight of the claim's word pairs that a
 # passage holds against the embedding cosine; and the most passages a claim is cited again
-# with (``Checker.recite``) where its own cites do not support it.
+# with (``Checker.recite``) where its own cites do not support it. A claim is cited again
+# only where it copies a sentence of them (COPY_KEPT of its word pairs): the checker chose
+# them for being like the claim, so their likeness alone is weak evidence, and a copy shows
+# where the claim came from (docs/grounding.md, "Citing again").
 CITE_WORDS = 0.5
 RECITE_MOST = 2
-# A claim cited again needs this lexical value in its new cites besides their support: the
-# checker chose them for being like the claim, so their likeness is weaker evidence than a
-# writer's choice. In 15 briefs of the demo's archive (docs/grounding.md, "Citing again"),
-# the claims whose new cites held them had 0.80 or more, those that added or swapped
-# words 0.58 or less; 0.7 sits between.
-RECITE_LEXICAL = 0.7
 _VECTORS_KEPT = 20_000
 
 # --------------------------------------------------------------------------- normalization
@@ -639,8 +636,8 @@ class Checker:
     ) -> list[Verdict]:
         """The verdicts again, where the passages a claim cites do not support it but
         others of the pack do: the one passage most like the claim (``nearest``), then the
-        two, checked as any cites are, and holding ``RECITE_LEXICAL`` of its words. A claim
-        they support gets their verdict, with the
+        two, checked as any cites are. A claim they support, and that copies one of their
+        sentences (keeps ``COPY_KEPT`` of its word pairs), gets their verdict, with the
         passages in ``Verdict.recited`` and its first reason naming both sets of cites; the
         others keep theirs. A claim citing the wrong passage is still caught: no passage of
         its pack holds it, or its verdict says which does."""
@@ -655,7 +652,7 @@ class Checker:
             )
             left = []
             for i, c, v in zip(todo, cites, trial, strict=True):
-                if v.label != "supported" or v.signals["lexical"] < RECITE_LEXICAL:
+                if v.label != "supported" or v.signals["copied"] < COPY_KEPT:
                     left.append(i)
                     continue
                 said = f"cites corrected: it cited {list(claims[i].cites)}; {list(c)} supports it"
