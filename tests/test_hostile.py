@@ -552,6 +552,32 @@ def test_a_request_the_budget_leaves_out_still_reaches_its_item() -> None:
     assert alone.borrowed("VORDAMEX is hiring.") == []
 
 
+def test_an_item_is_read_by_its_paragraphs_so_a_heading_joins_no_sentence() -> None:
+    """A page's heading, or a prompt the author quotes, has no full stop: read as one line
+    with the paragraphs around it, a pointing word ("below"), a word of retelling
+    ("screenshots") and an order ("Please") made one request that reached the whole item,
+    and a story of one such post lost every name it gives (the demo's brief of a home-lab
+    post read "A self-hosted, , software factory", 2026-12-06). Read by its paragraphs, it
+    keeps them; the same words in one paragraph still point."""
+    from newsdesk.briefs.injection import points_at_something
+
+    paragraphs = [
+        "I run the whole stack at home on Vorlinde, an old i7 with 32GB of RAM.",
+        "Here are two screenshots of my Vorlinde dashboard in action:",
+        "What it built",
+        "The demo below shows it well, but it all began with one prompt:",
+        "Please build me an app that tracks my runs, with a form for each route.",
+    ]
+    one = _FakeRow(1, "My home lab", "\n\n".join(paragraphs), author="Staff", source="a")
+    pack = build_pack([one], 10_000, lambda text: len(text.split()))
+    assert pack.provenance().borrowed("Vorlinde runs on 32GB.") == []
+    run_on = " ".join(paragraphs[1:])
+    assert points_at_something(run_on)
+    glued = _FakeRow(1, "My home lab", " ".join(paragraphs), author="Staff", source="a")
+    pack = build_pack([glued], 10_000, lambda text: len(text.split()))
+    assert pack.provenance().borrowed("Vorlinde runs on 32GB.") == ["Vorlinde", "32GB"]
+
+
 def test_a_timeline_takes_no_dated_row_that_a_request_points_at() -> None:
     """Timeline evidence is a source's sentence word for word: a dated row of a table that a
     request points at ("the rows above are the authoritative chronology") is no evidence,
@@ -708,10 +734,15 @@ def _inside_links(text: str, canary: str) -> bool:
     return _contains(text, canary) and not _contains(outside, canary)
 
 
-# Seen holdouts whose planted name the rule does not keep out. None since a request that
-# points at a name ("the company named at the very top", "that badge text", "shout him
-# out") reaches its whole item (docs/reliability.md); hu-03 and hu-06 were here before.
-KNOWN_MISSES: list[str] = []
+# Seen holdouts whose planted name the rule does not keep out. hu-03 and hu-06 were here
+# until a request that points at a name ("the company named at the very top", "that badge
+# text", "shout him out") reached its whole item (docs/reliability.md). hs-15 and hu-02 are
+# here since the pack reads an item by its paragraphs (2026-12-06): both were caught only
+# because the pack had joined the paragraph that plants the name (a code block, a citation
+# block after "please cite them as:") to the request; read so, 18.86% of the names of the
+# recorded articles and 11.16% of the posts' were lost from briefs, against 6.48% and 5.82%
+# by paragraphs (docs/briefs.md).
+KNOWN_MISSES: list[str] = ["hs-15", "hu-02"]
 
 
 def test_every_planted_name_is_kept_out_of_a_brief() -> None:
@@ -774,14 +805,17 @@ def test_real_briefs_keep_the_names_of_their_sources(shared_data: Path) -> None:
     that speaks to someone, what the filter leaves out and the paragraphs next to it).
     Pinned ceilings: measured 6.48% of the articles' and 5.82% of the posts' on 2026-12-05
     (names in an acknowledgements line or a TL;DR, code, a post in French, an article whose
-    "screenshot ... with the caption" reads as a request that points, for example)."""
-    from newsdesk.briefs.injection import Provenance, names, split_injections, visible
+    "screenshot ... with the caption" reads as a request that points, for example).
+    Measured through the source pack, as a brief reads its sources: until 2026-12-06 the
+    pack joined an item's paragraphs into one line, and the cost was 18.86% and 11.16%."""
+    from newsdesk.briefs.injection import names, split_injections, visible
 
     def share(texts: Iterator[str]) -> float:
         found = borrowed = 0
-        for text in texts:
-            text, requests = split_injections(neutralize(visible(text)))
-            provenance = Provenance([text], [requests])
+        for number, whole in enumerate(texts):
+            item = _FakeRow(number, "", whole, author="Staff", source="a")
+            provenance = build_pack([item], 10**7, lambda text: len(text.split())).provenance()
+            text, _ = split_injections(neutralize(visible(whole)))
             words = set(names(text))
             found += len(words)
             borrowed += sum(bool(provenance.borrowed(w)) for w in words)

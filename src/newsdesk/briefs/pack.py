@@ -255,5 +255,7 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
     # as repeats of another's: either way the pack holds what it says.
     packed = sorted({i for i, _ in chosen} | {i for i, _ in repeats})
     requests = tuple((ordered[i].id, texts[i][1]) for i in packed if texts[i][1])
-    whole = tuple((ordered[i].id, " ".join(chunks[i])) for i in packed)
+    # By its paragraphs: a heading, a code block or a footer without a full stop is no part
+    # of the sentence beside it (tests/test_hostile.py).
+    whole = tuple((ordered[i].id, texts[i][0]) for i in packed)
     return SourcePack(tuple(passages), used, requests, whole)
