@@ -81,6 +81,7 @@ COPY_KEPT = 0.75
 # where the claim came from (docs/grounding.md, "Citing again").
 CITE_WORDS = 0.5
 RECITE_MOST = 2
+# The most vectors (and judge answers) a checker keeps between calls: 30 MB of MiniLM's.
 _VECTORS_KEPT = 20_000
 
 # --------------------------------------------------------------------------- normalization
@@ -602,14 +603,17 @@ class Checker:
         return out
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        """``texts`` embedded, each once: the vectors of the last texts asked are kept."""
-        new = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        """``texts`` embedded, each once: the vectors of the last texts asked are kept (up
+        to ``_VECTORS_KEPT``; what another thread clears meanwhile is not needed here)."""
+        found = {t: v for t in texts if (v := self._vectors.get(t)) is not None}
+        new = list(dict.fromkeys(t for t in texts if t not in found))
         if new:
-            if len(self._vectors) + len(new) > _VECTORS_KEPT:
+            fresh = dict(zip(new, self.embedder.embed(new), strict=True))
+            found.update(fresh)
+            if len(self._vectors) + len(fresh) > _VECTORS_KEPT:
                 self._vectors.clear()
-                new = list(dict.fromkeys(texts))
-            self._vectors.update(zip(new, self.embedder.embed(new), strict=True))
-        return np.stack([self._vectors[t] for t in texts])
+            self._vectors.update(fresh)
+        return np.stack([found[t] for t in texts])
 
     def nearest(
         self, passages: Sequence[str], claims: Sequence[str], k: int
@@ -639,8 +643,8 @@ class Checker:
         two, checked as any cites are. A claim they support, and that copies one of their
         sentences (keeps ``COPY_KEPT`` of its word pairs), gets their verdict, with the
         passages in ``Verdict.recited`` and its first reason naming both sets of cites; the
-        others keep theirs. A claim citing the wrong passage is still caught: no passage of
-        its pack holds it, or its verdict says which does."""
+        others keep theirs. A claim citing the wrong passage is still caught: it copies no
+        sentence of its pack, or its verdict says which passages it copies."""
         out = list(verdicts)
         todo = [i for i, v in enumerate(verdicts) if v.label != "supported"]
         for k in range(1, RECITE_MOST + 1):
@@ -669,6 +673,8 @@ class Checker:
             return hit
         self.judge_calls += 1
         odds = self.llm.yes_odds(messages)
+        if len(self._asked) >= _VECTORS_KEPT:
+            self._asked.clear()
         self._asked[key] = odds
         if self.cache:
             self.cache.put(key, odds)
