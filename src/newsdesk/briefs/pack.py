@@ -84,8 +84,8 @@ class SourcePack:
     # What the injection filter left out of each item, with the paragraphs next to it
     # (``split_injections``), by item id: not for the model, for ``provenance``.
     requests: tuple[tuple[int, str], ...] = ()
-    # Each packed item's whole text as the filter left it (all its chunks, as its passages
-    # read), by item id, also an item whose every passage repeats another item's:
+    # Each packed item's whole text as the filter left it, by its paragraphs (a heading
+    # joins no sentence), by item id, also an item whose every passage repeats another's:
     # ``provenance`` must see a request that the token budget left out of the passages,
     # since the sentences of the item that did get in may be what it asks for.
     texts: tuple[tuple[int, str], ...] = ()

@@ -629,7 +629,7 @@ class BriefWriter:
             texts, checked + [Checked(row, tuple(table.cites)) for row in rows]
         )
         verdicts[:written] = self.checker.recite(texts, checked[:written], verdicts[:written])
-        for claim, verdict in zip(claims, verdicts, strict=False):
+        for claim, verdict in zip(claims[:written], verdicts[:written], strict=True):
             if verdict.recited is not None:
                 claim.cites = list(verdict.recited)
         if self.settings.grounding_policy != "drop":
