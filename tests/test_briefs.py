@@ -633,6 +633,8 @@ _SECTION_ANSWERS: dict[str, Any] = {
         ("It ships on Tuesday, with notes,", "It ships on Tuesday, with notes…"),
         ("Books are scanned, and Rust Glancer, a fun", "Books are scanned, and Rust Glancer…"),
         ("It ships on Tuesday (see the notes).", "It ships on Tuesday (see the notes)."),
+        ("Canada matches the tariff, at 50%", "Canada matches the tariff…"),
+        ("It was built in 1966 (the Lunar Orbiter)", "It was built in 1966 (the Lunar…"),
     ],
 )
 def test_a_string_cut_at_its_bound_ends_at_a_sentence_or_a_word(cut: str, ended: str) -> None:

@@ -296,15 +296,15 @@ def mend_cut(value: Any, schema: Any) -> Any:
     closes the string there, mid-word: "It has two main fe") and ends no sentence, ended
     after its last whole sentence where the whole sentences keep a quarter of it (and 8
     characters), else at its last whole word that leads to no next one ("a", "and") with
-    "…". Within 3 characters of the bound counts as at it (the answer's trailing space is
-    stripped)."""
+    "…", never longer than the bound (a cut "50%" goes with its "…"). Within 3 characters of
+    the bound counts as at it (the answer's trailing space is stripped)."""
     if not isinstance(schema, dict):
         return value
     if isinstance(value, str):
         limit = schema.get("maxLength")
         if schema.get("type") != "string" or not limit or "pattern" in schema:
             return value
-        return _end_cut(value) if len(value) >= limit - 3 else value
+        return _end_cut(value, limit) if len(value) >= limit - 3 else value
     if isinstance(value, list):
         return [mend_cut(v, schema.get("items")) for v in value]
     if isinstance(value, dict):
@@ -313,7 +313,7 @@ def mend_cut(value: Any, schema: Any) -> Any:
     return value
 
 
-def _end_cut(text: str) -> str:
+def _end_cut(text: str, limit: int) -> str:
     text = " ".join(text.split())
     if _ENDS_SENTENCE.search(text):
         return text
@@ -324,10 +324,16 @@ def _end_cut(text: str) -> str:
     words = text.split(" ")
     if text[-1:].isalnum() and len(words) > 1:
         words.pop()  # the last word was cut
-    # Nor end on a word that leads to the next ("and Rust Glancer, a…").
-    while len(words) > 1 and words[-1].lower().strip(",;:") in STOPWORDS:
+    while True:
+        # Nor end on a word that leads to the next ("and Rust Glancer, a…").
+        while len(words) > 1 and words[-1].lower().strip(",;:") in STOPWORDS:
+            words.pop()
+        ended = " ".join(words).rstrip(" ,;:-–—(") + "…"
+        if len(ended) <= limit or len(words) == 1:
+            return ended
+        # A whole last word ("50%", "Orbiter)") and its "…" overrun the bound: it goes too
+        # (a brief of the demo's archive failed on a rationale over its 180, 2026-12-06).
         words.pop()
-    return " ".join(words).rstrip(" ,;:-–—(") + "…"
 
 
 def _drop_emptied(value: Any) -> Any:
