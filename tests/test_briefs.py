@@ -888,12 +888,59 @@ def test_overlong_hashtags_are_dropped_not_fatal() -> None:
     assert only.hashtags == [long[:30]]
 
 
-def test_a_blank_comparison_is_no_comparison() -> None:
+# Tables Qwen2.5-Coder-1.5B wrote for stories that compare nothing (the demo's archive,
+# 2026-12-06), shortened, and a blank one.
+NOT_TABLES = {
+    "blank": ([""], [[" "]]),
+    "passages as columns": (
+        ["Passage 1", "Passage 2", "Passage 3"],
+        [["Paul Atkins misreads Adam Smith", "of 1776", "the founders"], ["a", "b", "c"]],
+    ),
+    "the instruction's words": (
+        ["thing", "measure1", "measure2"],
+        [["Z80", "1970s", "still alive"], ["AI", "2026", "still alive"]],
+    ),
+    "a column twice": (
+        ["step", "insights", "insights"],
+        [["Three steps", "Know yourself", "Read"], ["My father", "Incentives", "Ask"]],
+    ),
+    "one row": (["GPU", "Operation", "Time"], [["RTX 4090", "LDG.E R4", "4 cycles"]]),
+    "the same in every row": (
+        ["Role", "Stars and Stripes", "Pentagon"],
+        [["editor-in-chief", "dismissed", "fired"], ["top reporter", "dismissed", "fired"]],
+    ),
+    "one cell in every column, or a row twice": (
+        ["Site", "Comments", "Tone"],
+        [["HN", "HN", "HN"], ["Lobsters", "few", "kind"], ["Lobsters", "few", "kind"]],
+    ),
+    "the column names as a row": (
+        ["document type", "document impact"],
+        [["AI-blindness", "AI impact"], ["document type", "document impact"]],
+    ),
+}
+
+
+@pytest.mark.parametrize("table", NOT_TABLES.values(), ids=NOT_TABLES.keys())
+def test_a_table_that_compares_nothing_is_no_table(
+    table: tuple[list[str], list[list[str]]],
+) -> None:
     from newsdesk.briefs.schema import ComparisonSection
     from newsdesk.briefs.writer import _tidy_comparison
 
-    blank = {"comparison": {"columns": [""], "rows": [[" "]], "cites": [1]}}
-    tidy = ComparisonSection.model_validate(_tidy_comparison(blank))
+    columns, rows = table
+    written = {"comparison": {"columns": columns, "rows": rows, "cites": [1]}}
+    tidy = ComparisonSection.model_validate(_tidy_comparison(written))
     assert (tidy.comparison.columns, tidy.comparison.rows, tidy.comparison.cites) == ([], [], [])
-    real = {"comparison": {"columns": ["GPU", "VRAM"], "rows": [["3090", "24 GB"]], "cites": [2]}}
+
+
+def test_a_table_that_compares_things_stays() -> None:
+    """The one comparison of 30 stories: engines by their latency, from a benchmark post."""
+    from newsdesk.briefs.writer import _tidy_comparison
+
+    columns = ["Engine", "p95 audible TTFA", "Requests with underruns"]
+    rows = [["vLLM-Omni", "277.883 ms", "100%"], ["VoxServe", "315.064 ms", "0%"]]
+    real = {"comparison": {"columns": columns, "rows": rows, "cites": [2]}}
     assert _tidy_comparison(real) == real
+    # A repeated row goes, the rest stays.
+    twice = {"comparison": {"columns": columns, "rows": [*rows, rows[0]], "cites": [2]}}
+    assert _tidy_comparison(twice) == real

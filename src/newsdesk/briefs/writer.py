@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "3"
+PROMPT_VERSION = "4"
 
 # Short on purpose: every token here is evaluated once per brief, and each section's
 # instruction once per section. The grammar and the keys that jump-forward decoding writes
@@ -82,8 +82,12 @@ INSTRUCTIONS: dict[str, str] = {
     "tldr": "30-second TL;DR, one sentence each: what changed, why it matters, a concrete next "
     "step for a reader, who should care.",
     "key_takeaways": "2 or 3 key takeaways, one sentence each.",
-    "comparison": "A small table if the passages compare things (models, prices, scores); "
-    "else empty columns, rows and cites.",
+    # Not "a table if the passages compare things (models, prices, scores)": with that,
+    # Qwen2.5-Coder-1.5B wrote a table for each of 30 stories, 23 of them with a Price or
+    # Score column, none a comparison its passages make (docs/briefs.md, "Comparison").
+    "comparison": "Leave columns, rows and cites empty unless the passages give the same "
+    "measures (numbers, sizes, prices, scores) for two or more named things; then one row "
+    "per thing and one column per measure.",
     "technical_deep_dive": "Technical deep dive: 1 to 3 sentences on how it works (method, "
     "architecture, numbers).",
     "future_implications": "Up to 2 future implications: a prediction and its rationale.",
@@ -205,17 +209,45 @@ def sources_key(rows: Sequence[Any], budget: int, model: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+# Column names that name the pack's parts or the instruction's words, not a measure: "Passage
+# 2", "[1]", "1st passage", "Claim", "thing", "measure1", "Value".
+_NOT_A_COLUMN = re.compile(
+    r"^\W*(?:(?:\d+(?:st|nd|rd|th)\s+)?(?:passage|source|claim|cite|thing|measure|value)s?"
+    r"\s*\d*|\d+)\W*$",
+    re.IGNORECASE,
+)
+
+
 def _tidy_comparison(data: Any) -> Any:
-    """A comparison without a named column or a row with a filled cell is no comparison: a
-    small model fills the grammar's table with blanks rather than leave it empty."""
+    """No table where nothing is compared. A small model fills the grammar's table rather
+    than leave it empty: with blanks; with the pack's parts as columns ("Passage 1",
+    "Passage 2"); with the instruction's words ("thing", "measure1"); with a column twice;
+    with one row, or rows that say the same in every column ("Editor-in-chief fired" under
+    both the Pentagon and Stars and Stripes). Rows that repeat an earlier row, one cell in
+    every column ("HN", "HN", "HN") or the column names are dropped first; then a table
+    without two rows, or whose columns after the first never differ from row to row, is no
+    table."""
     table = data.get("comparison") if isinstance(data, dict) else None
     if not isinstance(table, dict):
         return data
     columns = [str(c).strip() for c in table.get("columns") or []]
-    rows = [r for r in table.get("rows") or [] if any(str(c).strip() for c in r)]
-    if not any(columns) or not rows:
+    rows: list[list[str]] = []
+    for row in table.get("rows") or []:
+        cells = [str(c).strip() for c in row]
+        filled = {c.lower() for c in cells if c}
+        if len(filled) > 1 and cells not in rows and cells != columns:
+            rows.append(cells)
+    named = [c.lower() for c in columns if c]
+    compares = any(len({r[i].lower() for r in rows if i < len(r)}) > 1 for i in range(1, 4))
+    if (
+        not named
+        or len(set(named)) < len(named)
+        or any(_NOT_A_COLUMN.match(c) for c in named)
+        or len(rows) < 2
+        or not compares
+    ):
         return {**data, "comparison": {"columns": [], "rows": [], "cites": []}}
-    return data
+    return {**data, "comparison": {**table, "rows": rows}}
 
 
 def table_row(columns: Sequence[str], row: Sequence[str]) -> str:
