@@ -30,6 +30,7 @@ from newsdesk.briefs.writer import (
     RETRY,
     BriefWriter,
     _pattern_length,
+    hook_verdict,
     max_tokens,
     tokens_per_char,
 )
@@ -343,8 +344,10 @@ def test_briefs_validate_are_cached_and_versioned(
         assert row.prompt_tokens > 0 and row.completion_tokens > 0 and row.seconds > 0
         assert row.model == "smollm2-135m" and row.backend == "llamacpp"
         assert_timeline_from_evidence(row)
-        # Every claim has the checker's verdict, and the brief its grounding score.
-        assert len(row.verdicts) == len(brief.claims())
+        # Every claim, every row and the hook have the checker's verdict, and the brief its
+        # grounding score.
+        assert len(row.verdicts) == len(brief.claims()) + len(brief.comparison.rows) + 1
+        assert hook_verdict(brief, row.verdicts) == row.verdicts[-1]
         assert {v["label"] for v in row.verdicts} <= {"supported", "partial", "unsupported"}
         assert 0.0 <= row.grounding_score <= 1.0
         assert row.changes is None  # a first version has nothing to compare with
@@ -388,7 +391,13 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     row = desk.brief(written)
     brief = Brief.model_validate(row.brief)
     html = page.text
-    assert html.count('class="verdict ') == len(brief.claims()) == len(row.verdicts)
+    # A verdict for every claim, every row and the hook, which heads the page.
+    assert html.count('class="verdict ') == len(row.verdicts)
+    assert len(row.verdicts) == len(brief.claims()) + len(brief.comparison.rows) + 1
+    hook = hook_verdict(brief, row.verdicts)
+    assert re.search(
+        rf'<p class="meta hook-check">[^<]*<span class="verdict {hook["label"]}"', html
+    )
     for verdict in row.verdicts:
         assert LABELS[verdict["label"]] in html
     assert f"{100 * row.grounding_score:.0f}% of claims supported" in html
@@ -485,6 +494,8 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     assert data["grounding_score"] == row.grounding_score
     printed = CliRunner().invoke(app, ["brief", written], env=env)
     assert f"grounding {row.grounding_score:.0%} of claims supported" in printed.output
+    head = printed.output.split("TL;DR")[0]  # the hook, with its mark, and the hashtags
+    assert any(mark in head for mark in ("✓", "partly supported", "unverified")), head
 
 
 HOSTILE = (
@@ -796,7 +807,7 @@ def test_drop_policy_removes_unsupported_claims_where_a_section_can_spare_them(
     pruned, verdicts = dropping._ground(brief, pack)
     assert pruned.tldr == brief.tldr  # the TL;DR keeps its three claims, marked
     assert pruned.key_takeaways == [brief.key_takeaways[0]] and pruned.technical_deep_dive == []
-    assert len(verdicts) == len(pruned.claims()) == 4
+    assert len(verdicts) == len(pruned.claims()) + 1 == 5  # and the hook's, kept
     assert verdicts[1].label == "unsupported" and verdicts[3].label == "supported"
 
 
@@ -868,14 +879,14 @@ def test_comparison_rows_are_checked_and_unsupported_rows_dropped(tmp_path: Path
     dropping = BriefWriter(None, llm_settings(tmp_path, grounding_policy="drop"), None)  # type: ignore[arg-type]
     pruned, verdicts = dropping._ground(brief([true_row, false_row]), pack)
     assert pruned.comparison.rows == [true_row] and pruned.comparison.columns == columns
-    assert len(verdicts) == len(pruned.claims()) + 1 and verdicts[-1].label != "unsupported"
+    assert len(verdicts) == len(pruned.claims()) + 2 and verdicts[-2].label != "unsupported"
     gone, verdicts = dropping._ground(brief([false_row]), pack)
     assert (gone.comparison.columns, gone.comparison.rows, gone.comparison.cites) == ([], [], [])
-    assert len(verdicts) == len(gone.claims())
+    assert len(verdicts) == len(gone.claims()) + 1
     marked = BriefWriter(None, llm_settings(tmp_path), None)  # type: ignore[arg-type]
     kept, verdicts = marked._ground(brief([true_row, false_row]), pack)
     assert kept.comparison.rows == [true_row, false_row]
-    assert [v.label == "unsupported" for v in verdicts[-2:]] == [False, True]
+    assert [v.label == "unsupported" for v in verdicts[-3:-1]] == [False, True]
 
 
 def test_overlong_hashtags_are_dropped_not_fatal() -> None:

@@ -377,7 +377,12 @@ def _print_brief(row: Any) -> None:
             mark = " " + _MARKS.get(verdict["label"], "[red]unverified[/]")
         return _plain(f"{claim['text']} " + "".join(f"[{c}]" for c in cites)) + mark
 
-    console.print(f"[bold]{_plain(brief['hook'])}[/]")
+    from newsdesk.briefs.schema import Brief
+    from newsdesk.briefs.writer import hook_verdict
+
+    checked = hook_verdict(Brief.model_validate(brief), row.verdicts)
+    mark = " " + _MARKS.get(checked["label"], "[red]unverified[/]") if checked else ""
+    console.print(f"[bold]{_plain(brief['hook'])}[/]{mark}")
     console.print(_plain(" ".join("#" + t for t in brief["hashtags"])))
     console.print("\n[bold]TL;DR[/]")
     console.print(f"What changed: {_claim(tldr['what_changed'])}")

@@ -522,18 +522,24 @@ def share_links(url: str, text: str) -> dict[str, str]:
 def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     """What the story page shows: the story, its newest brief and each claim's verdict."""
     from newsdesk.briefs.schema import Brief
+    from newsdesk.briefs.writer import hook_verdict
     from newsdesk.tags import merged
 
     row = desk.store.latest_brief(view.id)
     brief = Brief.model_validate(row.brief) if row is not None else None
     verdicts: dict[int, Any] = {}
     row_verdicts: list[Any] = []
+    hook = None
     if brief is not None and row.verdicts:
         claims = brief.claims()
         for claim, verdict in zip(claims, row.verdicts, strict=False):
             verdicts[id(claim)] = SimpleNamespace(**verdict)
-        # The comparison table's rows are checked after the claims (BriefWriter._ground).
-        row_verdicts = [SimpleNamespace(**v) for v in row.verdicts[len(claims) :]]
+        # The comparison table's rows are checked after the claims, then the hook
+        # (BriefWriter._ground).
+        rows = row.verdicts[len(claims) : len(claims) + len(brief.comparison.rows)]
+        row_verdicts = [SimpleNamespace(**v) for v in rows]
+        checked = hook_verdict(brief, row.verdicts)
+        hook = SimpleNamespace(**checked) if checked else None
     from newsdesk.recap import period_of
 
     delay = view.collection_delay
@@ -554,6 +560,7 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
         "passages": [SimpleNamespace(**p) for p in row.passages] if row is not None else [],
         "verdict": lambda claim: verdicts.get(id(claim)),
         "row_verdict": lambda n: row_verdicts[n] if n < len(row_verdicts) else None,
+        "hook_verdict": hook,
         "LABELS": LABELS,
         "tags": merged(brief.hashtags if brief else [], view.tags),
         "delay": short_span(int(delay.total_seconds())) if delay is not None else "",

@@ -645,14 +645,16 @@ class BriefWriter:
 
     def _ground(self, brief: Brief, pack: SourcePack) -> tuple[Brief, list[Verdict]]:
         """Check every claim, and every row of the comparison table, against the passages
-        it cites; with ``grounding_policy = drop``, remove the unsupported claims that a
-        section can do without, and the unsupported rows (a table left without rows goes).
+        it cites, and the hook, which cites none, against them all; with
+        ``grounding_policy = drop``, remove the unsupported claims that a section can do
+        without, and the unsupported rows (a table left without rows goes).
 
         A written claim that its cites do not support but other passages of the pack do
         cites those instead (``Checker.recite``); not a timeline entry, which cites its
         evidence, nor a row, which shares the table's cites.
 
-        The verdicts are the claims' (in ``Brief.claims`` order), then the kept rows'.
+        The verdicts are the claims' (in ``Brief.claims`` order), then the kept rows', then
+        the hook's (``hook_verdict``).
         """
         from newsdesk.grounding import Claim as Checked
 
@@ -662,19 +664,19 @@ class BriefWriter:
         written = len(claims) - len(brief.timeline)
         checked = [Checked(c.text, tuple(c.cites)) for c in claims]
         table = brief.comparison
-        rows = [table_row(table.columns, row) for row in table.rows]
-        verdicts = self.checker.check_all(
-            texts, checked + [Checked(row, tuple(table.cites)) for row in rows]
-        )
+        rows = [Checked(table_row(table.columns, row), tuple(table.cites)) for row in table.rows]
+        hook = Checked(brief.hook, tuple(range(1, len(texts) + 1)))
+        verdicts = self.checker.check_all(texts, [*checked, *rows, hook])
         verdicts[:written] = self.checker.recite(texts, checked[:written], verdicts[:written])
         for claim, verdict in zip(claims[:written], verdicts[:written], strict=True):
             if verdict.recited is not None:
                 claim.cites = list(verdict.recited)
         if self.settings.grounding_policy != "drop":
             return brief, verdicts
-        keep = [v.label != "unsupported" for v in verdicts]
+        # The hook stays, marked, as the TL;DR's three claims do: the page needs them.
+        keep = [v.label != "unsupported" for v in verdicts[:-1]] + [True]
         data = brief.model_dump()
-        at = 3  # the TL;DR's three claims stay, marked: the TL;DR needs them
+        at = 3
         for name in ("key_takeaways", "technical_deep_dive", "future_implications", "timeline"):
             kept = []
             for entry in data[name]:
@@ -682,13 +684,14 @@ class BriefWriter:
                     kept.append(entry)
                 at += 1
             data[name] = kept
-        kept_rows = [row for row, k in zip(table.rows, keep[at:], strict=True) if k]
+        kept_rows = [row for row, k in zip(table.rows, keep[at:-1], strict=True) if k]
         data["comparison"] = (
             {**data["comparison"], "rows": kept_rows}
             if kept_rows
             else {"columns": [], "rows": [], "cites": []}
         )
-        verdicts = verdicts[:3] + [v for v, k in zip(verdicts[3:], keep[3:], strict=True) if k]
+        keep[:3] = [True] * 3
+        verdicts = [v for v, k in zip(verdicts, keep, strict=True) if k]
         return Brief.model_validate(data), verdicts
 
 
@@ -713,6 +716,13 @@ def _timeline(entries: Sequence[tuple[Any, int]], events: list[str]) -> Timeline
             for (entry, cite), event in zip(entries, events, strict=True)
         ]
     )
+
+
+def hook_verdict(brief: Brief, verdicts: Sequence[Any] | None) -> Any:
+    """The verdict on the brief's hook among its stored ``verdicts`` (claims, rows, hook),
+    or None for a brief stored before hooks were checked (2026-12-06)."""
+    at = len(brief.claims()) + len(brief.comparison.rows)
+    return verdicts[at] if verdicts and len(verdicts) > at else None
 
 
 def grounding_score(verdicts: Sequence[Verdict]) -> float | None:
