@@ -84,7 +84,7 @@ INSTRUCTIONS: dict[str, str] = {
     "key_takeaways": "2 or 3 key takeaways, one sentence each.",
     # Not "a table if the passages compare things (models, prices, scores)": with that,
     # Qwen2.5-Coder-1.5B wrote a table for each of 30 stories, 23 of them with a Price or
-    # Score column, none a comparison its passages make (docs/briefs.md, "Comparison").
+    # Score column, none a comparison its passages make (docs/briefs.md, "Comparison table").
     "comparison": "Leave columns, rows and cites empty unless the passages give the same "
     "measures (numbers, sizes, prices, scores) for two or more named things; then one row "
     "per thing and one column per measure.",
