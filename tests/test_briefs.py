@@ -30,8 +30,8 @@ from newsdesk.briefs.writer import (
     RETRY,
     BriefWriter,
     _pattern_length,
-    hook_verdict,
     max_tokens,
+    split_verdicts,
     tokens_per_char,
 )
 from newsdesk.desk import Desk
@@ -347,7 +347,7 @@ def test_briefs_validate_are_cached_and_versioned(
         # Every claim, every row and the hook have the checker's verdict, and the brief its
         # grounding score.
         assert len(row.verdicts) == len(brief.claims()) + len(brief.comparison.rows) + 1
-        assert hook_verdict(brief, row.verdicts) == row.verdicts[-1]
+        assert split_verdicts(brief, row.verdicts)[2] == row.verdicts[-1]
         assert {v["label"] for v in row.verdicts} <= {"supported", "partial", "unsupported"}
         assert 0.0 <= row.grounding_score <= 1.0
         assert row.changes is None  # a first version has nothing to compare with
@@ -394,7 +394,7 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     # A verdict for every claim, every row and the hook, which heads the page.
     assert html.count('class="verdict ') == len(row.verdicts)
     assert len(row.verdicts) == len(brief.claims()) + len(brief.comparison.rows) + 1
-    hook = hook_verdict(brief, row.verdicts)
+    hook = split_verdicts(brief, row.verdicts)[2]
     assert re.search(
         rf'<p class="meta hook-check">[^<]*<span class="verdict {hook["label"]}"', html
     )

@@ -378,9 +378,9 @@ def _print_brief(row: Any) -> None:
         return _plain(f"{claim['text']} " + "".join(f"[{c}]" for c in cites)) + mark
 
     from newsdesk.briefs.schema import Brief
-    from newsdesk.briefs.writer import hook_verdict
+    from newsdesk.briefs.writer import split_verdicts
 
-    checked = hook_verdict(Brief.model_validate(brief), row.verdicts)
+    _, _, checked = split_verdicts(Brief.model_validate(brief), row.verdicts)
     mark = " " + _MARKS.get(checked["label"], "[red]unverified[/]") if checked else ""
     console.print(f"[bold]{_plain(brief['hook'])}[/]{mark}")
     console.print(_plain(" ".join("#" + t for t in brief["hashtags"])))

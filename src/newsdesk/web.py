@@ -522,7 +522,7 @@ def share_links(url: str, text: str) -> dict[str, str]:
 def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     """What the story page shows: the story, its newest brief and each claim's verdict."""
     from newsdesk.briefs.schema import Brief
-    from newsdesk.briefs.writer import hook_verdict
+    from newsdesk.briefs.writer import split_verdicts
     from newsdesk.tags import merged
 
     row = desk.store.latest_brief(view.id)
@@ -531,14 +531,10 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     row_verdicts: list[Any] = []
     hook = None
     if brief is not None and row.verdicts:
-        claims = brief.claims()
-        for claim, verdict in zip(claims, row.verdicts, strict=False):
+        claimed, rows, checked = split_verdicts(brief, row.verdicts)
+        for claim, verdict in zip(brief.claims(), claimed, strict=False):
             verdicts[id(claim)] = SimpleNamespace(**verdict)
-        # The comparison table's rows are checked after the claims, then the hook
-        # (BriefWriter._ground).
-        rows = row.verdicts[len(claims) : len(claims) + len(brief.comparison.rows)]
         row_verdicts = [SimpleNamespace(**v) for v in rows]
-        checked = hook_verdict(brief, row.verdicts)
         hook = SimpleNamespace(**checked) if checked else None
     from newsdesk.recap import period_of
 

@@ -654,7 +654,7 @@ class BriefWriter:
         evidence, nor a row, which shares the table's cites.
 
         The verdicts are the claims' (in ``Brief.claims`` order), then the kept rows', then
-        the hook's (``hook_verdict``).
+        the hook's (``split_verdicts``).
         """
         from newsdesk.grounding import Claim as Checked
 
@@ -718,11 +718,16 @@ def _timeline(entries: Sequence[tuple[Any, int]], events: list[str]) -> Timeline
     )
 
 
-def hook_verdict(brief: Brief, verdicts: Sequence[Any] | None) -> Any:
-    """The verdict on the brief's hook among its stored ``verdicts`` (claims, rows, hook),
-    or None for a brief stored before hooks were checked (2026-12-06)."""
-    at = len(brief.claims()) + len(brief.comparison.rows)
-    return verdicts[at] if verdicts and len(verdicts) > at else None
+def split_verdicts(
+    brief: Brief, verdicts: Sequence[Any] | None
+) -> tuple[list[Any], list[Any], Any]:
+    """A stored brief's ``verdicts`` by what they judge: its claims' (``Brief.claims``
+    order), its table rows', and its hook's, None for a brief stored before hooks were
+    checked (2026-12-06)."""
+    stored = list(verdicts or [])
+    claims = len(brief.claims())
+    at = claims + len(brief.comparison.rows)
+    return stored[:claims], stored[claims:at], stored[at] if len(stored) > at else None
 
 
 def grounding_score(verdicts: Sequence[Verdict]) -> float | None:
