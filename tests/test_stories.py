@@ -20,7 +20,15 @@ from newsdesk.models import Item
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
 from newsdesk.stories import collection_delay, freshness, importance, rank
-from newsdesk.tags import VOCABULARY, hashtags, merged, slug, tally, vocabulary_tags
+from newsdesk.tags import (
+    VOCABULARY,
+    hashtags,
+    merged,
+    slug,
+    tally,
+    title_names,
+    vocabulary_tags,
+)
 
 T0 = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
 
@@ -134,6 +142,55 @@ def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:
     # A story's titles in both spellings give one name tag with both titles' votes.
     tags = hashtags(["GPT5 pricing is out", "GPT-5 benchmarks", "GPT-5 in the API"], [""])
     assert tags[0] == "gpt-5" and "gpt5" not in tags
+
+
+@pytest.mark.parametrize(
+    ("title", "names"),
+    [
+        # A version after a space is part of the name, and the bare family is no tag.
+        ("GLM 4.5 support is landing in llama.cpp", ["glm-4-5"]),
+        ("Gemma 3n is out on Hugging Face!", ["gemma-3n"]),
+        ("Need help to find the best LLM for RTX 2060 6GB", ["rtx-2060"]),
+        ("I Trained Llama 3.1-8B 6x faster on my Laptop M1 (16 GB).", ["llama-3-1"]),
+        # A tier takes the word before it.
+        ("Mistral Small 3.2 is out", ["mistral-small-3-2"]),
+        ("96Gb VRAM without spending $10k on an RTX Pro 6000..?", ["rtx-pro-6000"]),
+        # Sizes, active sizes and quantizations end a name and are no names.
+        ("FYI Qwen3 235B A22B IQ4_XS works with 128 GB DDR5", ["qwen3", "ddr5"]),
+        ("Do you also get weird behavior from Qwen3-Coder-30B-A3B?", ["qwen3-coder"]),
+        ("Building more with GPT-5.1-Codex-Max", ["gpt-5-1-codex-max"]),
+        # Numbers that are counts, dates, amounts or a year in brackets name nothing.
+        ("Day 0 of a build in public", []),
+        ("Released on June 25 2025", []),
+        ("Running it on 8 GPUs at 1348 t/s", []),
+        ("The Religious Experience of Philip K. Dick by R. Crumb (1986)", []),
+        # A shouting title names nothing by its capitals.
+        ("INSANE NEWS: FULLY UNCENSORED GPT-OSS NOW ON HUGGINGFACE", ["gpt-oss"]),
+    ],
+)
+def test_names_of_a_title(title: str, names: list[str]) -> None:
+    assert title_names(title) == names
+
+
+def test_a_story_is_tagged_by_the_names_of_its_own_title_first() -> None:
+    # Each name is in one title: the story's own title, given first, decides.
+    titles = ["How do you prompt inject GLM 4.5 Air?", "LiveBench now has GPT OSS 120b"]
+    assert hashtags(titles, ["", ""])[0] == "glm-4-5"
+    # What most titles name still comes first.
+    assert hashtags([*titles, "GPT OSS 20B is out"], [""] * 3)[0] == "gpt"
+
+
+def test_model_names_in_recorded_titles(shared_data: Path) -> None:
+    """Over the recorded r/LocalLLaMA titles: the families written with a version get
+    their versioned tag, and no size or quantization is a tag."""
+    with gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as f:
+        titles = [json.loads(line)["data"]["title"] for line in f]
+    counts = tally(title_names(t) for t in titles)
+    for tag in ("glm-4-5", "gemma-3n", "grok-4", "rtx-5090", "llama-4", "mistral-small-3-2"):
+        assert counts[tag] >= 4, tag
+    sizes = [t for t in counts if re.fullmatch(r"a?\d+b|i?q\d.*|\d+-\d+b", t)]
+    assert sizes == []
+    assert not any(t.startswith(("day-", "top-", "version-")) for t in counts)
 
 
 def test_vocabulary_tags_are_those_of_a_search_per_tag(shared_data: Path) -> None:

@@ -288,7 +288,10 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
             source_count=len({r.source_id for r in rows}),
             importance=weight,
             rank_key=rank_key(weight, max(times)),
-            tags=hashtags([r.title for r in rows], [r.article_text or r.text for r in rows]),
+            tags=hashtags(
+                sorted((r.title for r in rows), key=lambda t: t != title),
+                [r.article_text or r.text for r in rows],
+            ),
             centroid=to_blob(centroid) if centroid is not None else None,
         )
     store.update_stories(fields)

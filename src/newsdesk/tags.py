@@ -13,6 +13,7 @@ use.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -70,12 +71,108 @@ _COMPILED = {
 _ANY = re.compile(
     r"(?=\b(?:" + "|".join(p for phrases in VOCABULARY.values() for p in phrases) + r")\b)"
 )
-# Names worth a tag: "Qwen3", "DeepSeek-V3", "Llama 4", "GPT-5", "Magistral".
+# Names worth a tag: "Qwen3", "DeepSeek-V3", "GPT-5", "Magistral".
 _NAME = re.compile(
     r"\b((?:[A-Z][a-zA-Z]*[A-Z0-9][\w.]*|[A-Z][a-z]{3,}\d[\w.]*)"
     r"(?:-[A-Za-z0-9][\w.]*)*)"
 )
-_STOP_NAMES = {"I", "AI", "LLM", "LLMs", "API", "GPU", "CPU", "HN", "PDF", "TL", "DR"}
+_STOP_NAMES = {
+    *("I", "AI", "LLM", "API", "GPU", "CPU", "NPU", "TPU", "HN", "PDF", "TL", "DR", "FYI", "VRAM"),
+    *("NEW", "BEST", "HELP", "FREE", "FULL", "PRO", "MAX"),
+}
+# A size, an active size or a quantization, alone or as a part of a name: "235B", "A22B",
+# "Q4_K_M", "IQ4_XS", "8x7B". A model's name ends before its first such part:
+# "Qwen3-30B-A3B-Instruct-2507" is #qwen3, "Qwen3-Coder-30B" #qwen3-coder.
+_SIZE = re.compile(
+    r"^(?:A?\d+(?:\.\d+)?[BMKT]|\d+x\d+(?:\.\d+)?B|I?Q\d[\w.]*|GGUF)$", re.IGNORECASE
+)
+# A version written after a space: "Gemma 3n", "GLM 4.5", "RTX 5090", "Llama 3.1-8B" (the
+# part after a hyphen is left out). Not a size or an amount ("30b", "5090s", "8x").
+_VERSION = re.compile(r"^(\d+(?:\.\d+)*[a-z]?)(?:-\S+)?$")
+_AMOUNT = re.compile(r"[bkmgtxs]$", re.IGNORECASE)
+_NAME_WORD = re.compile(r"^[A-Z][A-Za-z0-9.]*$")
+# A model's tier or kind takes the word before it too: "Mistral Small 3.2", "RTX Pro 6000",
+# "Mistral OCR 3".
+_TIERS = frozenset(
+    "pro small medium large mini max ultra flash plus air nano lite ocr vl".split()  # noqa: SIM905
+)
+# Capitalized words that a number follows in titles without naming a thing with it:
+# dates, counters, the words of a sentence ("Day 1", "Top 10", "Runs 3", "June 25").
+_NOT_NAMES = frozenset(
+    """january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
+    saturday sunday day days week weeks month months year years hour hours version update part
+    round top gen generation model models step phase level episode chapter series season page
+    issue tier vol no number only why with to my like after before free multiple single
+    compare research notable whopping compact quad map build benchmark budget instruct base
+    chat the a an and or of for in on at by is are was it its this that i we you me our your
+    all any every each just new best first last next over under about from into than vs via
+    per run runs got get has have had can will what how when which who ai llm gpu cpu tg pp
+    q1 q2 q3 q4 h1 h2 ti""".split()  # noqa: SIM905
+)
+# After the number, a unit makes it an amount: "RTX 3090 24 GB", "pp 1348 t/s", "8 GPUs".
+_UNITS = frozenset(
+    """gb gib mb tb g t/s tok/s tokens/s tps tokens token x % b k m gpus cores bit bits
+    w watts hours days minutes seconds ms s fps ctx context params parameters layers experts
+    times percent users stars downloads words lines pages steps languages""".split()  # noqa: SIM905
+)
+_EDGES = "()[]{}\"'“”‘’,.:;!?*"
+
+
+def _versioned_names(title: str) -> list[str]:
+    """The names of ``title`` written with a version after a space ("Gemma 3n", "Mistral
+    Small 3.2"), as they are written."""
+    raw = title.split()
+    words = [w.strip(_EDGES) for w in raw]
+    names = []
+    for i in range(1, len(words)):
+        version = None if raw[i].startswith("(") else _VERSION.match(words[i])  # "(1986)"
+        before = words[i - 1]
+        after = words[i + 1].lower() if i + 1 < len(words) else ""
+        if (
+            version is None
+            or _AMOUNT.search(version.group(1))
+            or after in _UNITS
+            or not _is_name_word(before)
+        ):
+            continue
+        parts = [before, version.group(1)]
+        if before.lower() in _TIERS and i >= 2 and _is_name_word(words[i - 2]):
+            parts.insert(0, words[i - 2])
+        names.append(" ".join(parts))
+    return names
+
+
+def _is_name_word(word: str) -> bool:
+    return (
+        bool(_NAME_WORD.match(word))
+        and word.lower() not in _NOT_NAMES
+        and not _SIZE.match(word)
+        and not re.search(r"(?:ing|ed|[^Ssu]s)$", word)  # "Serving", "Published", "GPUs"
+    )
+
+
+def title_names(title: str) -> list[str]:
+    """The names of things in a title, as tags: a model, a product, a lab ("Qwen3-Coder",
+    "GLM 4.5", "RTX 5090", "OpenAI"). A name with a version makes its bare family name no
+    tag of its own (not #glm beside #glm-4-5); sizes and quantizations are no names."""
+    versioned = [slug(name) for name in _versioned_names(title)]
+    families = {tag.split("-")[0] for tag in versioned}
+    # A title that shouts ("INSANE NEWS: FULLY UNCENSORED") names nothing by its capitals.
+    shouting = len(set(re.findall(r"\b[A-Z]{4,}\b", title))) >= 3
+    plain = []
+    for name in _NAME.findall(title):
+        name = name.rstrip(".")  # "A16B." at a sentence's end
+        if re.search(r"[A-Z0-9]s$", name):  # "VLMs", "H100s", "GGUFs"
+            name = name[:-1]
+        if shouting and name.isalpha() and name.isupper():
+            continue
+        parts = name.split("-")
+        kept = list(itertools.takewhile(lambda part: not _SIZE.match(part), parts))
+        name = "-".join(kept)
+        if len(name) > 2 and name not in _STOP_NAMES and slug(name) not in families:
+            plain.append(slug(name))
+    return list(dict.fromkeys(versioned + plain))
 
 
 def slug(text: str) -> str:
@@ -131,7 +228,8 @@ def vocabulary_tags(text: str) -> list[str]:
 
 
 def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> list[str]:
-    """Tags of a story from its items' titles and texts, most supported first."""
+    """Tags of a story from its items' titles (its own title first) and texts, most
+    supported first."""
     votes: Counter[str] = Counter()
     for title in titles:
         for tag in vocabulary_tags(title):
@@ -139,12 +237,11 @@ def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> lis
     for text in texts:
         for tag in vocabulary_tags(text[:2000]):
             votes[tag] += 1
-    names = tally(
-        {slug(name) for name in _NAME.findall(title) if name not in _STOP_NAMES and len(name) > 2}
-        for title in titles
-    )
-    # At most two names: a story about one release should not list each of its variants.
-    top_names = sorted(names.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[:2]
+    named = [title_names(title) for title in titles]
+    names = tally(named)
+    first = {tag_key(tag): i for i, tag in reversed(list(enumerate(itertools.chain(*named))))}
+    # At most two names: those most titles give, then those of the first titles.
+    top_names = sorted(names.items(), key=lambda kv: (-kv[1], first[tag_key(kv[0])]))[:2]
     for name, count in top_names:
         if name and name not in VOCABULARY:
             votes[name] += 2 * count
