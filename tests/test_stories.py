@@ -28,6 +28,7 @@ from newsdesk.tags import (
     tally,
     title_names,
     vocabulary_tags,
+    written_tags,
 )
 
 T0 = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
@@ -191,6 +192,35 @@ def test_model_names_in_recorded_titles(shared_data: Path) -> None:
     sizes = [t for t in counts if re.fullmatch(r"a?\d+b|i?q\d.*|\d+-\d+b", t)]
     assert sizes == []
     assert not any(t.startswith(("day-", "top-", "version-")) for t in counts)
+
+
+def test_a_briefs_hashtags_are_kept_when_they_sort() -> None:
+    # Hashtags Qwen2.5-Coder-1.5B wrote for stories of the demo, with a passage of each.
+    text = (
+        "Canada has suspended trade negotiations with the U.S. after new tariffs. "
+        "The Z80 still runs in calculators. Rust Glancer is an LSP that uses less RAM. "
+        "The Pentagon dismissed the leadership of Stars and Stripes."
+    )
+    written = ["trade", "negotiations", "tariffs", "canada", "us", "ai", "mean", "informed"]
+    # Names the text writes with a capital, tags of the vocabulary or of the topics, and
+    # their words as those tags (#tariffs is #trade, once); not #ai nor plain words.
+    assert written_tags(written, text) == ["trade", "canada", "us"]
+    assert written_tags(["z80", "revival", "rust", "lsp", "functional"], text) == [
+        "z80",
+        "rust",
+        "lsp",
+    ]
+    assert written_tags(["large-language-models", "compiler", "qwen"], text) == [
+        "llm",
+        "compilers",
+        "china-ai",
+    ]
+    assert written_tags(["pentagon", "stars", "stripes", "editor-in-chief"], text) == [
+        "pentagon",
+        "stars",
+        "stripes",
+    ]
+    assert written_tags(["maturity", "thinking", "world"], text) == []
 
 
 def test_vocabulary_tags_are_those_of_a_search_per_tag(shared_data: Path) -> None:

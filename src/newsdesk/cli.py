@@ -383,7 +383,8 @@ def _print_brief(row: Any) -> None:
     _, _, checked = split_verdicts(Brief.model_validate(brief), row.verdicts)
     mark = " " + _MARKS.get(checked["label"], "[red]unverified[/]") if checked else ""
     console.print(f"[bold]{_plain(brief['hook'])}[/]{mark}")
-    console.print(_plain(" ".join("#" + t for t in brief["hashtags"])))
+    if brief["hashtags"]:
+        console.print(_plain(" ".join("#" + t for t in brief["hashtags"])))
     console.print("\n[bold]TL;DR[/]")
     console.print(f"What changed: {_claim(tldr['what_changed'])}")
     console.print(f"Why it matters: {_claim(tldr['why_it_matters'])}")

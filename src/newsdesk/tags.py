@@ -247,3 +247,64 @@ def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> lis
             votes[name] += 2 * count
     ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
     return [tag for tag, score in ranked if score >= 2][:limit]
+
+
+# Fields a brief's writer may tag a story with besides the vocabulary and the names of its
+# sources: the sections of a news desk. Each tag with the words that mean it.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "politics": ("politics", "political", "government", "elections?"),
+    "economics": ("economics", "economy", "economic", "markets?"),
+    "trade": ("trade", "tariffs?", "trade war", "exports?", "imports?"),
+    "law": ("law", "legal", "courts?", "lawsuits?", "copyright", "antitrust"),
+    "security": ("security", "cybersecurity", "vulnerabilit(?:y|ies)", "malware", "exploits?"),
+    "privacy": ("privacy", "surveillance", "data protection"),
+    "science": ("science", "physics", "biology", "chemistry", "mathematics", "math"),
+    "health": ("health", "healthcare", "medicine", "medical"),
+    "education": ("education", "schools?", "universit(?:y|ies)"),
+    "history": ("history", "historical"),
+    "business": ("business", "companies", "corporate", "industry"),
+    "startups": ("startups?",),
+    "open-source": ("open source", "foss", "oss"),
+    "programming": ("programming", "software development", "developers?"),
+    "compilers": ("compilers?", "jit"),
+    "databases": ("databases?", "sql"),
+    "web": ("web", "browsers?", "websites?"),
+    "energy": ("energy", "power grid", "electricity"),
+    "climate": ("climate", "climate change"),
+    "space": ("space", "spaceflight", "nasa"),
+    "media": ("media", "journalism", "newspapers?", "press", "publishing"),
+    "advertising": ("advertising", "ads", "adverts?", "marketing"),
+    "jobs": ("jobs", "employment", "labor", "labour", "hiring"),
+    "books": ("books?", "libraries", "library"),
+    "games": ("games?", "gaming", "video games?"),
+    "robotics": ("robotics", "robots?", "humanoids?"),
+    "devops": ("devops", "observability", "kubernetes", "infrastructure"),
+}
+# Tags that sort nothing on a desk of AI and tech news.
+_EMPTY_TAGS = frozenset({"ai", "artificial-intelligence", "tech", "technology", "news", "update"})
+_MEANING = {
+    tag: re.compile(r"(?:" + "|".join(phrases) + r")")
+    for tag, phrases in {**VOCABULARY, **TOPICS}.items()
+}
+
+
+def written_tags(tags: Sequence[str], text: str) -> list[str]:
+    """The hashtags a model wrote for ``text``, kept when they sort: a name that ``text``
+    writes with a capital (#canada, #rust, #z80), a tag of the vocabulary or of TOPICS, or
+    one of their words, which becomes that tag (#large-language-models is #llm,
+    #tariffs #trade). Words that are neither (#mean, #functional, #realwork) and tags that
+    sort nothing (#ai) are left out."""
+    capitalized = set()
+    for word in re.findall(r"\b[A-Z][\w.]*", text):  # "Canada", "U.S.", "Republicans"
+        word = word.lower().rstrip(".")
+        capitalized |= {word, word.replace(".", ""), word.removesuffix("s")}
+    kept = []
+    for tag in tags:
+        if tag in _EMPTY_TAGS:
+            continue
+        if tag in _MEANING or all(word in capitalized for word in tag.split("-")):
+            kept.append(tag)
+        else:
+            spaced = tag.replace("-", " ")
+            kept += [key for key, meaning in _MEANING.items() if meaning.fullmatch(spaced)][:1]
+    return merged(kept)
