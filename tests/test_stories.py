@@ -160,6 +160,10 @@ def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:
         ("FYI Qwen3 235B A22B IQ4_XS works with 128 GB DDR5", ["qwen3", "ddr5"]),
         ("Do you also get weird behavior from Qwen3-Coder-30B-A3B?", ["qwen3-coder"]),
         ("Building more with GPT-5.1-Codex-Max", ["gpt-5-1-codex-max"]),
+        ("Unsloth MXFP4 and BF16-abliterated quants", []),
+        # What a thing is like ends its name; a generic word does not begin one.
+        ("Trained an HRM-Based Model", ["hrm"]),
+        ("AI-native apps and AI-generated music", []),
         # Numbers that are counts, dates, amounts or a year in brackets name nothing.
         ("Day 0 of a build in public", []),
         ("Released on June 25 2025", []),

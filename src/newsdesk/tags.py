@@ -80,11 +80,17 @@ _STOP_NAMES = {
     *("I", "AI", "LLM", "API", "GPU", "CPU", "NPU", "TPU", "HN", "PDF", "TL", "DR", "FYI", "VRAM"),
     *("NEW", "BEST", "HELP", "FREE", "FULL", "PRO", "MAX"),
 }
-# A size, an active size or a quantization, alone or as a part of a name: "235B", "A22B",
-# "Q4_K_M", "IQ4_XS", "8x7B". A model's name ends before its first such part:
-# "Qwen3-30B-A3B-Instruct-2507" is #qwen3, "Qwen3-Coder-30B" #qwen3-coder.
+# A size, an active size, a quantization or a precision, alone or as a part of a name:
+# "235B", "A22B", "Q4_K_M", "IQ4_XS", "8x7B", "BF16", "MXFP4". A model's name ends before
+# its first such part: "Qwen3-30B-A3B-Instruct-2507" is #qwen3, "Qwen3-Coder-30B"
+# #qwen3-coder. A word that says what a thing is like ends it too: "HRM-Based" is #hrm,
+# "OpenAI-compatible" #openai.
 _SIZE = re.compile(
-    r"^(?:A?\d+(?:\.\d+)?[BMKT]|\d+x\d+(?:\.\d+)?B|I?Q\d[\w.]*|GGUF)$", re.IGNORECASE
+    r"^(?:A?\d+(?:\.\d+)?[BMKT]|\d+x\d+(?:\.\d+)?B|I?Q\d[\w.]*|(?:MX|NV)?(?:BF|FP|INT)\d+|GGUF)$",
+    re.IGNORECASE,
+)
+_LIKE = frozenset(
+    "based powered style like only free ready native friendly compatible".split()  # noqa: SIM905
 )
 # A version written after a space: "Gemma 3n", "GLM 4.5", "RTX 5090", "Llama 3.1-8B" (the
 # part after a hyphen is left out). Not a size or an amount ("30b", "5090s", "8x").
@@ -168,9 +174,15 @@ def title_names(title: str) -> list[str]:
         if shouting and name.isalpha() and name.isupper():
             continue
         parts = name.split("-")
-        kept = list(itertools.takewhile(lambda part: not _SIZE.match(part), parts))
+        kept = list(
+            itertools.takewhile(lambda p: not _SIZE.match(p) and p.lower() not in _LIKE, parts)
+        )
         name = "-".join(kept)
-        if len(name) > 2 and name not in _STOP_NAMES and slug(name) not in families:
+        if (
+            len(name) > 2
+            and parts[0] not in _STOP_NAMES  # "AI-native", "LLM-based"
+            and slug(name) not in families
+        ):
             plain.append(slug(name))
     return list(dict.fromkeys(versioned + plain))
 
