@@ -225,6 +225,12 @@ def test_a_briefs_hashtags_are_kept_when_they_sort() -> None:
         "stripes",
     ]
     assert written_tags(["maturity", "thinking", "world"], text) == []
+    # A title's capitals make no name of a word the text writes in lower case more often;
+    # a word in capitals is a name however often the text writes it otherwise ("US", "us").
+    titled = "What Happens When A GPU Reads Memory. The memory is read in cycles; memory waits."
+    assert written_tags(["gpu", "memory", "cycles"], titled) == ["gpu"]
+    assert written_tags(["us"], "Made in the US, the chip gives us time.") == ["us"]
+    assert written_tags(["philip", "k", "dick"], "Philip K. Dick wrote it.") == ["philip", "dick"]
 
 
 def test_vocabulary_tags_are_those_of_a_search_per_tag(shared_data: Path) -> None:

@@ -264,13 +264,19 @@ def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> lis
 # Fields a brief's writer may tag a story with besides the vocabulary and the names of its
 # sources: the sections of a news desk. Each tag with the words that mean it.
 TOPICS: dict[str, tuple[str, ...]] = {
-    "politics": ("politics", "political", "government", "elections?"),
+    "politics": ("politics", "political", "government", "elections?", "corruption"),
     "economics": ("economics", "economy", "economic", "markets?"),
     "trade": ("trade", "tariffs?", "trade war", "exports?", "imports?"),
     "law": ("law", "legal", "courts?", "lawsuits?", "copyright", "antitrust"),
-    "security": ("security", "cybersecurity", "vulnerabilit(?:y|ies)", "malware", "exploits?"),
+    "security": (
+        *("security", "cybersecurity", "vulnerabilit(?:y|ies)", "malware", "exploits?"),
+        *("hacking", "brute[- ]force", "encryption", "cryptography"),
+    ),
     "privacy": ("privacy", "surveillance", "data protection"),
-    "science": ("science", "physics", "biology", "chemistry", "mathematics", "math"),
+    "science": (
+        *("science", "physics", "biology", "chemistry", "mathematics", "math"),
+        *("astronomy", "astrophysics", "cosmology"),
+    ),
     "health": ("health", "healthcare", "medicine", "medical"),
     "education": ("education", "schools?", "universit(?:y|ies)"),
     "history": ("history", "historical"),
@@ -290,7 +296,15 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "books": ("books?", "libraries", "library"),
     "games": ("games?", "gaming", "video games?"),
     "robotics": ("robotics", "robots?", "humanoids?"),
-    "devops": ("devops", "observability", "kubernetes", "infrastructure"),
+    "devops": (
+        *("devops", "observability", "kubernetes", "monitoring", "tracing"),
+        *("open ?telemetry", "otel"),
+    ),
+    "self-hosted": ("self[- ]hosted", "self[- ]hosting", "home ?lab", "home servers?"),
+    "systems": ("low[- ]level", "assembly", "operating systems?", "firmware"),
+    "performance": ("performance", "optimi[sz]ation", "latency", "throughput"),
+    "audio": ("audio", "music", "sound"),
+    "devices": ("e[- ]readers?", "phones?", "smartphones?", "laptops?", "tablets?", "wearables?"),
 }
 # Tags that sort nothing on a desk of AI and tech news.
 _EMPTY_TAGS = frozenset({"ai", "artificial-intelligence", "tech", "technology", "news", "update"})
@@ -301,20 +315,28 @@ _MEANING = {
 
 
 def written_tags(tags: Sequence[str], text: str) -> list[str]:
-    """The hashtags a model wrote for ``text``, kept when they sort: a name that ``text``
-    writes with a capital (#canada, #rust, #z80), a tag of the vocabulary or of TOPICS, or
-    one of their words, which becomes that tag (#large-language-models is #llm,
+    """The hashtags a model wrote for ``text``, kept when they sort: a name of ``text`` (a
+    word it writes in capitals, or with a capital at least as often as without: #canada,
+    #us, #z80, #rust; not #memory from a title's "Memory"), a tag of the vocabulary or of
+    TOPICS, or one of their words, which becomes that tag (#large-language-models is #llm,
     #tariffs #trade). Words that are neither (#mean, #functional, #realwork) and tags that
     sort nothing (#ai) are left out."""
-    capitalized = set()
-    for word in re.findall(r"\b[A-Z][\w.]*", text):  # "Canada", "U.S.", "Republicans"
-        word = word.lower().rstrip(".")
-        capitalized |= {word, word.replace(".", ""), word.removesuffix("s")}
+
+    def forms(word: str) -> set[str]:  # "U.S." and "US", "Republicans" and "Republican"
+        word = word.rstrip(".")
+        return {word, word.replace(".", ""), word.removesuffix("s")}
+
+    lower = Counter(f for w in re.findall(r"\b[a-z][\w.]*", text) for f in forms(w))
+    upper = Counter(f.lower() for w in re.findall(r"\b[A-Z][\w.]*", text) for f in forms(w))
+    shouted = {
+        f.lower() for w in re.findall(r"\b[A-Z][A-Z0-9.]+\b", text) for f in forms(w)
+    }  # "US", "HN", "Z80"
+    names = shouted | {word for word, n in upper.items() if n >= lower[word]}
     kept = []
     for tag in tags:
-        if tag in _EMPTY_TAGS:
+        if tag in _EMPTY_TAGS or len(tag) < 2:  # "#k" of "#philip #k #dick"
             continue
-        if tag in _MEANING or all(word in capitalized for word in tag.split("-")):
+        if tag in _MEANING or all(word in names for word in tag.split("-")):
             kept.append(tag)
         else:
             spaced = tag.replace("-", " ")
