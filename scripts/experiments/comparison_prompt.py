@@ -19,8 +19,9 @@ import json
 import re
 import time
 
+from _stories import chosen_packs
+
 from newsdesk.briefs import writer as writing
-from newsdesk.briefs.pack import build_pack
 from newsdesk.briefs.schema import ComparisonSection
 from newsdesk.briefs.writer import BriefResult, _user, json_schema, table_row
 from newsdesk.desk import Desk
@@ -54,21 +55,8 @@ def main() -> None:
 
     desk = Desk()
     writer = desk.brief_writer
-    briefed = [
-        sid
-        for (sid,) in desk.store.engine.connect().exec_driver_sql(
-            "select distinct story_id from briefs order by story_id"
-        )
-    ]
-    if args.unbriefed:
-        ranked = [v.id for v in desk.stories(limit=args.limit + len(briefed))]
-        story_ids = [sid for sid in ranked if sid not in briefed][: args.limit]
-    else:
-        story_ids = briefed[: args.limit]
     out = []
-    for sid in story_ids:
-        rows = desk.store.story_items(sid)
-        pack = build_pack(rows, writer.budget(), writer.backend.count_tokens)
+    for sid, pack in chosen_packs(desk, args.limit, args.unbriefed):
         pack_stems = stems(" ".join(p.text for p in pack.passages))
         system = {
             "role": "system",
