@@ -137,6 +137,8 @@ def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:
 
 def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:
     assert merged(["gpt-5", "llm"], ["gpt5", "glm4-5", "glm-4-5"]) == ["gpt-5", "llm", "glm4-5"]
+    # A place's names are one tag too: a brief's #us beside its story's #usa.
+    assert merged(["trade", "us"], ["usa", "uk", "united-kingdom"]) == ["trade", "us", "uk"]
     # Counted once per group, under the spelling most groups use; a tie goes to hyphens.
     assert tally([["gpt5"], ["gpt-5"], ["gpt5", "gpt-5", "llm"]]) == {"gpt5": 3, "llm": 1}
     assert tally([["gpt5"], ["gpt-5"]]) == {"gpt-5": 2}

@@ -192,9 +192,18 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+# Names that are written several ways and mean one place: a title's "USA" and a brief's #us.
+_SAME_PLACE = {
+    **dict.fromkeys(("us", "u-s", "u-s-a", "united-states", "united-states-of-america"), "usa"),
+    **dict.fromkeys(("united-kingdom", "great-britain", "britain"), "uk"),
+    **dict.fromkeys(("european-union",), "eu"),
+}
+
+
 def tag_key(tag: str) -> str:
-    """What the spellings of one tag share: #gpt-5 and #gpt5, #glm-4-5 and #glm4-5."""
-    return tag.replace("-", "")
+    """What the spellings of one tag share: #gpt-5 and #gpt5, #glm-4-5 and #glm4-5, #us
+    and #usa."""
+    return _SAME_PLACE.get(tag, tag).replace("-", "")
 
 
 def merged(*groups: Iterable[str]) -> list[str]:
