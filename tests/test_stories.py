@@ -133,6 +133,11 @@ def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:
     assert set(tags[:2]) == {"qwen3-coder", "open-weights"}  # "open weights", "open-weight" merged
     assert all(t == slug(t) for t in tags)
     assert hashtags(["The weather was nice today"], [""]) == []
+    # A deal is funding news; acquiring knowledge or a workstation is not (13 recorded
+    # r/LocalLLaMA posts had #funding with any "acqui..." word, 8 with these).
+    assert "funding" in vocabulary_tags("Cognition acquires Windsurf, acquired by Nvidia")
+    for text in ("we want to acquire a workstation", "user acquisition", "acquired reasoning"):
+        assert "funding" not in vocabulary_tags(text)
 
 
 def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:

@@ -37,7 +37,11 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "policy": (r"regulation", r"policy", r"export controls?", r"ai act", r"executive order"),
     "china-ai": (r"chinese (?:lab|model|ai)s?", r"china'?s ai", r"deepseek", r"qwen", r"kimi"),
     "us-policy": (r"white house", r"congress", r"u\.s\. (?:government|policy)", r"senate"),
-    "funding": (r"raises? \$", r"funding", r"series [a-e]\b", r"valuation", r"acqui\w+"),
+    # Not "acquire" alone: posts acquire knowledge, reasoning traces and workstations.
+    "funding": (
+        *(r"raises? \$", r"funding", r"series [a-e]\b", r"valuation", r"acquires"),
+        *(r"acquired by", r"acqui-?hires?", r"(?<!user )acquisitions?", r"offer to acquire"),
+    ),
     "reasoning": (r"reasoning", r"chain[- ]of[- ]thought", r"thinking model"),
     "rag": (r"rag", r"retrieval[- ]augmented", r"vector (?:db|database|search)", r"embeddings?"),
 }
