@@ -2,13 +2,15 @@
 
 The vocabulary maps each tag to the phrases that mean it (synonyms merged: "open weights",
 "open-weight" and "weights released" are all #open-weights). Keyphrases add the names a
-story is about that the vocabulary cannot know in advance (#qwen3, #deepseek-v3), taken
-from the capitalized or alphanumeric names that recur in the story's titles.
+story is about that the vocabulary cannot know in advance (#qwen3, #glm-4-5), taken
+from the capitalized or alphanumeric names of the story's titles (``title_names``: a
+version after a space is part of the name, a size or a quantization is not). A brief's
+hashtags, which the model writes, are kept where they sort stories (``written_tags``).
 
 Spellings that differ only by hyphens are one tag (``tag_key``): titles write "GPT-5" and
-"GPT5", "GLM-4.5" and "GLM4.5". Where tags of several stories or a story and its brief meet,
-they are merged (``merged``) and counted (``tally``) as one, under the spelling most of them
-use.
+"GPT5", "GLM-4.5" and "GLM4.5"; so are a few places' names (#us, #usa). Where tags of
+several stories or a story and its brief meet, they are merged (``merged``) and counted
+(``tally``) as one, under the spelling most of them use.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ _COMPILED = {
 _ANY = re.compile(
     r"(?=\b(?:" + "|".join(p for phrases in VOCABULARY.values() for p in phrases) + r")\b)"
 )
-# Names worth a tag: "Qwen3", "DeepSeek-V3", "GPT-5", "Magistral".
+# Names worth a tag: "Qwen3", "DeepSeek-V3", "GPT-5", "OpenAI".
 _NAME = re.compile(
     r"\b((?:[A-Z][a-zA-Z]*[A-Z0-9][\w.]*|[A-Z][a-z]{3,}\d[\w.]*)"
     r"(?:-[A-Za-z0-9][\w.]*)*)"
