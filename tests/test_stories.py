@@ -238,6 +238,9 @@ def test_a_briefs_hashtags_are_kept_when_they_sort() -> None:
     assert written_tags(["gpu", "memory", "cycles"], titled) == ["gpu"]
     assert written_tags(["us"], "Made in the US, the chip gives us time.") == ["us"]
     assert written_tags(["philip", "k", "dick"], "Philip K. Dick wrote it.") == ["philip", "dick"]
+    # A name cut in two tags is one where the text never writes its first part alone.
+    film = "The film starred Errol Flynn. Rust is fast, and the Rust LSP is small."
+    assert written_tags(["errol", "flynn", "rust", "lsp"], film) == ["errol-flynn", "rust", "lsp"]
 
 
 def test_vocabulary_tags_are_those_of_a_search_per_tag(shared_data: Path) -> None:

@@ -347,13 +347,33 @@ def written_tags(tags: Sequence[str], text: str) -> list[str]:
         f.lower() for w in re.findall(r"\b[A-Z][A-Z0-9.]+\b", text) for f in forms(w)
     }  # "US", "HN", "Z80"
     names = shouted | {word for word, n in upper.items() if n >= lower[word]}
-    kept = []
+    kept: list[str] = []
+    named = False  # whether the last tag kept is a name
     for tag in tags:
         if tag in _EMPTY_TAGS or len(tag) < 2:  # "#k" of "#philip #k #dick"
             continue
-        if tag in _MEANING or all(word in names for word in tag.split("-")):
+        if tag in _MEANING:
             kept.append(tag)
+            named = False
+        elif all(word in names for word in tag.split("-")):
+            # A name the model cut in two tags is one where the text never writes its
+            # first part alone: #errol #flynn is #errol-flynn, #rust #lsp stay two.
+            joined = f"{kept[-1]}-{tag}" if named else ""
+            together = rf"\b{re.escape(joined.replace('-', ' '))}s?\b"
+            alone = rf"\b{re.escape(kept[-1].replace('-', ' '))}\b" if named else ""
+            if (
+                joined
+                and len(joined) <= 30
+                and 0
+                < len(re.findall(together, text, re.IGNORECASE))
+                == len(re.findall(alone, text, re.IGNORECASE))
+            ):
+                kept[-1] = joined
+            else:
+                kept.append(tag)
+            named = True
         else:
             spaced = tag.replace("-", " ")
             kept += [key for key, meaning in _MEANING.items() if meaning.fullmatch(spaced)][:1]
+            named = False
     return merged(kept)
