@@ -138,6 +138,11 @@ def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:
     assert "funding" in vocabulary_tags("Cognition acquires Windsurf, acquired by Nvidia")
     for text in ("we want to acquire a workstation", "user acquisition", "acquired reasoning"):
         assert "funding" not in vocabulary_tags(text)
+    # Government policy, not a model's or reinforcement learning's (30 recorded posts had
+    # #policy with "policy" alone, 5 with these; 2 of the 25 others were about a law).
+    assert "policy" in vocabulary_tags("Executive Order: preventing woke AI; new AI policy")
+    for text in ("Group Sequence Policy Optimization", "violates its content policy"):
+        assert "policy" not in vocabulary_tags(text)
 
 
 def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:

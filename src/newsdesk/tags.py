@@ -36,7 +36,13 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "hardware": (r"gpus?", r"nvidia", r"rtx \d+", r"h100", r"vram", r"apple silicon", r"tpus?"),
     "research": (r"paper", r"arxiv", r"preprint"),
     "safety": (r"ai safety", r"alignment", r"jailbreak\w*", r"red[- ]team\w*"),
-    "policy": (r"regulation", r"policy", r"export controls?", r"ai act", r"executive order"),
+    # Not "policy" alone: r/LocalLLaMA's policies are mostly a model's (content policy) or
+    # reinforcement learning's (Group Sequence Policy Optimization).
+    "policy": (
+        *(r"regulations?", r"regulators?", r"export controls?", r"ai act", r"executive order"),
+        *(r"(?:public|government|ai|tech|trade|industrial|federal|national) polic(?:y|ies)",),
+        *(r"policymakers?", r"lawmakers?", r"legislation"),
+    ),
     "china-ai": (r"chinese (?:lab|model|ai)s?", r"china'?s ai", r"deepseek", r"qwen", r"kimi"),
     "us-policy": (r"white house", r"congress", r"u\.s\. (?:government|policy)", r"senate"),
     # Not "acquire" alone: posts acquire knowledge, reasoning traces and workstations.
