@@ -364,17 +364,8 @@ def written_tags(tags: Sequence[str], text: str) -> list[str]:
         elif all(word in names for word in tag.split("-")):
             # A name the model cut in two tags is one where the text never writes its
             # first part alone: #errol #flynn is #errol-flynn, #rust #lsp stay two.
-            joined = f"{kept[-1]}-{tag}" if named else ""
-            together = rf"\b{re.escape(joined.replace('-', ' '))}s?\b"
-            alone = rf"\b{re.escape(kept[-1].replace('-', ' '))}\b" if named else ""
-            if (
-                joined
-                and len(joined) <= 30
-                and 0
-                < len(re.findall(together, text, re.IGNORECASE))
-                == len(re.findall(alone, text, re.IGNORECASE))
-            ):
-                kept[-1] = joined
+            if named and _always_together(kept[-1], tag, text):
+                kept[-1] = f"{kept[-1]}-{tag}"
             else:
                 kept.append(tag)
             named = True
@@ -383,3 +374,14 @@ def written_tags(tags: Sequence[str], text: str) -> list[str]:
             kept += [key for key, meaning in _MEANING.items() if meaning.fullmatch(spaced)][:1]
             named = False
     return merged(kept)
+
+
+def _always_together(first: str, second: str, text: str) -> bool:
+    """Whether ``text`` writes the tag ``first`` only ever followed by ``second`` (in any
+    case; "Electric Scooters" for #electric #scooter), and the two fit one hashtag."""
+    if len(first) + 1 + len(second) > 30:
+        return False
+    words = re.escape(first.replace("-", " "))
+    together = len(re.findall(rf"\b{words} {re.escape(second.replace('-', ' '))}s?\b", text, re.I))
+    alone = len(re.findall(rf"\b{words}\b", text, re.I))
+    return 0 < together == alone
