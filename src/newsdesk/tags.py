@@ -272,7 +272,9 @@ def hashtags(titles: Sequence[str], texts: Sequence[str], limit: int = 5) -> lis
             votes[tag] += 1
     named = [title_names(title) for title in titles]
     names = tally(named)
-    first = {tag_key(tag): i for i, tag in reversed(list(enumerate(itertools.chain(*named))))}
+    first: dict[str, int] = {}  # where each name is given first
+    for i, tag in enumerate(itertools.chain(*named)):
+        first.setdefault(tag_key(tag), i)
     # At most two names: those most titles give, then those of the first titles.
     top_names = sorted(names.items(), key=lambda kv: (-kv[1], first[tag_key(kv[0])]))[:2]
     for name, count in top_names:
