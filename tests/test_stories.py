@@ -168,6 +168,25 @@ def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:
         # A tier takes the word before it.
         ("Mistral Small 3.2 is out", ["mistral-small-3-2"]),
         ("96Gb VRAM without spending $10k on an RTX Pro 6000..?", ["rtx-pro-6000"]),
+        # So does a kind of product, with or without a version; not a word of likeness.
+        ("Claude Code vs Gemini CLI", ["claude-code", "gemini-cli"]),
+        (
+            "GPT OSS 120B and Qwen3 Coder on LM Studio 0.3.21",
+            ["gpt-oss", "qwen3-coder", "lm-studio"],
+        ),
+        ("Cross-Structural Alignment for Efficient Code; Source Code of Practice", []),
+        ("Anthropic to sign the EU Code of Practice", []),
+        # A letter and a digit or two is a version too short to be a name alone; a
+        # release's number is no part of a name.
+        (
+            "Kimi K2 vs DeepSeek R1-0528 vs DeepSeek V3.1",
+            ["kimi-k2", "deepseek-r1", "deepseek-v3-1"],
+        ),
+        ("Dingo 1.9.0 released", ["dingo"]),
+        ("Deepseek R1 at 6,5 tk/s on an Nvidia Tesla P40", ["deepseek-r1", "tesla-p40"]),
+        # Not across a comma or a colon.
+        ("Thoughts on the US Executive Order, G7 Code of Conduct", []),
+        ("Benchmarking Qwen3 8B Inference: M1 vs RTX 4090", ["rtx-4090", "qwen3"]),
         # Sizes, active sizes and quantizations end a name and are no names.
         ("FYI Qwen3 235B A22B IQ4_XS works with 128 GB DDR5", ["qwen3", "ddr5"]),
         ("Do you also get weird behavior from Qwen3-Coder-30B-A3B?", ["qwen3-coder"]),
@@ -180,6 +199,7 @@ def test_spellings_of_a_tag_that_differ_by_hyphens_are_merged() -> None:
         ("Day 0 of a build in public", []),
         ("Released on June 25 2025", []),
         ("Running it on 8 GPUs at 1348 t/s", []),
+        ("Google Gemma Models Surpass 900 Million Downloads", []),
         ("The Religious Experience of Philip K. Dick by R. Crumb (1986)", []),
         # A shouting title names nothing by its capitals.
         ("INSANE NEWS: FULLY UNCENSORED GPT-OSS NOW ON HUGGINGFACE", ["gpt-oss"]),
@@ -194,7 +214,7 @@ def test_a_story_is_tagged_by_the_names_of_its_own_title_first() -> None:
     titles = ["How do you prompt inject GLM 4.5 Air?", "LiveBench now has GPT OSS 120b"]
     assert hashtags(titles, ["", ""])[0] == "glm-4-5"
     # What most titles name still comes first.
-    assert hashtags([*titles, "GPT OSS 20B is out"], [""] * 3)[0] == "gpt"
+    assert hashtags([*titles, "GPT OSS 20B is out"], [""] * 3)[0] == "gpt-oss"
 
 
 def test_model_names_in_recorded_titles(shared_data: Path) -> None:
@@ -203,8 +223,21 @@ def test_model_names_in_recorded_titles(shared_data: Path) -> None:
     with gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as f:
         titles = [json.loads(line)["data"]["title"] for line in f]
     counts = tally(title_names(t) for t in titles)
-    for tag in ("glm-4-5", "gemma-3n", "grok-4", "rtx-5090", "llama-4", "mistral-small-3-2"):
+    for tag in (
+        *("glm-4-5", "gemma-3n", "grok-4", "rtx-5090", "llama-4", "mistral-small-3-2"),
+        *("kimi-k2", "lm-studio", "gpt-oss", "claude-code", "deepseek-r1", "gemini-cli"),
+    ):
         assert counts[tag] >= 4, tag
+    # Where a title writes the whole name, its parts are no tags of their own.
+    for written, whole, part in (
+        ("GPT OSS", "gpt-oss", "oss"),
+        ("Gemini CLI", "gemini-cli", "cli"),
+    ):
+        named = [title_names(t) for t in titles if written in t]
+        assert len(named) >= 4 and all(part not in tags for tags in named), written
+        assert sum(whole in tags for tags in named) >= 4, written
+    # A release's number is no part of a name ("LM Studio 0.3.21" is #lm-studio).
+    assert not any(re.search(r"\d+-\d+-\d+$", t) for t in counts)
     sizes = [t for t in counts if re.fullmatch(r"a?\d+b|i?q\d.*|\d+-\d+b", t)]
     assert sizes == []
     assert not any(t.startswith(("day-", "top-", "version-")) for t in counts)

@@ -4,7 +4,8 @@ The vocabulary maps each tag to the phrases that mean it (synonyms merged: "open
 "open-weight" and "weights released" are all #open-weights). Keyphrases add the names a
 story is about that the vocabulary cannot know in advance (#qwen3, #glm-4-5), taken
 from the capitalized or alphanumeric names of the story's titles (``title_names``: a
-version after a space is part of the name, a size or a quantization is not). A brief's
+version or a kind of product after a space is part of the name, "GLM 4.5", "Kimi K2",
+"Claude Code"; a size or a quantization is not). A brief's
 hashtags, which the model writes, are kept where they sort stories (``written_tags``).
 
 Spellings that differ only by hyphens are one tag (``tag_key``): titles write "GPT-5" and
@@ -105,14 +106,27 @@ _LIKE = frozenset(
     "based powered style like only free ready native friendly compatible".split()  # noqa: SIM905
 )
 # A version written after a space: "Gemma 3n", "GLM 4.5", "RTX 5090", "Llama 3.1-8B" (the
-# part after a hyphen is left out). Not a size or an amount ("30b", "5090s", "8x").
-_VERSION = re.compile(r"^(\d+(?:\.\d+)*[a-z]?)(?:-\S+)?$")
+# part after a hyphen is left out), or a letter and one or two digits, too short to be a
+# name alone: "Kimi K2", "DeepSeek R1-0528", "DeepSeek V3.1", "Tesla P40". Not a size or an
+# amount ("30b", "5090s", "8x").
+_VERSION = re.compile(r"^(\d+(?:\.\d+)*[a-z]?|[A-Z]\d{1,2}(?:\.\d+)?)(?:-\S+)?$")
 _AMOUNT = re.compile(r"[bkmgtxs]$", re.IGNORECASE)
 _NAME_WORD = re.compile(r"^[A-Z][A-Za-z0-9.]*$")
 # A model's tier or kind takes the word before it too: "Mistral Small 3.2", "RTX Pro 6000",
-# "Mistral OCR 3".
+# "Mistral OCR 3", "Higgs Audio V2". Not Anthropic's "Opus" and "Sonnet": titles write
+# "Sonnet 4" alone as often as after "Claude", and one spelling keeps them one tag.
 _TIERS = frozenset(
-    "pro small medium large mini max ultra flash plus air nano lite ocr vl".split()  # noqa: SIM905
+    """pro small medium large mini max ultra flash plus air nano lite ocr vl audio image
+    code coder cli oss studio chat""".split()  # noqa: SIM905
+)
+# The kinds of a product that join the name before them without a version: "Claude Code",
+# "Gemini CLI", "GPT OSS", "LM Studio", "Qwen3 Coder", but not a word that only says what
+# the thing is like ("Source Code", "Better Code", "Positional Embeddings").
+_KINDS = frozenset("code coder cli oss studio chat".split())  # noqa: SIM905
+_GENERIC = re.compile(
+    r"(?:al|ive|ous|ful|less|able|ible|er|ent)$|^(?:source|pseudo|safe|awesome|vibe|clean"
+    r"|demo|open|simple|good|great|bad|fast|own|secure|sample|example|write|local|web|voice)$",
+    re.IGNORECASE,
 )
 # Capitalized words that a number follows in titles without naming a thing with it:
 # dates, counters, the words of a sentence ("Day 1", "Top 10", "Runs 3", "June 25").
@@ -126,39 +140,62 @@ _NOT_NAMES = frozenset(
     chat the a an and or of for in on at by is are was it its this that i we you me our your
     all any every each just new best first last next over under about from into than vs via
     per run runs got get has have had can will what how when which who ai llm gpu cpu tg pp
-    q1 q2 q3 q4 h1 h2 ti""".split()  # noqa: SIM905
+    q1 q2 q3 q4 h1 h2 ti laptop desktop server""".split()  # noqa: SIM905
 )
 # After the number, a unit makes it an amount: "RTX 3090 24 GB", "pp 1348 t/s", "8 GPUs".
 _UNITS = frozenset(
     """gb gib mb tb g t/s tok/s tokens/s tps tokens token x % b k m gpus cores bit bits
     w watts hours days minutes seconds ms s fps ctx context params parameters layers experts
-    times percent users stars downloads words lines pages steps languages""".split()  # noqa: SIM905
+    times percent users stars downloads words lines pages steps languages thousand million
+    billion trillion""".split()  # noqa: SIM905
 )
 _EDGES = "()[]{}\"'“”‘’,.:;!?*"
 
 
 def _versioned_names(title: str) -> list[str]:
-    """The names of ``title`` written with a version after a space ("Gemma 3n", "Mistral
-    Small 3.2"), as they are written."""
+    """The names of ``title`` written with a version or a kind after a space ("Gemma 3n",
+    "Mistral Small 3.2", "Claude Code"), as they are written."""
     raw = title.split()
-    words = [w.strip(_EDGES) for w in raw]
+    words = [re.sub(r"['’]s$", "", w.strip(_EDGES)) for w in raw]  # "GPT OSS's"
     names = []
+    versions = set()  # where a word was read as a version: "R1" of "DeepSeek R1 0528"
     for i in range(1, len(words)):
-        version = None if raw[i].startswith("(") else _VERSION.match(words[i])  # "(1986)"
         before = words[i - 1]
-        after = words[i + 1].lower() if i + 1 < len(words) else ""
-        if (
-            version is None
-            or _AMOUNT.search(version.group(1))
-            or after in _UNITS
-            or not _is_name_word(before)
-        ):
+        # Not across a comma or a colon ("Executive Order, G7"), nor on from a version.
+        if not _is_name_word(before) or raw[i - 1][-1] in ",:;" or i - 1 in versions:
             continue
-        parts = [before, version.group(1)]
+        version = _version_at(raw, words, i)
+        if version is None:
+            if (
+                words[i].lower() in _KINDS
+                and words[i][0].isupper()
+                and _version_at(raw, words, i + 1) is None
+                and (i + 1 == len(words) or words[i + 1] != "of")  # "EU Code of Practice"
+                and before.lower() not in _TIERS
+                and not _VERSION.match(before)  # "M4 Studio"
+                and (_NAME.fullmatch(before) or not _GENERIC.search(before))
+            ):
+                names.append(f"{before} {words[i]}")
+            continue
+        versions.add(i)
+        parts = [before, version] if version else [before]  # a release: "Dingo 1.9.0"
         if before.lower() in _TIERS and i >= 2 and _is_name_word(words[i - 2]):
             parts.insert(0, words[i - 2])
         names.append(" ".join(parts))
     return names
+
+
+def _version_at(raw: list[str], words: list[str], i: int) -> str | None:
+    """The version that word ``i`` of a title writes, if it writes one (not a year in
+    brackets, a size or an amount before a unit), and "" for a release's number
+    ("0.3.20"), which is no part of the name."""
+    if i >= len(words) or raw[i].startswith("("):  # "(1986)"
+        return None
+    version = _VERSION.match(words[i])
+    after = words[i + 1].lower() if i + 1 < len(words) else ""
+    if version is None or _AMOUNT.search(version.group(1)) or after in _UNITS:
+        return None
+    return "" if version.group(1).count(".") >= 2 else version.group(1)
 
 
 def _is_name_word(word: str) -> bool:
@@ -172,10 +209,14 @@ def _is_name_word(word: str) -> bool:
 
 def title_names(title: str) -> list[str]:
     """The names of things in a title, as tags: a model, a product, a lab ("Qwen3-Coder",
-    "GLM 4.5", "RTX 5090", "OpenAI"). A name with a version makes its bare family name no
-    tag of its own (not #glm beside #glm-4-5); sizes and quantizations are no names."""
+    "GLM 4.5", "RTX 5090", "Claude Code", "OpenAI"). A name with a version or a kind makes
+    its parts no tags of their own (not #glm beside #glm-4-5, nor #oss beside #gpt-oss);
+    sizes and quantizations are no names."""
     versioned = [slug(name) for name in _versioned_names(title)]
-    families = {tag.split("-")[0] for tag in versioned}
+    # A versioned name's parts and its version, alone or with a suffix, are no tags of their
+    # own: not #glm, #oss or #r1-0528 beside #glm-4-5, #gpt-oss or #deepseek-r1.
+    parts_of = {part for tag in versioned for part in tag.split("-")}
+    ends = tuple(slug(name.split()[-1]) for name in _versioned_names(title))
     # A title that shouts ("INSANE NEWS: FULLY UNCENSORED") names nothing by its capitals.
     shouting = len(set(re.findall(r"\b[A-Z]{4,}\b", title))) >= 3
     plain = []
@@ -193,7 +234,9 @@ def title_names(title: str) -> list[str]:
         if (
             len(name) > 2
             and parts[0] not in _STOP_NAMES  # "AI-native", "LLM-based"
-            and slug(name) not in families
+            and slug(name) not in parts_of
+            and not slug(name).startswith(tuple(end + "-" for end in ends))
+            and slug(name) not in ends
         ):
             plain.append(slug(name))
     return list(dict.fromkeys(versioned + plain))
