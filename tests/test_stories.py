@@ -279,6 +279,9 @@ def test_a_briefs_hashtags_are_kept_when_they_sort() -> None:
     # A name cut in two tags is one where the text never writes its first part alone.
     film = "The film starred Errol Flynn. Rust is fast, and the Rust LSP is small."
     assert written_tags(["errol", "flynn", "rust", "lsp"], film) == ["errol-flynn", "rust", "lsp"]
+    # A kind of product that the text only writes as a name after another is one with it.
+    claude = "Claude writes well. Claude Code is a CLI that writes code."
+    assert written_tags(["claude", "code", "cli"], claude) == ["claude-code", "cli"]
 
 
 def test_vocabulary_tags_are_those_of_a_search_per_tag(shared_data: Path) -> None:

@@ -423,10 +423,16 @@ def written_tags(tags: Sequence[str], text: str) -> list[str]:
 
 def _always_together(first: str, second: str, text: str) -> bool:
     """Whether ``text`` writes the tag ``first`` only ever followed by ``second`` (in any
-    case; "Electric Scooters" for #electric #scooter), and the two fit one hashtag."""
+    case; "Electric Scooters" for #electric #scooter), or ``second``, a kind of product,
+    only ever as the name of one after ``first`` ("Claude Code" for #claude #code; #rust
+    #lsp stay two), and the two fit one hashtag."""
     if len(first) + 1 + len(second) > 30:
         return False
-    words = re.escape(first.replace("-", " "))
-    together = len(re.findall(rf"\b{words} {re.escape(second.replace('-', ' '))}s?\b", text, re.I))
-    alone = len(re.findall(rf"\b{words}\b", text, re.I))
-    return 0 < together == alone
+    one, two = (re.escape(tag.replace("-", " ")) for tag in (first, second))
+    together = len(re.findall(rf"\b{one} {two}s?\b", text, re.I))
+    # A kind is counted where it is written as a name: "Code", not the word "code".
+    named = [m for m in re.finditer(rf"\b{two}s?\b", text, re.I) if m.group()[0].isupper()]
+    return together > 0 and (
+        together == len(re.findall(rf"\b{one}\b", text, re.I))
+        or (second in _KINDS and together == len(named))
+    )
