@@ -625,7 +625,9 @@ _SECTION_ANSWERS: dict[str, Any] = {
     },
     "comparison": {"comparison": {"columns": [], "rows": [], "cites": []}},
     "technical_deep_dive": {
-        "technical_deep_dive": [{"text": "The index is smaller.", "cites": [1]}]
+        "technical_deep_dive": [
+            {"text": "The passage states that the index is smaller.", "cites": [1]}
+        ]
     },
     "future_implications": {"future_implications": []},
     "events": {"events": []},
@@ -656,6 +658,39 @@ def test_a_string_cut_at_its_bound_ends_at_a_sentence_or_a_word(cut: str, ended:
     assert mend_cut(cut, {**schema, "maxLength": len(cut) + 10}) == cut  # not at its bound
 
 
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        # Written by Qwen2.5-Coder-1.5B in the demo's briefs (Future implications).
+        (
+            "The passage states that AI companies are destroying physical books to train "
+            "their models.",
+            "AI companies are destroying physical books to train their models.",
+        ),
+        (
+            "According to passages 2 and 3, the model runs at 20 tok/s.",
+            "The model runs at 20 tok/s.",
+        ),
+        ("The model runs at 20 tok/s, as mentioned in the passage.", "The model runs at 20 tok/s."),
+        ("Passage 3 notes that iPhone sales fell.", "iPhone sales fell."),
+        ("It is stated in the passage that gpt-oss is fast.", "gpt-oss is fast."),
+        # A source's attribution, and "passage" in another sense, stay.
+        ("The author argues that prices will fall.", "The author argues that prices will fall."),
+        ("The passage of the bill was delayed.", "The passage of the bill was delayed."),
+    ],
+)
+def test_a_sentence_framed_by_the_prompts_passages_says_it_without_them(
+    written: str, kept: str
+) -> None:
+    from newsdesk.briefs.writer import drop_frames
+
+    assert drop_frames(written) == kept
+    assert drop_frames({"hashtags": ["passage"], "text": written}) == {
+        "hashtags": ["passage"],
+        "text": kept,
+    }
+
+
 def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written(
     clustered: Path, tmp_path: Path, http_server: Any
 ) -> None:
@@ -681,6 +716,7 @@ def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written
     refilled = brief.tldr.why_it_matters.text
     assert "措施" not in refilled and refilled.rstrip("…") in sources
     assert [c.text for c in brief.key_takeaways] == ["The release is smaller."]
+    assert [c.text for c in brief.technical_deep_dive] == ["The index is smaller."]
     assert brief.tldr.who_should_care == ["Developers", "Researchers"]  # each reader once
     desk.close()
 

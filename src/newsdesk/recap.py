@@ -351,7 +351,7 @@ class Recapper:
 
     def _opening(self, content: dict[str, Any], period: Period) -> Any:
         """Ask for the opening, check each sentence, keep those not found unsupported."""
-        from newsdesk.briefs.writer import max_tokens, mend_cut, repeats
+        from newsdesk.briefs.writer import drop_frames, max_tokens, mend_cut, repeats
         from newsdesk.grounding import Claim as Checked
 
         passages = content["passages"]
@@ -368,7 +368,7 @@ class Recapper:
             raise RecapError(f"the model's opening of {period.label} did not validate: {e}") from e
         texts = [p["text"] for p in passages]
         # No link in the opening: the page links each story itself.
-        sentences = [(scrub_urls(c.text, set()), c.cites) for c in opening.opening]
+        sentences = [(drop_frames(scrub_urls(c.text, set())), c.cites) for c in opening.opening]
         sentences = [(text, cites) for text, cites in sentences if text]
         # A sentence that repeats one before it says nothing new (the 1.5B wrote the same
         # sentence twice, the second cut short).

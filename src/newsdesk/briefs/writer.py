@@ -304,6 +304,52 @@ def _drop_echoes(value: Any, pack_runs: set[str], scripts: set[str]) -> Any:
     return value
 
 
+# The prompt's own word for a source, as a small model frames a sentence with it: "The
+# passage states that ...", "According to passages 2 and 3, ...", "..., as mentioned in
+# the passage." A reader knows no passages: a frame around a clause is left out, and one
+# before a noun ("The passage discusses the development of ...") says "source" instead.
+# Attributions to a person or a site ("the author argues that") are the sources' own
+# words and stay.
+_PASSAGE = r"(?:the |this |these |both )?passages?(?: \[?\d+\]?(?:(?:,| and) \[?\d+\]?)*)?"
+_VERBS = (
+    r"(?:states?|says?|notes?|mentions?|suggests?|reports?|indicates?|shows?|explains?"
+    r"|highlights?|describes?|emphasi[sz]es?|claims?|argues?|reveals?|discuss(?:es)?)"
+)
+_FRAMES = (
+    re.compile(
+        r"^(?:it is (?:stated|mentioned|noted) in |according to |as (?:stated|mentioned|noted"
+        rf"|described) in ){_PASSAGE}(?:,\s*|\s+that\s+)",
+        re.I,
+    ),
+    re.compile(rf"^{_PASSAGE} (?:also |further |clearly )?{_VERBS}(?: that|:)\s+", re.I),
+    re.compile(
+        rf",? (?:as (?:stated|mentioned|noted|described) )?(?:in|by|from) {_PASSAGE}(?=[.;]?$)",
+        re.I,
+    ),
+)
+_SUBJECT = re.compile(rf"^(?:the |this )?passage( \[?\d+\]?)?(?= (?:also )?{_VERBS} )", re.I)
+_SUBJECTS = re.compile(rf"^(?:the |these |both )?passages(?= (?:also )?{_VERBS} )", re.I)
+
+
+def drop_frames(value: Any) -> Any:
+    """``value`` with each string's frame of passages taken out: "The passage states that
+    AI companies are ..." is "AI companies are ...", "The passage discusses the
+    development of a compiler" "The source discusses ..." (``_FRAMES``)."""
+    if isinstance(value, str):
+        text = value
+        for frame in _FRAMES:
+            text = frame.sub("", text, count=1)
+        text = _SUBJECTS.sub("The sources", _SUBJECT.sub("The source", text, count=1), count=1)
+        if text != value and re.match(r"[a-z]+\b(?![-.])", text):  # not "gpt-oss", "iPhone"
+            text = text[0].upper() + text[1:]
+        return text if len(text) >= 8 else value
+    if isinstance(value, list):
+        return [drop_frames(v) for v in value]
+    if isinstance(value, dict):
+        return {k: v if k == "hashtags" else drop_frames(v) for k, v in value.items()}
+    return value
+
+
 # The scripts an English brief may use whatever its sources: Latin ("é") and Greek letters
 # (α, μ), and the letters of Latin-1 named for what they are ("MICRO SIGN").
 _ENGLISH_SCRIPTS = frozenset({"LATIN", "GREEK", "MICRO", "FEMININE", "MASCULINE"})
@@ -633,6 +679,7 @@ class BriefWriter:
                     if taken[name]:
                         log.info("took %s out of section %s of %s", taken[name], name, story_id)
                     data = _drop_echoes(scrub_borrowed(data, provenance), pack_runs, scripts)
+                    data = drop_frames(data)
                     data = _drop_emptied(data)
                     if attempt == tries - 1:
                         data = _refill(data, pack, provenance)
