@@ -101,6 +101,30 @@ def test_page_and_comment_time_stamps_are_not_events() -> None:
     assert _dates("At 01:20 24th Mar 2010 , Tanya wrote : Happy birthday") == []
 
 
+def test_a_photo_caption_dates_no_event() -> None:
+    # The agencies' caption style, as in a demo item (AP via Hacker News).
+    assert _dates("The Pentagon is seen from the air, July 15, 2026, in Washington.") == []
+    assert _dates("Hegseth speaks during a briefing, Aug. 20, 2026, at the Pentagon.") == []
+    # A sentence of the story in the past tense, or a date after "on", is an event.
+    assert _dates("Trump signed the order, Jan. 5, 2026, in Washington.") != []
+    assert _dates("It opened on July 15, 2026, in Washington.") != []
+
+
+def test_today_that_means_nowadays_is_no_date() -> None:
+    # Sentences of the demo's Hacker News items and of Timeline17's articles.
+    for text in (
+        "This is one of the only reasons that Word Perfect survives today.",
+        "It raised questions that still divide musicians, critics and fans today.",
+        "Without Les Paul, popular music would not be what it is today.",
+        "The title role is taken by one of today's most admired tenors.",
+        "Engineering ambition has rarely been greater than it is today.",
+    ):
+        assert _dates(text) == [], text
+    # A launch's day stays one.
+    for text in ("Claude Opus 5 is available today.", "His debut album is released today."):
+        assert _dates(text) == [("today", "2024-09-10", "day")], text
+
+
 # --------------------------------------------------------------------------- relative
 
 

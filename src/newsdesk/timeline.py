@@ -257,6 +257,43 @@ _STAMP_AFTER = re.compile(
 )
 
 
+# "Today" that means nowadays, not the day: "Word Perfect survives today", "still divide
+# musicians today", "what it is today", "one of today's most admired tenors". Not "is
+# available today" or "is released today", a launch's day.
+_NOWADAYS_BEFORE = re.compile(
+    r"(?:\b(?:still|even|largely|hardly|no longer)\b[^.;:!?]{0,60}|\b(?:survives?|exists?"
+    r"|remains?|endures?|lives on|resonates?)\s+|\b(?:than|what|as)\s+(?:\w+\s+){0,2}"
+    r"(?:is|are)\s+)$",
+    re.IGNORECASE,
+)
+_NOWADAYS_AFTER = re.compile(r"\s*'\s*s\s+(?:most|best|leading|greatest)\b", re.IGNORECASE)
+
+
+# A photo's caption, in the agencies' style: a present-tense sentence, then ", July 15,
+# 2026, in Washington." ("The Pentagon is seen from the air, July 15, 2026, in
+# Washington."). The day the photo was taken, not an event of the story.
+_CAPTION_AFTER = re.compile(r",\s+(?:in|at|near|outside)\s+(?:the\s+)?[A-Z]")
+
+
+def _caption(text: str, start: int, end: int) -> bool:
+    """Whether the date at ``text[start:end]`` dates a photo's caption (``_CAPTION_AFTER``):
+    a comma before it, a place after it, and no past tense before it in its sentence."""
+    before = text[max(0, start - 150) : start]
+    clause = re.split(r"[.!?]\s", before)[-1]
+    return (
+        before.rstrip().endswith(",")
+        and bool(_CAPTION_AFTER.match(text, end))
+        and not _PAST.search(clause)
+    )
+
+
+def _nowadays(text: str, start: int, end: int) -> bool:
+    """Whether "today" at ``text[start:end]`` means nowadays (``_NOWADAYS_BEFORE``)."""
+    return bool(
+        _NOWADAYS_BEFORE.search(text, max(0, start - 80), start) or _NOWADAYS_AFTER.match(text, end)
+    )
+
+
 def _tense(text: str, start: int, end: int) -> Tense:
     """The tense around an expression: the nearest marker in the words just before it, else
     in the words just after it ("said on Monday that it will vote on Friday" has one past
@@ -327,8 +364,10 @@ def find_dates(text: str, published: date | datetime | None = None) -> list[Date
         for m in pattern.finditer(text):
             if any(m.start() < e and s < m.end() for s, e in taken):
                 continue
-            if _STAMP_BEFORE.search(text, max(0, m.start() - 40), m.start()) or _STAMP_AFTER.match(
-                text, m.end(), m.end() + 20
+            if (
+                _STAMP_BEFORE.search(text, max(0, m.start() - 40), m.start())
+                or _STAMP_AFTER.match(text, m.end(), m.end() + 20)
+                or _caption(text, m.start(), m.end())
             ):
                 taken.append((m.start(), m.end()))
                 continue
@@ -399,6 +438,8 @@ def _resolve(
         return date(ref.year + step, 1, 1), "year", "relative"
     if kind == "deictic":
         word = " ".join(g["word"].lower().split())
+        if word == "today" and _nowadays(m.string, m.start(), m.end()):
+            return None
         offset = {"yesterday": -1, "last night": -1, "tomorrow": 1}.get(word, 0)
         return ref + timedelta(days=offset), "day", "relative"
     if kind == "weekday":
