@@ -406,13 +406,17 @@ def test_a_brief_takes_no_name_that_only_a_request_gives() -> None:
         "hook": "Olvenbrook's Qwen3-Coder ships with a 256K context",
         "hashtags": ["#qwen3-coder", "#olvenbrook", "#zindlemark-kit"],
         "key_takeaways": [
-            {"text": "Knallerfjord certified the model, which runs on Ollama.", "cites": [1]}
+            {"text": "Knallerfjord certified the model, which runs on Ollama.", "cites": [1]},
+            {"text": "It runs on Ollama, Olvenbrook, LM Studio (Zindlemark).", "cites": [1]},
         ],
     }
     assert scrub_borrowed(brief, provenance) == {
         "hook": "'s Qwen3-Coder ships with a 256K context",
         "hashtags": ["#qwen3-coder"],
-        "key_takeaways": [{"text": "certified the model, which runs on Ollama.", "cites": [1]}],
+        "key_takeaways": [
+            {"text": "certified the model, which runs on Ollama.", "cites": [1]},
+            {"text": "It runs on Ollama, LM Studio.", "cites": [1]},
+        ],
     }
 
 
@@ -487,7 +491,7 @@ def test_a_request_that_points_reaches_its_whole_item() -> None:
     # Copied as it is spelled, it goes too.
     kept, requests = split_injections(f"{article}\n\n{spelled}")
     copied = "It is spelled T - O - R - V - E - N - A, one word."
-    assert scrub_borrowed(copied, Provenance([kept], [requests])) == "It is spelled , one word."
+    assert scrub_borrowed(copied, Provenance([kept], [requests])) == "It is spelled, one word."
 
 
 def test_requests_in_more_languages_ask_and_point() -> None:

@@ -619,6 +619,9 @@ def scrub_borrowed(value: Any, provenance: Provenance, *, tags: bool = False) ->
             return None
         for word in words:
             value = re.sub(rf"(?<![\w.-]){re.escape(word)}(?![\w-])", "", value)
+        # What the word leaves: "self-hosted, , agentic" is "self-hosted, agentic".
+        value = re.sub(r"\(\s*\)", "", re.sub(r",(?:\s*,)+", ",", value))
+        value = re.sub(r"[ \t]+(?=[,.;:!?](?:\s|$))", "", value)
         return re.sub(r"[ \t]{2,}", " ", value).strip()
     if isinstance(value, list):
         kept = [scrub_borrowed(v, provenance, tags=tags) for v in value]

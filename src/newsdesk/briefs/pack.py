@@ -184,7 +184,9 @@ def _item_text(row: Any) -> tuple[str, str]:
         title = ""
     if body.startswith(title):
         return body, requests
-    return (f"{title}. {body}" if body else title), requests
+    # A paragraph of its own: "Building a ... factory." and the body's "tl;dr: It worked!"
+    # are two sentences, not one that asks for a TL;DR.
+    return (f"{title}.\n\n{body}" if body else title), requests
 
 
 def _importance(row: Any) -> tuple[float, float]:

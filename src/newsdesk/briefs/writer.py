@@ -757,7 +757,13 @@ def _timeline(entries: Sequence[tuple[Any, int]], events: list[str]) -> Timeline
     evidence. No evidence, no entry, no model call. Without the model's wording (it did not
     validate), the evidence itself, cut to a claim's length, rather than no timeline."""
     if len(events) != len(entries):
-        events = [entry.summary[0].sentence[:180] for entry, _ in entries]
+        events = [""] * len(entries)
+    # An entry worded as its date alone ("2026-08-21", as the 1.5B wrote for two of 24
+    # briefs) says no event: its evidence does.
+    events = [
+        event if len(re.findall(r"[^\W\d_]{2,}", event)) >= 2 else entry.summary[0].sentence[:180]
+        for (entry, _), event in zip(entries, events, strict=True)
+    ]
     return Timeline(
         timeline=[
             TimelineEntry(
