@@ -99,6 +99,8 @@ def test_page_and_comment_time_stamps_are_not_events() -> None:
     assert _dates("Page last updated at 10:39 GMT , Wednesday , 28 September 2011 Help") == []
     assert _dates("8th November 2011 - 17:42 This comment was removed") == []
     assert _dates("At 01:20 24th Mar 2010 , Tanya wrote : Happy birthday") == []
+    assert _dates("11.44, Friday 21 Aug 2026 Link to this post Comments on Hacker News") == []
+    assert _dates("It scored 11.5 on Friday 21 Aug 2026.") != []
 
 
 def test_a_photo_caption_dates_no_event() -> None:

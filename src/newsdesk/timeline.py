@@ -246,10 +246,12 @@ Tense = Literal["past", "future"] | None
 
 # A date next to a clock time or "last updated" is a page's or a comment's time stamp
 # ("Page last updated at 10:39 GMT, Wednesday, 28 September 2011", "8th November 2011 -
-# 17:42", "At 01:20 24th Mar 2010, Tanya wrote"): when something was written, not an event.
+# 17:42", "At 01:20 24th Mar 2010, Tanya wrote", a blog's "11.44, Friday 21 Aug 2026"):
+# when something was written, not an event.
 _STAMP_BEFORE = re.compile(
-    r"(?:\b\d{1,2}:\d\d\s*(?:GMT|BST|UTC|UK|[AP]M|[ECMP][SD]?T)?|updated(?:\s+at)?|posted"
-    r"(?:\s+on)?|published(?:\s+on)?)\s*[,|]?\s*(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\s*,?\s*)?$",
+    r"(?:\b\d{1,2}:\d\d\s*(?:GMT|BST|UTC|UK|[AP]M|[ECMP][SD]?T)?|\b\d{1,2}\.\d\d\s*,|updated"
+    r"(?:\s+at)?|posted(?:\s+on)?|published(?:\s+on)?)\s*[,|]?\s*"
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\s*,?\s*)?$",
     re.IGNORECASE,
 )
 _STAMP_AFTER = re.compile(
