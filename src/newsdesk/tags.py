@@ -212,11 +212,12 @@ def title_names(title: str) -> list[str]:
     "GLM 4.5", "RTX 5090", "Claude Code", "OpenAI"). A name with a version or a kind makes
     its parts no tags of their own (not #glm beside #glm-4-5, nor #oss beside #gpt-oss);
     sizes and quantizations are no names."""
-    versioned = [slug(name) for name in _versioned_names(title)]
+    written = _versioned_names(title)
+    versioned = [slug(name) for name in written]
     # A versioned name's parts and its version, alone or with a suffix, are no tags of their
     # own: not #glm, #oss or #r1-0528 beside #glm-4-5, #gpt-oss or #deepseek-r1.
     parts_of = {part for tag in versioned for part in tag.split("-")}
-    ends = tuple(slug(name.split()[-1]) for name in _versioned_names(title))
+    ends = tuple(slug(name.split()[-1]) for name in written)
     # A title that shouts ("INSANE NEWS: FULLY UNCENSORED") names nothing by its capitals.
     shouting = len(set(re.findall(r"\b[A-Z]{4,}\b", title))) >= 3
     plain = []

@@ -271,6 +271,13 @@ _NOWADAYS_BEFORE = re.compile(
 _NOWADAYS_AFTER = re.compile(r"\s*'\s*s\s+(?:most|best|leading|greatest)\b", re.IGNORECASE)
 
 
+def _nowadays(text: str, start: int, end: int) -> bool:
+    """Whether "today" at ``text[start:end]`` means nowadays (``_NOWADAYS_BEFORE``)."""
+    return bool(
+        _NOWADAYS_BEFORE.search(text, max(0, start - 80), start) or _NOWADAYS_AFTER.match(text, end)
+    )
+
+
 # A photo's caption, in the agencies' style: a present-tense sentence, then ", July 15,
 # 2026, in Washington." ("The Pentagon is seen from the air, July 15, 2026, in
 # Washington."). The day the photo was taken, not an event of the story.
@@ -286,13 +293,6 @@ def _caption(text: str, start: int, end: int) -> bool:
         before.rstrip().endswith(",")
         and bool(_CAPTION_AFTER.match(text, end))
         and not _PAST.search(clause)
-    )
-
-
-def _nowadays(text: str, start: int, end: int) -> bool:
-    """Whether "today" at ``text[start:end]`` means nowadays (``_NOWADAYS_BEFORE``)."""
-    return bool(
-        _NOWADAYS_BEFORE.search(text, max(0, start - 80), start) or _NOWADAYS_AFTER.match(text, end)
     )
 
 
