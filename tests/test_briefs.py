@@ -875,7 +875,7 @@ def test_drop_policy_removes_unsupported_claims_where_a_section_can_spare_them(
     assert verdicts[1].label == "unsupported" and verdicts[3].label == "supported"
 
 
-def test_takeaways_that_repeat_the_tldr_are_left_out_but_a_section_keeps_one() -> None:
+def test_takeaways_that_repeat_the_tldr_are_left_out() -> None:
     from newsdesk.briefs.writer import _drop_repeats, repeats
 
     said = (
@@ -907,8 +907,9 @@ def test_takeaways_that_repeat_the_tldr_are_left_out_but_a_section_keeps_one() -
     )
     kept = _drop_repeats(brief)
     assert [c.text for c in kept.key_takeaways] == ["Libraries lose their last copies."]
-    # The deep dive's only point repeats the TL;DR too, but a section must keep one.
-    assert kept.technical_deep_dive == brief.technical_deep_dive
+    # The deep dive's only point repeats the TL;DR too: the section is left empty (the
+    # page says "Nothing beyond the TL;DR and the takeaways").
+    assert kept.technical_deep_dive == []
     assert kept.tldr == brief.tldr and kept.hook == brief.hook
     assert not repeats("Libraries lose their last copies.", [said])
 

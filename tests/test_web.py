@@ -287,4 +287,12 @@ def test_story_timeline_holds_the_dated_archive_stories(settings: Settings) -> N
     assert story["brief"]["brief"]["timeline"][0]["event"] == event
     # A story with no related story has no archive entry.
     assert client.get(f"/api/v1/stories/{ids['b']}").json()["archive_timeline"] == []
+    # A section left empty (its points repeated the TL;DR, or the checker dropped them)
+    # says so.
+    save_hand_brief(
+        desk.store, ids["b"], hand_brief(event, key_takeaways=[], technical_deep_dive=[])
+    )
+    page = client.get(f"/stories/{ids['b']}").text
+    assert "Nothing beyond the TL;DR.</p>" in page
+    assert "Nothing beyond the TL;DR and the takeaways.</p>" in page
     desk.close()

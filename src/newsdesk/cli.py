@@ -393,6 +393,8 @@ def _print_brief(row: Any) -> None:
     console.print("\n[bold]Key takeaways[/]")
     for claim in brief["key_takeaways"]:
         console.print(f"- {_claim(claim)}")
+    if not brief["key_takeaways"]:
+        console.print("Nothing beyond the TL;DR.")
     table = brief["comparison"]
     if table["columns"] and table["rows"]:
         grid = Table(*map(_plain, table["columns"]), title="Comparison")
@@ -403,6 +405,8 @@ def _print_brief(row: Any) -> None:
     console.print("\n[bold]Technical deep dive[/]")
     for claim in brief["technical_deep_dive"]:
         console.print(f"- {_claim(claim)}")
+    if not brief["technical_deep_dive"]:
+        console.print("Nothing beyond the TL;DR and the takeaways.")
     if brief["future_implications"]:
         console.print("\n[bold]Future implications[/]")
         for item in brief["future_implications"]:

@@ -826,14 +826,15 @@ def repeats(text: str, earlier: Sequence[str], share: float = 0.8) -> bool:
 def _drop_repeats(brief: Brief) -> Brief:
     """``brief`` without the key takeaways and deep-dive points that repeat a claim before
     them in reading order (``repeats``): Qwen2.5-Coder-1.5B gave one brief of the demo
-    the same sentence as its "What changed" and its first takeaway. A section keeps its
-    first entry all the same, since it must have one."""
+    the same sentence as its "What changed" and its first takeaway. A section left with
+    none says so on the page ("Nothing beyond the TL;DR"), as one that the checker
+    emptied with ``grounding_policy = drop`` does."""
     said = [c.text for c in (brief.tldr.what_changed, brief.tldr.why_it_matters)]
     said.append(brief.tldr.what_to_do_next.text)
     kept: dict[str, list[Claim]] = {}
     for name in ("key_takeaways", "technical_deep_dive"):
         claims: list[Claim] = getattr(brief, name)
-        kept[name] = [c for c in claims if not repeats(c.text, said)] or claims[:1]
+        kept[name] = [c for c in claims if not repeats(c.text, said)]
         said += [c.text for c in kept[name]]
     return brief.model_copy(update=kept)
 
