@@ -22,6 +22,7 @@ from newsdesk.briefs.schema import (
     HASHTAG_PATTERN,
     PERSONAS,
     SECTIONS,
+    TLDR,
     Brief,
     Headline,
     json_schema,
@@ -745,7 +746,12 @@ def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written
     assert "措施" not in refilled and refilled.rstrip("…") in sources
     assert [c.text for c in brief.key_takeaways] == ["The release is smaller."]
     assert [c.text for c in brief.technical_deep_dive] == ["The index is smaller."]
-    assert brief.tldr.who_should_care == ["Developers", "Researchers"]  # each reader once
+    # Each reader once, and only those whose fields the sources speak of (the release's
+    # pack gives none of the Researchers' tags).
+    assert TLDR.model_validate(
+        {**_SECTION_ANSWERS["tldr"]["tldr"], "what_changed": {"text": "It ships.", "cites": [1]}}
+    ).who_should_care == ["Developers", "Researchers"]
+    assert brief.tldr.who_should_care == ["Developers"]
     desk.close()
 
 

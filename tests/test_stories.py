@@ -22,11 +22,13 @@ from newsdesk.store import Store, story_id_for
 from newsdesk.stories import collection_delay, freshness, importance, rank
 from newsdesk.tags import (
     VOCABULARY,
+    cared_for,
     hashtags,
     merged,
     slug,
     tally,
     title_names,
+    topic_tags,
     vocabulary_tags,
     written_tags,
 )
@@ -241,6 +243,21 @@ def test_model_names_in_recorded_titles(shared_data: Path) -> None:
     sizes = [t for t in counts if re.fullmatch(r"a?\d+b|i?q\d.*|\d+-\d+b", t)]
     assert sizes == []
     assert not any(t.startswith(("day-", "top-", "version-")) for t in counts)
+
+
+def test_a_brief_names_the_readers_its_sources_speak_to() -> None:
+    # Personas Qwen2.5-Coder-1.5B named for stories of the demo, with words of their packs.
+    pentagon = "The Pentagon fired the editor-in-chief; a lawsuit and a court fight may follow."
+    assert cared_for(["Investors", "Policy & Legal", "ML Engineers"], pentagon) == [
+        "Policy & Legal"
+    ]
+    compiler = "A JIT compiler for Postgres, written with an LLM; the database runs faster."
+    assert cared_for(["Developers", "Researchers", "Investors"], compiler) == ["Developers"]
+    # A brief's hashtags count too; with no persona supported, the first one named stays.
+    assert cared_for(["Investors", "Developers"], "Prices rose.", ["funding"]) == ["Investors"]
+    z80 = "The Z80 microprocessor from the 1970s is still alive."
+    assert cared_for(["Researchers", "Developers", "Investors"], z80) == ["Researchers"]
+    assert topic_tags(pentagon) == {"law"} and "programming" not in topic_tags(z80)
 
 
 def test_a_briefs_hashtags_are_kept_when_they_sort() -> None:

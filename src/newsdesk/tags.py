@@ -55,18 +55,42 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "rag": (r"rag", r"retrieval[- ]augmented", r"vector (?:db|database|search)", r"embeddings?"),
 }
 
-# The tags each reader of "who should care" follows: a story carrying one is for that
-# persona even before (or without) a brief naming them.
+# The tags each reader of "who should care" follows, of the vocabulary and of the desk's
+# topics (``TOPICS``): a story carrying one is for that persona even before (or without) a
+# brief naming them, and a brief names a persona only where its sources speak of one of
+# them (``cared_for``).
 PERSONA_TAGS: dict[str, frozenset[str]] = {
-    "Founders & Product Leaders": frozenset({"funding", "agents", "coding", "open-weights"}),
+    "Founders & Product Leaders": frozenset(
+        {"funding", "agents", "coding", "open-weights", "business", "startups", "advertising"}
+    ),
     "ML Engineers": frozenset(
         {"inference", "quantization", "fine-tuning", "hardware", "local-llm", "rag"}
+        | {"performance"}
     ),
-    "Researchers": frozenset({"research", "benchmarks", "reasoning", "safety", "multimodal"}),
-    "Developers": frozenset({"coding", "agents", "rag", "local-llm", "inference"}),
-    "Policy & Legal": frozenset({"policy", "us-policy", "safety", "china-ai"}),
-    "Investors": frozenset({"funding", "hardware", "china-ai"}),
+    "Researchers": frozenset(
+        {"research", "benchmarks", "reasoning", "safety", "multimodal", "science"}
+    ),
+    "Developers": frozenset(
+        {"coding", "agents", "rag", "local-llm", "inference", "programming", "compilers"}
+        | {"databases", "web", "devops", "systems", "open-source", "performance", "security"}
+        | {"self-hosted"}
+    ),
+    "Policy & Legal": frozenset(
+        {"policy", "us-policy", "safety", "china-ai", "politics", "law", "privacy", "trade"}
+    ),
+    "Investors": frozenset(
+        {"funding", "hardware", "china-ai", "business", "startups", "economics"}
+    ),
 }
+
+
+def cared_for(personas: Sequence[str], text: str, tags: Sequence[str] = ()) -> list[str]:
+    """The personas of ``personas`` (a brief's "who should care") whose tags ``text`` or
+    ``tags`` give (``PERSONA_TAGS``), in order; the first of them when none is: a small
+    model names "Investors" for a story of a 1970s microprocessor."""
+    found = set(tags) | set(vocabulary_tags(text)) | topic_tags(text)
+    kept = [p for p in personas if PERSONA_TAGS.get(p, frozenset()) & found]
+    return kept or list(personas[:1])
 
 
 def persona_score(persona: str, who_should_care: Sequence[str], tags: Sequence[str]) -> int:
@@ -373,6 +397,17 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "audio": ("audio", "music", "sound"),
     "devices": ("e[- ]readers?", "phones?", "smartphones?", "laptops?", "tablets?", "wearables?"),
 }
+_TOPIC_WORDS = {
+    tag: re.compile(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
+    for tag, phrases in TOPICS.items()
+}
+
+
+def topic_tags(text: str) -> set[str]:
+    """The tags of ``TOPICS`` whose words occur in ``text``, in any case."""
+    return {tag for tag, words in _TOPIC_WORDS.items() if words.search(text)}
+
+
 # Tags that sort nothing on a desk of AI and tech news.
 _EMPTY_TAGS = frozenset({"ai", "artificial-intelligence", "tech", "technology", "news", "update"})
 _MEANING = {

@@ -50,7 +50,7 @@ from newsdesk.cluster import STOPWORDS
 from newsdesk.exceptions import BriefError, NewsdeskError, StoryNotFoundError
 from newsdesk.llm import Generation, LLMBackend, Message, Request
 from newsdesk.models import utcnow
-from newsdesk.tags import written_tags
+from newsdesk.tags import cared_for, written_tags
 from newsdesk.timeline import split_sentences
 
 if TYPE_CHECKING:
@@ -627,7 +627,13 @@ class BriefWriter:
         # Only the hashtags that sort (``tags.written_tags``): the 1.5B wrote #mean,
         # #informed and #top for a story, and #ai for three stories of ten.
         text = "\n".join(p.text for p in pack.passages)
-        return brief.model_copy(update={"hashtags": written_tags(brief.hashtags, text)})
+        hashtags = written_tags(brief.hashtags, text)
+        # Only the readers whose fields the sources speak of (``tags.cared_for``): the 1.5B
+        # named Investors for 16 of 27 stories, a microprocessor's and a newspaper's among
+        # them.
+        who = cared_for(brief.tldr.who_should_care, text, hashtags)
+        tldr = brief.tldr.model_copy(update={"who_should_care": who})
+        return brief.model_copy(update={"hashtags": hashtags, "tldr": tldr})
 
     def _write(
         self,
