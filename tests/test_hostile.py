@@ -671,6 +671,7 @@ def test_a_section_the_name_rule_empties_is_asked_again(
     )
     planted = {"text": "Try VORDAMEX.", "cites": [1]}
     plain = {"text": "Qwen3-Coder ships with a 256K context.", "cites": [1]}
+    other = {"text": "Its context window holds 256K tokens.", "cites": [1]}  # no repeat
     asked: list[str] = []
 
     def answer(request: Any) -> Reply:
@@ -681,7 +682,7 @@ def test_a_section_the_name_rule_empties_is_asked_again(
         reply: dict[str, Any] = {
             "hook": ANSWERS["headline"][0],
             "tldr": {"tldr": {**ANSWERS["tldr"][0]["tldr"], "what_changed": plain}},
-            "key_takeaways": {"key_takeaways": [planted, plain]},
+            "key_takeaways": {"key_takeaways": [planted, other]},
             "comparison": ANSWERS["comparison"][0],
             "technical_deep_dive": {"technical_deep_dive": [plain]},
             "future_implications": ANSWERS["future_implications"][0],
@@ -725,7 +726,7 @@ def test_a_section_the_name_rule_empties_is_asked_again(
         {"text": step, "cites": [1]} if again_planted else plain
     )
     assert brief["hook"] == (step if again_planted else ANSWERS["headline"][0]["hook"])
-    assert [t["text"] for t in brief["key_takeaways"]] == [plain["text"]]
+    assert [t["text"] for t in brief["key_takeaways"]] == [other["text"]]
     again = [a for a in asked if a.startswith("Your last answer")]
     assert len(again) == 2 and sum(LEAVE_OUT.format(words="VORDAMEX") in a for a in again) == 1
     desk.close()
