@@ -256,14 +256,15 @@ def title_names(title: str) -> list[str]:
             itertools.takewhile(lambda p: not _SIZE.match(p) and p.lower() not in _LIKE, parts)
         )
         name = "-".join(kept)
+        tag = slug(name)
         if (
             len(name) > 2
             and parts[0] not in _STOP_NAMES  # "AI-native", "LLM-based"
-            and slug(name) not in parts_of
-            and not slug(name).startswith(tuple(end + "-" for end in ends))
-            and slug(name) not in ends
+            and tag not in parts_of
+            and tag not in ends  # "R1" and "R1-0528" of "DeepSeek R1"
+            and not tag.startswith(tuple(end + "-" for end in ends))
         ):
-            plain.append(slug(name))
+            plain.append(tag)
     return list(dict.fromkeys(versioned + plain))
 
 

@@ -327,8 +327,7 @@ _FRAMES = (
         re.I,
     ),
 )
-_SUBJECT = re.compile(rf"^(?:the |this )?passage( \[?\d+\]?)?(?= (?:also )?{_VERBS} )", re.I)
-_SUBJECTS = re.compile(rf"^(?:the |these |both )?passages(?= (?:also )?{_VERBS} )", re.I)
+_SUBJECT = re.compile(rf"^{_PASSAGE}(?= (?:also )?{_VERBS} )", re.I)
 
 
 def drop_frames(value: Any) -> Any:
@@ -339,7 +338,9 @@ def drop_frames(value: Any) -> Any:
         text = value
         for frame in _FRAMES:
             text = frame.sub("", text, count=1)
-        text = _SUBJECTS.sub("The sources", _SUBJECT.sub("The source", text, count=1), count=1)
+        text = _SUBJECT.sub(
+            lambda m: "The sources" if "passages" in m.group().lower() else "The source", text
+        )
         if text != value and re.match(r"[a-z]+\b(?![-.])", text):  # not "gpt-oss", "iPhone"
             text = text[0].upper() + text[1:]
         return text if len(text) >= 8 else value
