@@ -677,6 +677,20 @@ _SECTION_ANSWERS: dict[str, Any] = {
         ("It ships on Tuesday (see the notes).", "It ships on Tuesday (see the notes)."),
         ("Canada matches the tariff, at 50%", "Canada matches the tariff…"),
         ("It was built in 1966 (the Lunar Orbiter)", "It was built in 1966 (the Lunar…"),
+        # A stop that the grammar chose when the next word no longer fit (demo briefs,
+        # 2026-12-06): after a function word, an abbreviation or a bare number.
+        (
+            "Canada paused the talks, which called into question the reliability of any.",
+            "Canada paused the talks, which called into question the reliability…",
+        ),
+        ("It is cool. Go check it!", "It is cool."),
+        (
+            "It names defendants with ties to the president. Mr.",
+            "It names defendants with ties to the president.",
+        ),
+        ("It maps dark matter, the 4.", "It maps dark matter…"),
+        # A sentence that ends at its bound on a word of its own stays.
+        ("It decoded its enigmatic inscription.", "It decoded its enigmatic inscription."),
     ],
 )
 def test_a_string_cut_at_its_bound_ends_at_a_sentence_or_a_word(cut: str, ended: str) -> None:

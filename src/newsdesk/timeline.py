@@ -90,7 +90,7 @@ class Timeline:
 # --------------------------------------------------------------------------- sentences
 
 # Words after which a full stop does not end a sentence.
-_ABBREVIATIONS = frozenset(
+ABBREVIATIONS = frozenset(
     """
     mr mrs ms dr prof sr jr st mt gen col lt sgt capt cmdr gov sen rep rev hon pres jan feb
     mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun inc
@@ -118,7 +118,7 @@ def split_sentences(text: str) -> list[str]:
             before = text[start : m.start()].rstrip()
             word = before.rsplit(None, 1)[-1] if before else ""
             word = word.lstrip("\"'‘“([")
-            if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+            if word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
                 continue
             if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):  # U.S. / e.g.
                 continue
