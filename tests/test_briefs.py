@@ -420,12 +420,17 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     row = desk.brief(written)
     brief = Brief.model_validate(row.brief)
     html = page.text
-    # A verdict for every claim, every row and the hook, which heads the page.
+    # A verdict for every claim, every row and the hook, which heads the page and the
+    # lists where the checker supports it; else the story's title does.
     assert html.count('class="verdict ') == len(row.verdicts)
     assert len(row.verdicts) == len(brief.claims()) + len(brief.comparison.rows) + 1
     hook = split_verdicts(brief, row.verdicts)[2]
+    headline = brief.hook if hook["label"] == "supported" else desk.story(written).title
+    assert f"<h1>{escape(headline)}</h1>" in html
     assert re.search(
-        rf'<p class="meta hook-check">[^<]*<span class="verdict {hook["label"]}"', html
+        rf'<p class="meta hook-check">[^<]*(?:“{re.escape(str(escape(brief.hook)))}”[^<]*)?'
+        rf'<span class="verdict {hook["label"]}"',
+        html,
     )
     for verdict in row.verdicts:
         assert LABELS[verdict["label"]] in html
@@ -440,7 +445,7 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     assert "The brief of this story is pending." in client.get(f"/stories/{pending}").text
     home = client.get("/").text  # the home page leads to both, the hook where there is one
     assert f'href="/stories/{written}"' in home and f'href="/stories/{pending}"' in home
-    assert str(escape(brief.hook)) in home and "brief pending" in home
+    assert str(escape(headline)) in home and "brief pending" in home
     # A persona's river: the stories whose brief names them first, then those with their tags.
     reader = brief.tldr.who_should_care[0]
     mine = re.findall(r'href="/stories/([^"]+)"', client.get("/", params={"persona": reader}).text)
@@ -462,6 +467,8 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     # The JSON API gives the same story, brief and verdicts.
     listed = {s["id"]: s for s in client.get("/api/v1/stories").json()}
     assert listed[written]["hook"] == brief.hook and listed[pending]["hook"] is None
+    assert listed[written]["headline"] == headline
+    assert listed[pending]["headline"] == desk.story(pending).title
     assert listed[written]["grounding_score"] == row.grounding_score
     one = client.get(f"/api/v1/stories/{written}").json()
     assert one["brief"]["verdicts"] == row.verdicts and one["brief"]["version"] == 1
@@ -480,14 +487,20 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
         assert response.status_code == 200
         if fmt == "json":
             (item,) = response.json()["items"]
-            assert item["title"] == brief.hook and "What changed" in item["content_html"]
+            assert item["title"] == headline and "What changed" in item["content_html"]
             continue
         parsed = feedparser.parse(response.content)
         assert parsed.bozo == 0, parsed.get("bozo_exception")
         (entry,) = parsed.entries
-        assert entry.title == brief.hook and entry.link.endswith(f"/stories/{written}")
+        assert entry.title == headline and entry.link.endswith(f"/stories/{written}")
         content = entry.content[0].value if fmt == "atom" else entry.summary
         assert "What changed" in content and "<script" not in content
+        # A TL;DR claim that the checker does not support is marked, as on the page.
+        marked = [
+            v for v in split_verdicts(brief, row.verdicts)[0][:3] if v["label"] != "supported"
+        ]
+        said = [f"<em>({LABELS[v['label']]})</em>" for v in marked]
+        assert sum(content.count(m) for m in set(said)) == len(said), content
     persona = brief.tldr.who_should_care[0]
 
     def rss(**params: str) -> list[Any]:
@@ -642,7 +655,7 @@ _SECTION_ANSWERS: dict[str, Any] = {
         "tldr": {
             "what_changed": {"text": _CUT, "cites": [1]},
             "why_it_matters": {"text": "It helps teams through additional措施.", "cites": [1]},
-            "what_to_do_next": {"text": "Try the release on a laptop.", "cites": [1]},
+            "what_to_do_next": {"text": "Try the release on a laptop. Why wait?", "cites": [1]},
             "who_should_care": ["Developers", "Researchers", "Developers"],
         }
     },
@@ -650,6 +663,7 @@ _SECTION_ANSWERS: dict[str, Any] = {
         "key_takeaways": [
             {"text": "The release is smaller.", "cites": [1]},
             {"text": "Это быстрее, чем раньше.", "cites": [1]},
+            {"text": "Why would anyone wait?", "cites": [1]},
         ]
     },
     "comparison": {"comparison": {"columns": [], "rows": [], "cites": []}},
@@ -740,7 +754,8 @@ def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written
     """The grammar closes a string at its maxLength, mid-word ("It has two main fe"): the
     writer ends it at its last whole sentence, or its last whole word and "…". A claim in a
     script that no passage uses (Qwen slips into Chinese mid-sentence) is not kept: asked
-    again, then dropped or, where a section cannot spare it, a sentence of the sources."""
+    again, then dropped or, where a section cannot spare it, a sentence of the sources. A
+    question is no claim: left out of its claim, and a claim that only asks is dropped."""
 
     def answer(request: Request) -> Reply:
         schema = json.loads(request.body)["response_format"]["json_schema"]["schema"]
@@ -759,6 +774,8 @@ def test_a_cut_string_ends_at_a_whole_sentence_and_other_scripts_are_not_written
     refilled = brief.tldr.why_it_matters.text
     assert "措施" not in refilled and refilled.rstrip("…") in sources
     assert [c.text for c in brief.key_takeaways] == ["The release is smaller."]
+    # A question states nothing: left out of its claim, and a claim that only asks goes.
+    assert brief.tldr.what_to_do_next.text == "Try the release on a laptop."
     assert [c.text for c in brief.technical_deep_dive] == ["The index is smaller."]
     # Each reader once, and only those whose fields the sources speak of (the release's
     # pack gives none of the Researchers' tags).

@@ -185,6 +185,31 @@ def test_an_opening_sentence_that_repeats_one_before_it_is_left_out(
     )
 
 
+def test_an_opening_asks_nothing(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model's real answer (SmolLM2's text is structure only) with a first sentence that
+    a question follows and a sentence that only asks (the 1.5B copies its sources'
+    rhetorical questions into briefs): neither question is written, the sentence is."""
+    backend = desk.recapper.llm
+    original = backend.generate
+
+    def asking(*args: Any, **kwargs: Any) -> Any:
+        generation = original(*args, **kwargs)
+        data = json.loads(generation.text)
+        cites = data["opening"][0]["cites"]
+        data["opening"][:1] = [
+            {"text": "The week brought two model releases. So why does it matter?", "cites": cites},
+            {"text": "Who would have guessed it?", "cites": cites},
+        ]
+        data["opening"] = data["opening"][:4]
+        return dataclasses.replace(generation, text=json.dumps(data))
+
+    monkeypatch.setattr(backend, "generate", asking)
+    content = desk.write_recap("2025-W26", force=True).content
+    written = [s["text"] for s in content["opening"] + content["dropped"]]
+    assert written[0] == "The week brought two model releases.", written
+    assert not any("?" in text for text in written), written
+
+
 def test_an_opening_sentence_citing_the_wrong_story_cites_the_one_it_comes_from(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -411,3 +436,27 @@ def test_spellings_of_one_tag_are_one_theme_and_one_trend(tmp_path: Path) -> Non
     (trend,) = [t for t in content["trends"]["tags"] if tag_key(t["tag"]) == "gpt5"]
     assert trend == {"tag": "gpt-5", "now": 2, "before": 0}
     desk.close()
+
+
+def test_a_brief_gives_the_opening_only_what_the_checker_supports() -> None:
+    """The passage a brief gives the recap's opening holds its hook, "what changed" and "why
+    it matters" where the checker supports them, else the story's title: an opening
+    checked against a sentence that the sources do not support would pass on the model's
+    word alone. A brief stored without verdicts gives all three, as before."""
+    from types import SimpleNamespace
+
+    from conftest import hand_brief
+    from newsdesk.recap import passage_text
+
+    brief = hand_brief({"text": "Qwen3 ships open weights.", "cites": [1]}, hook="Qwen3 is out")
+    brief["tldr"]["why_it_matters"] = {"text": "Anyone can run it.", "cites": [1]}
+    yes = {"label": "supported", "score": 0.9, "reasons": [], "signals": {}}
+    partial = {**yes, "label": "partial"}
+
+    def passage(*labels: dict[str, Any]) -> str:
+        return passage_text(SimpleNamespace(brief=brief, verdicts=list(labels)), "Qwen3 (title)")
+
+    assert passage(yes, partial, yes, yes, yes, yes) == "Qwen3 is out. Qwen3 ships open weights."
+    assert passage(partial, yes, yes, yes, yes, partial) == "Anyone can run it."
+    assert passage(partial, partial, yes, yes, yes, partial) == "Qwen3 (title)."
+    assert passage() == "Qwen3 is out. Qwen3 ships open weights. Anyone can run it."

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from conftest import hand_brief, save_hand_brief
 from newsdesk.desk import Desk
@@ -295,4 +296,49 @@ def test_story_timeline_holds_the_dated_archive_stories(settings: Settings) -> N
     page = client.get(f"/stories/{ids['b']}").text
     assert "Nothing beyond the TL;DR.</p>" in page
     assert "Nothing beyond the TL;DR and the takeaways.</p>" in page
+    assert "None that the sources support.</p>" in page and "forecasts" not in page
+    # A forecast is the model's, and says so; its rationale is the checked claim.
+    forecast = {"prediction": "Qwen3-Coder will get smaller variants.", "rationale": event}
+    save_hand_brief(desk.store, ids["b"], hand_brief(event, future_implications=[forecast]))
+    page = client.get(f"/stories/{ids['b']}").text
+    assert "The model's forecasts, not the sources'" in page
+    assert "<strong>Qwen3-Coder will get smaller variants.</strong>" in page
+    desk.close()
+
+
+def test_a_hook_the_checker_does_not_support_heads_no_page(settings: Settings) -> None:
+    """The hook heads the story's page, its card, the API's ``headline`` and the feeds only
+    where the checker supports it: a list shows no verdict. Else the story's title (a
+    source's own words) heads them, and the page says what the model wrote and its
+    verdict. A brief stored before hooks were checked keeps its hook."""
+    from newsdesk.store import story_id_for
+
+    desk, client = _client(settings.with_(page_cache_seconds=0))
+    rows = desk.store.unclustered_items()
+    story_id = story_id_for("feed:1")
+    desk.store.assign([(r.id, story_id, "new") for r in rows[:1]], {story_id: rows[0]})
+    title = desk.story(story_id).title
+    claim = {"text": "Qwen3 ships open weights.", "cites": [1]}
+    brief = hand_brief(claim, hook="AI researchers revive the Z80 from the 1970s")
+    supported = {"label": "supported", "score": 0.9, "reasons": [], "signals": {}}
+    partial = {**supported, "label": "partial", "score": 0.77}
+    claims = [supported] * 5  # the TL;DR's three, one takeaway, one deep-dive point
+
+    def shown() -> tuple[str, str, str]:
+        page = client.get(f"/stories/{story_id}").text
+        h1 = re.search(r"<h1>(.*?)</h1>", page).group(1)  # type: ignore[union-attr]
+        card = re.search(rf'href="/stories/{story_id}">(.*?)</a>', client.get("/").text)
+        listed = {s["id"]: s for s in client.get("/api/v1/stories").json()}[story_id]
+        return h1, card.group(1), listed["headline"]  # type: ignore[union-attr]
+
+    save_hand_brief(desk.store, story_id, brief, verdicts=[*claims, partial])
+    assert shown() == (str(escape(title)), str(escape(title)), title)
+    page = client.get(f"/stories/{story_id}").text
+    assert "The model's headline, “AI researchers revive the Z80 from the 1970s”" in page
+    assert '<span class="verdict partial"' in page
+    save_hand_brief(desk.store, story_id, brief, verdicts=[*claims, supported])
+    assert shown() == (brief["hook"],) * 3
+    assert "Headline, checked against every passage:" in client.get(f"/stories/{story_id}").text
+    save_hand_brief(desk.store, story_id, brief, verdicts=claims)  # no hook verdict
+    assert shown() == (brief["hook"],) * 3
     desk.close()

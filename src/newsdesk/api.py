@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from newsdesk.desk import Desk
 from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
@@ -26,6 +26,9 @@ class StorySummary(BaseModel):
     id: str
     title: str
     hook: str | None
+    headline: str = Field(
+        description="The brief's hook where the checker supports it, else the story's title"
+    )
     freshness: str
     collected_in_seconds: int | None
     importance: float
@@ -156,6 +159,7 @@ def _summary(card: Card) -> dict[str, Any]:
         "id": view.id,
         "title": view.title,
         "hook": card.hook,
+        "headline": card.headline,
         "freshness": view.freshness,
         "collected_in_seconds": int(delay.total_seconds()) if delay is not None else None,
         "importance": view.importance,

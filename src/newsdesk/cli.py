@@ -408,7 +408,9 @@ def _print_brief(row: Any) -> None:
     if not brief["technical_deep_dive"]:
         console.print("Nothing beyond the TL;DR and the takeaways.")
     if brief["future_implications"]:
-        console.print("\n[bold]Future implications[/]")
+        console.print(
+            "\n[bold]Future implications[/] (the model's forecasts; their reasons checked)"
+        )
         for item in brief["future_implications"]:
             console.print(f"- {_plain(item['prediction'])} ({_claim(item['rationale'])})")
     if brief["timeline"]:

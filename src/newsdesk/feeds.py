@@ -33,16 +33,30 @@ def entries(desk: Desk, *, tag: str | None = None, persona: str | None = None) -
     return desk.river(tag=tag, persona=persona, briefed=True, limit=FEED_SIZE).cards
 
 
-def tldr_html(brief: dict[str, Any]) -> str:
-    """The TL;DR as a small HTML fragment, every field escaped."""
-    tldr = brief["tldr"]
-    parts = [
-        ("What changed", tldr["what_changed"]["text"]),
-        ("Why it matters", tldr["why_it_matters"]["text"]),
-        ("What to do next", tldr["what_to_do_next"]["text"]),
-        ("Who should care", ", ".join(tldr["who_should_care"])),
-    ]
-    return "".join(f"<p><strong>{escape(k)}:</strong> {escape(v)}</p>" for k, v in parts)
+def tldr_html(row: Any) -> str:
+    """A brief row's TL;DR as a small HTML fragment, every field escaped, each claim that
+    the checker does not support marked as the page marks it ("partly supported",
+    "unverified")."""
+    from newsdesk.briefs.schema import Brief
+    from newsdesk.briefs.writer import split_verdicts
+    from newsdesk.grounding import SAID
+
+    tldr = row.brief["tldr"]
+    claimed, _, _ = split_verdicts(Brief.model_validate(row.brief), row.verdicts)
+    parts = []
+    for n, (name, key) in enumerate(
+        [
+            ("What changed", "what_changed"),
+            ("Why it matters", "why_it_matters"),
+            ("What to do next", "what_to_do_next"),
+        ]
+    ):
+        verdict = claimed[n] if n < len(claimed) else None
+        label = verdict.get("label") if verdict else "supported"
+        mark = "" if label == "supported" else f" <em>({escape(SAID[label])})</em>"
+        parts.append(f"<p><strong>{name}:</strong> {escape(tldr[key]['text'])}{mark}</p>")
+    who = ", ".join(tldr["who_should_care"])
+    return "".join(parts) + f"<p><strong>Who should care:</strong> {escape(who)}</p>"
 
 
 @dataclass
@@ -72,8 +86,8 @@ def render(
     chosen = [
         FeedEntry(
             url=f"{base}/stories/{card.story.id}",
-            title=card.hook or card.story.title,
-            content_html=tldr_html(card.brief.brief),
+            title=card.headline,
+            content_html=tldr_html(card.brief),
             published=card.brief.created_at,
             updated=card.story.last_updated_at,
             tags=card.tags,

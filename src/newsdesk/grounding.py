@@ -51,6 +51,12 @@ log = logging.getLogger(__name__)
 
 Label = Literal["supported", "partial", "unsupported"]
 LABELS: tuple[Label, ...] = ("supported", "partial", "unsupported")
+# What a reader reads for each label, on pages and in feeds.
+SAID: dict[str, str] = {
+    "supported": "supported",
+    "partial": "partly supported",
+    "unsupported": "unverified",
+}
 
 # Chosen on the FRANK validation split (docs/grounding.md).
 SEMANTIC_FLOOR = 0.2

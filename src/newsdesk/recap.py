@@ -142,10 +142,14 @@ def _tags(story: Any, brief: Any) -> list[str]:
     return merged(written, story.tags or [])
 
 
-def passage_text(brief: dict[str, Any]) -> str:
-    """The one passage a brief gives the opening: its hook and its TL;DR."""
-    tldr = brief["tldr"]
-    parts = [brief["hook"], *(tldr[k]["text"] for k in ("what_changed", "why_it_matters"))]
+def passage_text(brief: Any, title: str) -> str:
+    """The one passage a brief row gives the opening: its hook and its TL;DR's "what
+    changed" and "why it matters", those the checker supports (``writer.supported``), or
+    the story's title where it supports none of them. An opening checked against a
+    passage that the sources do not support would pass on the model's word alone."""
+    from newsdesk.briefs.writer import supported
+
+    parts = list(supported(brief.brief, brief.verdicts).values()) or [title]
     return " ".join(p.strip().rstrip(".") + "." for p in parts if p.strip())
 
 
@@ -179,6 +183,8 @@ class Recapper:
     def build(self, period: Period, persona: str = "") -> dict[str, Any]:
         """Everything of the recap but its opening: stories, themes, numbers, trends, and
         the passages the opening would be written from."""
+        from newsdesk.briefs.writer import supported
+
         if persona and persona not in PERSONAS:
             raise RecapError(f"unknown persona {persona!r}; one of: {', '.join(PERSONAS)}")
         rows = self.store.stories_between(period.start, period.end)
@@ -200,7 +206,8 @@ class Recapper:
                     "rank": rank,
                     "id": row.id,
                     "title": row.title,
-                    "hook": brief.brief["hook"] if brief is not None else None,
+                    # The hook where the checker supports it (writer.supported).
+                    "hook": supported(brief.brief, brief.verdicts).get("hook") if brief else None,
                     "what_changed": brief.brief["tldr"]["what_changed"]["text"] if brief else None,
                     "importance": row.importance,
                     "items": row.item_count,
@@ -211,7 +218,7 @@ class Recapper:
                 }
             )
         passages = [
-            {"id": n, "story_id": s["id"], "text": passage_text(briefs[s["id"]].brief)}
+            {"id": n, "story_id": s["id"], "text": passage_text(briefs[s["id"]], s["title"])}
             for n, s in enumerate(
                 [s for s in stories if s["brief_version"] is not None][:OPENING_STORIES], 1
             )
@@ -351,7 +358,13 @@ class Recapper:
 
     def _opening(self, content: dict[str, Any], period: Period) -> Any:
         """Ask for the opening, check each sentence, keep those not found unsupported."""
-        from newsdesk.briefs.writer import drop_frames, max_tokens, mend_cut, repeats
+        from newsdesk.briefs.writer import (
+            drop_frames,
+            max_tokens,
+            mend_cut,
+            repeats,
+            without_questions,
+        )
         from newsdesk.grounding import Claim as Checked
 
         passages = content["passages"]
@@ -368,7 +381,10 @@ class Recapper:
             raise RecapError(f"the model's opening of {period.label} did not validate: {e}") from e
         texts = [p["text"] for p in passages]
         # No link in the opening: the page links each story itself.
-        sentences = [(drop_frames(scrub_urls(c.text, set())), c.cites) for c in opening.opening]
+        sentences = [
+            (without_questions(drop_frames(scrub_urls(c.text, set()))), c.cites)
+            for c in opening.opening
+        ]
         sentences = [(text, cites) for text, cites in sentences if text]
         # A sentence that repeats one before it says nothing new (the 1.5B wrote the same
         # sentence twice, the second cut short).

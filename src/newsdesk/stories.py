@@ -413,6 +413,16 @@ class Card:
         return self.brief.brief["hook"] if self.brief is not None else None
 
     @property
+    def headline(self) -> str:
+        """What heads the card: the brief's hook where the checker supports it
+        (``writer.supported``), else the story's title."""
+        from newsdesk.briefs.writer import supported
+
+        if self.brief is None:
+            return self.story.title
+        return supported(self.brief.brief, self.brief.verdicts).get("hook", self.story.title)
+
+    @property
     def tags(self) -> list[str]:
         """The brief's hashtags first, then the story's own (``tags.merged``)."""
         written = self.brief.brief.get("hashtags", []) if self.brief is not None else []

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from newsdesk.briefs.schema import PERSONAS
 from newsdesk.desk import RIVER_POOL, Desk
 from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
+from newsdesk.grounding import SAID
 from newsdesk.ratelimit import RateLimit
 from newsdesk.stories import StoryView, short_span
 
@@ -367,8 +368,7 @@ def create_app(desk: Desk) -> FastAPI:
             return RedirectResponse(f"/stories/{view.id}", status_code=301)
         context = story_context(desk, view)
         context["share"] = share_links(
-            f"{str(request.base_url).rstrip('/')}/stories/{view.id}",
-            context["brief"].hook if context["brief"] else view.title,
+            f"{str(request.base_url).rstrip('/')}/stories/{view.id}", context["headline"]
         )
         return render(request, "story.html", context)
 
@@ -508,7 +508,7 @@ STORIES_PER_PAGE = 20
 # empty anyway.
 MAX_ID = 2**63 - 1
 MAX_PAGE = 10_000
-LABELS = {"supported": "supported", "partial": "partly supported", "unsupported": "unverified"}
+LABELS = SAID
 
 
 def share_links(url: str, text: str) -> dict[str, str]:
@@ -522,7 +522,7 @@ def share_links(url: str, text: str) -> dict[str, str]:
 def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     """What the story page shows: the story, its newest brief and each claim's verdict."""
     from newsdesk.briefs.schema import Brief
-    from newsdesk.briefs.writer import split_verdicts
+    from newsdesk.briefs.writer import split_verdicts, supported
     from newsdesk.tags import merged
 
     row = desk.store.latest_brief(view.id)
@@ -557,6 +557,10 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
         "verdict": lambda claim: verdicts.get(id(claim)),
         "row_verdict": lambda n: row_verdicts[n] if n < len(row_verdicts) else None,
         "hook_verdict": hook,
+        # The hook where the checker supports it, else the story's title.
+        "headline": supported(row.brief, row.verdicts).get("hook", view.title)
+        if row is not None
+        else view.title,
         "LABELS": LABELS,
         "tags": merged(brief.hashtags if brief else [], view.tags),
         "delay": short_span(int(delay.total_seconds())) if delay is not None else "",

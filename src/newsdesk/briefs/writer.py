@@ -418,6 +418,34 @@ def _end_cut(text: str, limit: int) -> str:
         words.pop()
 
 
+def drop_questions(value: Any) -> Any:
+    """``value`` with each claim's questions left out, and a claim that only asks emptied: a
+    question states nothing that a checker could find in a source, and one copied from a
+    source reads as the brief's own (Qwen2.5-Coder-1.5B wrote "What to do next: Build an
+    index?" and "This is an extremely serious crime against humanity. So why destroy
+    physical books?", each a source's rhetorical question). The hook may ask: a headline
+    can."""
+    if isinstance(value, list):
+        return [drop_questions(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: drop_questions(v) for k, v in value.items()}
+    text = out.get("text")
+    if isinstance(text, str) and isinstance(out.get("cites"), list):
+        out["text"] = without_questions(text)
+    return out
+
+
+def without_questions(text: str) -> str:
+    """``text`` without the sentences that ask ("So why destroy physical books?")."""
+    if "?" not in text:
+        return text
+    return " ".join(s for s in split_sentences(text) if not _ASKS.search(s))
+
+
+_ASKS = re.compile(r"\?[\"'’”)\]]*$")
+
+
 def _stopped_short(text: str) -> bool:
     """Whether ``text``, at its bound, ends with a stop that the grammar chose, not the
     writer: when the model's next word no longer fits, the best token that does is often a
@@ -707,7 +735,7 @@ class BriefWriter:
                     if taken[name]:
                         log.info("took %s out of section %s of %s", taken[name], name, story_id)
                     data = _drop_echoes(scrub_borrowed(data, provenance), pack_runs, scripts)
-                    data = drop_frames(data)
+                    data = drop_questions(drop_frames(data))
                     data = _drop_emptied(data)
                     if attempt == tries - 1:
                         data = _refill(data, pack, provenance)
@@ -814,6 +842,29 @@ def split_verdicts(
     claims = len(brief.claims())
     at = claims + len(brief.comparison.rows)
     return stored[:claims], stored[claims:at], stored[at] if len(stored) > at else None
+
+
+def supported(brief: dict[str, Any], verdicts: Sequence[Any] | None) -> dict[str, str]:
+    """The sentences of a stored brief that may stand without a mark, where lists, feeds
+    and recaps show them: its ``hook`` and its TL;DR's ``what_changed`` and
+    ``why_it_matters``, each where the checker found it supported (or where the brief was
+    stored before it was checked: hooks until 2026-12-06). A list shows no verdict beside a
+    headline, so a hook short of ``supported`` heads no story: the story's title, a
+    source's own words, does (of the hooks of 24 briefs of the demo's top stories,
+    2026-12-06, 10 were not supported, such as "AI researchers revive the Z80
+    microprocessor from the 1970s")."""
+    model = Brief.model_validate(brief)
+    claimed, _, hook = split_verdicts(model, verdicts)
+    texts = {
+        "hook": (model.hook, hook),
+        "what_changed": (model.tldr.what_changed.text, claimed[0] if claimed else None),
+        "why_it_matters": (model.tldr.why_it_matters.text, claimed[1] if claimed else None),
+    }
+    return {
+        name: text
+        for name, (text, verdict) in texts.items()
+        if verdict is None or verdict.get("label") == "supported"
+    }
 
 
 def grounding_score(verdicts: Sequence[Verdict]) -> float | None:
