@@ -715,6 +715,19 @@ def test_a_string_cut_at_its_bound_ends_at_a_sentence_or_a_word(cut: str, ended:
     assert mend_cut(cut, {**schema, "maxLength": len(cut) + 10}) == cut  # not at its bound
 
 
+def test_a_string_that_stops_on_a_word_leading_to_the_next_is_ended() -> None:
+    """Short of its bound, a string that stops on "a", "to", "the"... stopped short
+    wherever it stopped: it ends at its last whole word with "…"; one that ends on a word
+    of its own is left as written."""
+    from newsdesk.briefs.writer import mend_cut
+
+    schema = {**json_schema(Headline)["properties"]["hook"], "maxLength": 180}
+    cut = "The series includes story arcs leading to a"
+    assert mend_cut(cut, schema) == "The series includes story arcs leading…"
+    for whole in ("Canada's negotiators return to Ottawa", "It is what it is used for."):
+        assert mend_cut(whole, schema) == whole
+
+
 @pytest.mark.parametrize(
     ("written", "kept"),
     [

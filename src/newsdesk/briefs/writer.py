@@ -384,7 +384,7 @@ def mend_cut(value: Any, schema: Any) -> Any:
         limit = schema.get("maxLength")
         if schema.get("type") != "string" or not limit or "pattern" in schema:
             return value
-        return _end_cut(value, limit) if len(value) >= limit - 3 else value
+        return _end_cut(value, limit) if len(value) >= limit - 3 or _dangles(value) else value
     if isinstance(value, list):
         return [mend_cut(v, schema.get("items")) for v in value]
     if isinstance(value, dict):
@@ -444,6 +444,19 @@ def without_questions(text: str) -> str:
 
 
 _ASKS = re.compile(r"\?[\"'’”)\]]*$")
+
+
+# Words that no sentence or phrase ends on: a string ending on one stopped short of its end,
+# wherever it stopped.
+_DANGLING = frozenset("a an the and or but nor of to with from into than via".split())  # noqa: SIM905
+
+
+def _dangles(text: str) -> bool:
+    """Whether ``text`` stops on a word that leads to the next ("The series includes story
+    arcs leading to a", written by the 1.5B, which closed the string there, well short of
+    its bound)."""
+    words = text.split()
+    return bool(words) and words[-1].lower() in _DANGLING
 
 
 def _stopped_short(text: str) -> bool:
