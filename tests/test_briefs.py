@@ -813,7 +813,9 @@ def test_a_claim_citing_the_wrong_passage_cites_the_one_that_holds_it(
         if section == "key_takeaways":
             pack = body["messages"][0]["content"]
             last = re.findall(r"^\[(\d+)\] [^\n]*\n([^\n]+)", pack, flags=re.M)[-1]
-            sentence = max(split_sentences(last[1]), key=len)[:180]
+            # Not one in its author's first person, which the brief quotes (below).
+            plain = [s for s in split_sentences(last[1]) if not _FIRST.search(s)]
+            sentence = max(plain, key=len)[:180]
             copied.append((int(last[0]), sentence))
             return _chat_reply(json.dumps({"key_takeaways": [{"text": sentence, "cites": [1]}]}))
         return _chat_reply(json.dumps(_SECTION_ANSWERS[section]))
@@ -841,6 +843,68 @@ def test_a_claim_citing_the_wrong_passage_cites_the_one_that_holds_it(
     assert f'href="#passage-{number}"' in page
     assert f"; cites corrected: it cited [1]; {takeaway.cites} supports it" in page
     desk.close()
+
+
+_FIRST = re.compile(r"\b(?:I|me|my|we|We|us|our|Our|My)\b")
+
+
+def test_a_copied_sentence_in_its_authors_voice_is_quoted(
+    clustered: Path, tmp_path: Path, http_server: Any
+) -> None:
+    """A takeaway that copies a sentence of a Reddit post in its author's first person
+    ("I", "we") is stored in quotation marks: the post's voice, not the brief's. One that
+    speaks of others is stored as written."""
+    copied: list[tuple[int, str]] = []
+
+    def answer(request: Request) -> Reply:
+        body = json.loads(request.body)
+        section = next(iter(body["response_format"]["json_schema"]["schema"]["properties"]))
+        if section != "key_takeaways":
+            return _chat_reply(json.dumps(_SECTION_ANSWERS[section]))
+        pack = body["messages"][0]["content"]
+        for number, text in re.findall(r"^\[(\d+)\] [^\n]*\n([^\n]+)", pack, flags=re.M):
+            for sentence in split_sentences(text):
+                if _FIRST.search(sentence) and 40 <= len(sentence) <= 170 and "'" not in sentence:
+                    copied.append((int(number), sentence))
+        claims = [{"text": s, "cites": [n]} for n, s in copied[:1]]
+        claims.append({"text": "The release is smaller.", "cites": [1]})
+        return _chat_reply(json.dumps({"key_takeaways": claims}))
+
+    http_server.route("/v1/chat/completions", answer)
+    desk = _desk(clustered, tmp_path, llm_backend="openai", llm_url=http_server.base_url + "/v1")
+    story_id = desk.stories(limit=1)[0].id
+    assert desk.write_brief(story_id).error is None
+    assert copied, "no sentence of the pack speaks in the first person"
+    brief = Brief.model_validate(desk.brief(story_id).brief)
+    assert [c.text for c in brief.key_takeaways] == [
+        f"“{copied[0][1]}”",
+        "The release is smaller.",
+    ]
+    desk.close()
+
+
+@pytest.mark.parametrize(
+    ("claim", "stored"),
+    [
+        # Written by Qwen2.5-Coder-1.5B of a lab's blog post (demo, 2026-12-06).
+        (
+            "We maintain sub-50 ms p95 TTFA through 10 RPS.",
+            "“We maintain sub-50 ms p95 TTFA through 10 RPS.”",
+        ),
+        ("The US maintains sub-50 ms p95 TTFA through 10 RPS.", None),  # "US" is no "us"
+        ("Korte said: 'I was informed that I am fired.'", None),  # already a quote
+        ("We keep latency low on our own GPUs.", None),  # no copy: the model's words
+    ],
+)
+def test_a_copy_in_its_authors_voice_is_quoted(claim: str, stored: str | None) -> None:
+    from newsdesk.briefs.writer import quote_voices
+
+    sentences = [
+        "We maintain sub-50 ms p95 TTFA through 10 RPS.",
+        "The US maintains sub-50 ms p95 TTFA through 10 RPS.",
+        "Korte said: 'I was informed that I am fired.'",
+    ]
+    assert quote_voices({"text": claim, "cites": [1]}, sentences)["text"] == (stored or claim)
 
 
 def test_a_server_that_answers_no_completion_gives_a_clear_error(

@@ -436,6 +436,41 @@ def drop_questions(value: Any) -> Any:
     return out
 
 
+def quote_voices(value: Any, sentences: Sequence[str]) -> Any:
+    """``value`` with each claim that copies a sentence of the sources (``COPY_KEPT`` of its
+    word pairs, the copy rule's bar) in its author's first person put in quotation marks:
+    "We maintain sub-50 ms p95 TTFA through 10 RPS." is the source's voice, not the
+    brief's, and reads as the brief's own without them. A claim that already quotes, or
+    speaks of others, is left as written."""
+    from newsdesk.grounding import COPY_KEPT, copied_share
+
+    if isinstance(value, list):
+        return [quote_voices(v, sentences) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: quote_voices(v, sentences) for k, v in value.items()}
+    text = out.get("text")
+    if (
+        isinstance(text, str)
+        and isinstance(out.get("cites"), list)
+        and _FIRST_PERSON.search(text)
+        and not _QUOTES.search(text)
+        and len(text) + 2 <= _CLAIM_CHARS
+        and copied_share(text, sentences) >= COPY_KEPT
+    ):
+        out["text"] = f"“{text}”"
+    return out
+
+
+_CLAIM_CHARS: int = Claim.model_json_schema()["properties"]["text"]["maxLength"]
+# The words of a speaker of the sources: "I", "we", "our"... ("us", not "US").
+_FIRST_PERSON = re.compile(
+    r"\b(?:I|I['’](?:m|ve|d|ll)|[Mm]e|[Mm]y|[Ww]e|[Ww]e['’](?:re|ve|d|ll)|us|[Oo]urs?)\b"
+)
+# A quotation mark that opens a quote (not an apostrophe).
+_QUOTES = re.compile(r"[\"“”]|(?:^|[\s:(])['‘]")
+
+
 def without_questions(text: str) -> str:
     """``text`` without the sentences that ask ("So why destroy physical books?")."""
     if "?" not in text:
@@ -716,6 +751,7 @@ class BriefWriter:
         per_char = tokens_per_char(pack, self.backend.count_tokens)
         pack_runs = set().union(*(runs(p.text) for p in pack.passages))
         scripts = letter_scripts(" ".join(p.text for p in pack.passages))
+        pack_sentences = [s for p in pack.passages for s in split_sentences(p.text)]
         done: dict[str, BaseModel] = {}
         problems: dict[str, str] = {}
         taken: dict[str, list[str]] = {}  # per section, what the name rule took out
@@ -748,7 +784,7 @@ class BriefWriter:
                     if taken[name]:
                         log.info("took %s out of section %s of %s", taken[name], name, story_id)
                     data = _drop_echoes(scrub_borrowed(data, provenance), pack_runs, scripts)
-                    data = drop_questions(drop_frames(data))
+                    data = quote_voices(drop_questions(drop_frames(data)), pack_sentences)
                     data = _drop_emptied(data)
                     if attempt == tries - 1:
                         data = _refill(data, pack, provenance)
