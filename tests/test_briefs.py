@@ -703,6 +703,7 @@ _SECTION_ANSWERS: dict[str, Any] = {
             "It names defendants with ties to the president.",
         ),
         ("It maps dark matter, the 4.", "It maps dark matter…"),
+        ("The model was released in 2024.", "The model was released in 2024."),
         # A sentence that ends at its bound on a word of its own stays.
         ("It decoded its enigmatic inscription.", "It decoded its enigmatic inscription."),
     ],

@@ -414,13 +414,11 @@ class Card:
 
     @property
     def headline(self) -> str:
-        """What heads the card: the brief's hook where the checker supports it
-        (``writer.supported``), else the story's title."""
-        from newsdesk.briefs.writer import supported
+        """What heads the card: the brief's hook where the checker supports it, else the
+        story's title (``writer.headline``)."""
+        from newsdesk.briefs.writer import headline
 
-        if self.brief is None:
-            return self.story.title
-        return supported(self.brief.brief, self.brief.verdicts).get("hook", self.story.title)
+        return headline(self.brief, self.story.title)
 
     @property
     def tags(self) -> list[str]:

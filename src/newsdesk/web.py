@@ -522,7 +522,7 @@ def share_links(url: str, text: str) -> dict[str, str]:
 def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
     """What the story page shows: the story, its newest brief and each claim's verdict."""
     from newsdesk.briefs.schema import Brief
-    from newsdesk.briefs.writer import split_verdicts, supported
+    from newsdesk.briefs.writer import headline, split_verdicts
     from newsdesk.tags import merged
 
     row = desk.store.latest_brief(view.id)
@@ -558,9 +558,7 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
         "row_verdict": lambda n: row_verdicts[n] if n < len(row_verdicts) else None,
         "hook_verdict": hook,
         # The hook where the checker supports it, else the story's title.
-        "headline": supported(row.brief, row.verdicts).get("hook", view.title)
-        if row is not None
-        else view.title,
+        "headline": headline(row, view.title),
         "LABELS": LABELS,
         "tags": merged(brief.hashtags if brief else [], view.tags),
         "delay": short_span(int(delay.total_seconds())) if delay is not None else "",

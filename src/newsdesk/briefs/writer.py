@@ -499,16 +499,16 @@ def _stopped_short(text: str) -> bool:
     writer: when the model's next word no longer fits, the best token that does is often a
     stop. Seen in briefs of the demo's archive: "the reliability of any.", "nearly $500bn
     in.", "his family. Mr.", "dark matter, the 4.", "Go check it!" (of "Go check it out!").
-    A stop after a function word, an abbreviation, an initial or a bare number ends no
-    sentence."""
-    m = re.search(r"(\S+)[.!?]$", text)
+    A stop after a function word, an abbreviation, an initial or a number after an article
+    ends no sentence."""
+    m = re.search(r"(?:(\S+) )?(\S+)[.!?]$", text)
     if not m:
         return False
-    word = m.group(1).lower().lstrip("\"'‘“([")
+    before, word = (m.group(1) or "").lower(), m.group(2).lower().lstrip("\"'‘“([")
     return (
         word in STOPWORDS
         or word in ABBREVIATIONS
-        or word.isdigit()
+        or (word.isdigit() and before in ("a", "an", "the"))  # not "released in 2024."
         or (len(word) == 1 and word.isalpha())
     )
 
@@ -914,6 +914,15 @@ def supported(brief: dict[str, Any], verdicts: Sequence[Any] | None) -> dict[str
         for name, (text, verdict) in texts.items()
         if verdict is None or verdict.get("label") == "supported"
     }
+
+
+def headline(row: Any, title: str) -> str:
+    """What heads a story wherever it is shown: its brief's hook where the checker supports
+    it (``supported``), else ``title``, the story's (also when ``row``, the newest brief
+    row, is None)."""
+    if row is None:
+        return title
+    return supported(row.brief, row.verdicts).get("hook", title)
 
 
 def grounding_score(verdicts: Sequence[Verdict]) -> float | None:
