@@ -884,6 +884,23 @@ def test_a_copied_sentence_in_its_authors_voice_is_quoted(
     desk.close()
 
 
+def test_a_claim_that_only_asks_goes_only_where_its_section_can_spare_it() -> None:
+    """A takeaway that only asks goes; a TL;DR field that only asks stays as written (the
+    last try would put a sentence of the sources that answers nothing in its place); a
+    question after a statement goes everywhere."""
+    from newsdesk.briefs.writer import drop_questions
+
+    ask = {"text": "Build an index?", "cites": [1]}
+    tldr = {"what_to_do_next": ask, "why_it_matters": {"text": "It is bad. So why?", "cites": [1]}}
+    assert drop_questions({"tldr": tldr}) == {
+        "tldr": {"what_to_do_next": ask, "why_it_matters": {"text": "It is bad.", "cites": [1]}}
+    }
+    takeaways = {"key_takeaways": [ask, {"text": "It ships.", "cites": [1]}]}
+    assert drop_questions(takeaways) == {
+        "key_takeaways": [{"text": "", "cites": [1]}, {"text": "It ships.", "cites": [1]}]
+    }
+
+
 @pytest.mark.parametrize(
     ("claim", "stored"),
     [

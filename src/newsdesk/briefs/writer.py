@@ -418,21 +418,26 @@ def _end_cut(text: str, limit: int) -> str:
         words.pop()
 
 
-def drop_questions(value: Any) -> Any:
-    """``value`` with each claim's questions left out, and a claim that only asks emptied: a
-    question states nothing that a checker could find in a source, and one copied from a
-    source reads as the brief's own (Qwen2.5-Coder-1.5B wrote "What to do next: Build an
-    index?" and "This is an extremely serious crime against humanity. So why destroy
-    physical books?", each a source's rhetorical question). The hook may ask: a headline
-    can."""
+def drop_questions(value: Any, listed: bool = False) -> Any:
+    """``value`` with each claim's questions left out: a question states nothing that a
+    checker could find in a source, and one copied from a source reads as the brief's own
+    (Qwen2.5-Coder-1.5B wrote "This is an extremely serious crime against humanity. So why
+    destroy physical books?", a source's rhetorical question). A claim that only asks is
+    emptied where it is an entry of a list (a takeaway, a deep-dive point), which can do
+    without it; one that a section needs (a TL;DR field, a rationale) stays as written,
+    since the last try's way out is a sentence of the sources that answers nothing ("What
+    to do next: Build an index?" became "But most queries are more complex, and when we run
+    on representative holdout queries, ... we get about a 7% speedup."). The hook may ask:
+    a headline can."""
     if isinstance(value, list):
-        return [drop_questions(v) for v in value]
+        return [drop_questions(v, listed=True) for v in value]
     if not isinstance(value, dict):
         return value
     out = {k: drop_questions(v) for k, v in value.items()}
     text = out.get("text")
     if isinstance(text, str) and isinstance(out.get("cites"), list):
-        out["text"] = without_questions(text)
+        kept = without_questions(text)
+        out["text"] = kept if kept or listed else text
     return out
 
 
