@@ -443,9 +443,9 @@ def test_a_brief_gives_the_opening_only_what_the_checker_supports() -> None:
     it matters" where the checker supports them, else the story's title: an opening
     checked against a sentence that the sources do not support would pass on the model's
     word alone. A brief stored without verdicts gives all three, as before."""
-    from types import SimpleNamespace
 
     from conftest import hand_brief
+    from newsdesk.briefs.writer import supported
     from newsdesk.recap import passage_text
 
     brief = hand_brief({"text": "Qwen3 ships open weights.", "cites": [1]}, hook="Qwen3 is out")
@@ -454,7 +454,7 @@ def test_a_brief_gives_the_opening_only_what_the_checker_supports() -> None:
     partial = {**yes, "label": "partial"}
 
     def passage(*labels: dict[str, Any]) -> str:
-        return passage_text(SimpleNamespace(brief=brief, verdicts=list(labels)), "Qwen3 (title)")
+        return passage_text(supported(brief, list(labels)), "Qwen3 (title)")
 
     assert passage(yes, partial, yes, yes, yes, yes) == "Qwen3 is out. Qwen3 ships open weights."
     assert passage(partial, yes, yes, yes, yes, partial) == "Anyone can run it."

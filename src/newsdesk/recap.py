@@ -142,14 +142,13 @@ def _tags(story: Any, brief: Any) -> list[str]:
     return merged(written, story.tags or [])
 
 
-def passage_text(brief: Any, title: str) -> str:
-    """The one passage a brief row gives the opening: its hook and its TL;DR's "what
-    changed" and "why it matters", those the checker supports (``writer.supported``), or
-    the story's title where it supports none of them. An opening checked against a
-    passage that the sources do not support would pass on the model's word alone."""
-    from newsdesk.briefs.writer import supported
-
-    parts = list(supported(brief.brief, brief.verdicts).values()) or [title]
+def passage_text(checked: dict[str, str], title: str) -> str:
+    """The one passage a brief gives the opening: of its hook and its TL;DR's "what
+    changed" and "why it matters", those the checker supports (``checked``, from
+    ``writer.supported``), or the story's title where it supports none of them. An opening
+    checked against a passage that the sources do not support would pass on the model's
+    word alone."""
+    parts = list(checked.values()) or [title]
     return " ".join(p.strip().rstrip(".") + "." for p in parts if p.strip())
 
 
@@ -198,6 +197,12 @@ class Recapper:
             rows = [r for r in rows if score[r.id] > 0]
         rows.sort(key=lambda r: (-score[r.id], -r.importance, -r.item_count, r.id))
         listed = rows[:RECAP_STORIES]
+        # What of each brief may stand without a mark (writer.supported).
+        checked = {
+            r.id: supported(briefs[r.id].brief, briefs[r.id].verdicts)
+            for r in listed
+            if r.id in briefs
+        }
         stories = []
         for rank, row in enumerate(listed, 1):
             brief = briefs.get(row.id)
@@ -206,8 +211,7 @@ class Recapper:
                     "rank": rank,
                     "id": row.id,
                     "title": row.title,
-                    # The hook where the checker supports it (writer.supported).
-                    "hook": supported(brief.brief, brief.verdicts).get("hook") if brief else None,
+                    "hook": checked[row.id].get("hook") if brief else None,
                     "what_changed": brief.brief["tldr"]["what_changed"]["text"] if brief else None,
                     "importance": row.importance,
                     "items": row.item_count,
@@ -218,7 +222,7 @@ class Recapper:
                 }
             )
         passages = [
-            {"id": n, "story_id": s["id"], "text": passage_text(briefs[s["id"]], s["title"])}
+            {"id": n, "story_id": s["id"], "text": passage_text(checked[s["id"]], s["title"])}
             for n, s in enumerate(
                 [s for s in stories if s["brief_version"] is not None][:OPENING_STORIES], 1
             )
