@@ -152,7 +152,10 @@ def test_long_essays_of_one_day_do_not_glue_to_a_story_by_their_general_words(
     essays = {"HN: The Good Parts", "There's no reason for software to be slow anymore"}
     server = {"Rust Glancer", "Rust Glancer: Rust LSP using 100x less RAM"}
     assert story_titles(ClusterConfig()) == server
-    assert story_titles(ClusterConfig(body_words_read=0)) == server | essays  # as before
+    # As before, reading whole bodies with the whole same-day bonus (on this crowded
+    # day the shrunk bonus alone keeps the essays out too).
+    assert story_titles(ClusterConfig(body_words_read=0, same_day_items=0)) == server | essays
+    assert story_titles(ClusterConfig(body_words_read=0)) == server
 
 
 def test_follow_up_joins_past_the_window_only_on_strong_evidence() -> None:
@@ -178,6 +181,43 @@ def test_same_day_bonus_lowers_the_bar_only_for_items_close_in_time() -> None:
 
     assert score(0.3, 2) and not score(0.0, 2)
     assert not score(0.3, 48)  # a day and more apart: no bonus
+
+
+def test_web_addresses_in_a_text_are_no_words_of_it() -> None:
+    """Reddit image posts write their images' addresses into the text; their words
+    ("preview", "redd", "png", "width", "webp") glued unrelated posts into one story."""
+
+    def image(n: int) -> str:
+        return (
+            f"https://preview.redd.it/{n}abc{n}.png?width=1201&amp;format=png&amp;auto=webp"
+            f"&amp;s={n}f0e{n}d\n\nhttps://preview.redd.it/{n}xy{n}.jpg?width=587&amp;format=pjpg"
+        )
+
+    c = OnlineClusterer()
+    a = c.add(doc("a", "Overthinking a greeting?", image(1) + "\n\nWhat is going on?"))
+    b = c.add(doc("b", "Who made these charts...", image(2) + "\n\nThey look vibecoded.", 2))
+    assert b.new_story and b.story_id != a.story_id
+    # The same posts scored on the addresses' words: one story.
+    c = OnlineClusterer()
+    a = c.add(doc("a", "Overthinking a greeting?", image(1).replace("https://", "")))
+    b = c.add(doc("b", "Who made these charts...", image(2).replace("https://", ""), 2))
+    assert b.story_id == a.story_id
+
+
+def test_same_day_bonus_shrinks_on_a_crowded_day() -> None:
+    """Sharing a day says much where a few items come a day, little among a hundred."""
+
+    def joins(others: int, items: int = 10) -> bool:
+        c = OnlineClusterer(ClusterConfig(same_day_bonus=0.3, threshold=0.6, same_day_items=items))
+        for i in range(others):  # the day's other posts, on other subjects
+            c.add(doc(f"o{i}", f"Benchmark {i} of quantized model {i}", f"Tokens/s on card {i}."))
+        a = c.add(doc("a", "Two men shot outside Elm Street bar", "Police said two men were hurt."))
+        b = c.add(doc("b", "Elm Street shooting leaves men hurt", "Officers responded.", hours=2))
+        return b.story_id == a.story_id
+
+    assert joins(0) and joins(9)  # up to 10 items within a day: the whole bonus
+    assert not joins(40)  # 42 items: 10/42 of it
+    assert joins(40, items=0)  # 0 keeps it whole
 
 
 def test_shared_specific_link_joins_reddit_and_hn_posts() -> None:

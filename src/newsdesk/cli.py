@@ -715,7 +715,9 @@ def models_verify(
 
 @eval_app.command("cluster")
 def eval_cluster(
-    dataset: Annotated[str, typer.Option(help="ecbplus or gva")] = "gva",
+    dataset: Annotated[
+        str, typer.Option(help="ecbplus, gva, localllama (events) or localllama-topics")
+    ] = "gva",
     path: Annotated[Path | None, typer.Option(help="A file in the dataset's format.")] = None,
     seeds: Annotated[int, typer.Option(help="Also score N shuffled input orders.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,

@@ -94,6 +94,13 @@ class ClusterConfig:
     #: Members published within a day of the item score this much higher: what is
     #: reported at the same time is more likely the same event.
     same_day_bonus: float = 0.08
+    #: The bonus is whole while at most this many items were published within a day of
+    #: the item, and shrinks as ``same_day_items / n`` past it: where a few reports come
+    #: a day (local news), sharing the day says much; in a stream of a hundred posts a
+    #: day (r/LocalLLaMA on a launch day), it says little, and the whole bonus carried
+    #: posts on other subjects into a day's big story by a model name they shared.
+    #: 0 keeps it whole.
+    same_day_items: int = 10
     #: Title words count this many times as much as body words.
     title_weight: float = 2.0
     #: The words of a body that its text vector reads: a report names its event in its
@@ -150,6 +157,9 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # A word, or a number with an age unit glued on ("16 - year - old" in tokenized text).
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*|\d[\d,.:]*(?:\s*-\s*year\s*-\s*old)?")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
+# A web address written in a text: its words ("preview", "redd", "png", "width", "webp")
+# and hashes name no event.
+_ADDRESS = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # Where a headline hands over to its site's name: "Teen shot - WMC Action News 5 - Memphis".
 _TITLE_PARTS = re.compile(r"\s+(?:-|–|—|\||::)\s+")
 
@@ -514,7 +524,7 @@ class OnlineClusterer:
                 _overlap(title_tokens, t) >= c.boilerplate_title_overlap for _, t in seen
             ):
                 kept.append(paragraph)
-        text = "\n".join(kept) if hashes else doc.text
+        text = _ADDRESS.sub(" ", "\n".join(kept) if hashes else doc.text)
         body_words = _TOKEN.findall(doc.text.lower())
         signature = minhash(body_words) if len(body_words) >= c.min_body_words else None
         features = _Features(
@@ -693,7 +703,11 @@ class OnlineClusterer:
             scores -= c.decay_per_day * np.nan_to_num(np.maximum(gap - 1, 0))
         if doc.published_at is not None and c.same_day_bonus:
             gap = np.abs(self._times.values - doc.published_at.timestamp() / 3600)
-            scores += c.same_day_bonus * (gap <= 24)
+            same = gap <= 24
+            bonus = c.same_day_bonus
+            if c.same_day_items and same.sum() > c.same_day_items:
+                bonus *= c.same_day_items / same.sum()
+            scores += bonus * same
         scores[~live] = -1.0
         # Follow-ups (outside the normal window) need clearly stronger evidence.
         if far.any() and (f.boilerplate or f.body_words < c.min_body_words):

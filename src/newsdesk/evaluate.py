@@ -160,13 +160,58 @@ def load_gva(path: str | Path) -> Labelled:
             links=links_in(text),
         )
         out.append((doc, str(row["incident_id"])))
-    out.sort(
-        key=lambda pair: (pair[0].published_at or datetime.min.replace(tzinfo=UTC), pair[0].id)
+    return _by_time(out)
+
+
+def _by_time(labelled: Labelled) -> Labelled:
+    """In publication order, the undated first, ties by doc id."""
+    return sorted(
+        labelled,
+        key=lambda pair: (pair[0].published_at or datetime.min.replace(tzinfo=UTC), pair[0].id),
     )
-    return out
 
 
-LOADERS: dict[str, Callable[[str | Path], Labelled]] = {"ecbplus": load_ecbplus, "gva": load_gva}
+#: Our own labels of the r/LocalLLaMA posts of 7 and 8 August 2025 (GPT-5's launch, two
+#: days after gpt-oss's): post id, event, topic. Labelled by reading each post, without
+#: the clusterer's output in sight; see docs/stories.md.
+LOCALLLAMA_LABELS = Path(__file__).parent / "data" / "localllama_events.csv"
+
+
+def load_localllama(path: str | Path, level: str = "event") -> Labelled:
+    """The labelled posts of an r/LocalLLaMA dump as the store would give them to the
+    clusterer (title, self text, time, link), by time then id, with their gold ``event``
+    (one specific happening: a release, a launch, a result) or coarser ``topic`` (one
+    subject: a model, a tool). Posts without a label are left out."""
+    import csv
+
+    from newsdesk.sources.reddit import RedditPost, adapt_post, iter_dump
+
+    with LOCALLLAMA_LABELS.open(encoding="utf-8", newline="") as f:
+        gold = {row["id"]: row[level] for row in csv.DictReader(f)}
+    out: Labelled = []
+    for post in iter_dump(Path(path)):
+        if not isinstance(post, RedditPost):
+            continue
+        item = adapt_post(post)
+        if item.external_id in gold:
+            doc = ClusterDoc(
+                id=item.external_id,
+                title=item.title,
+                text=item.text,
+                published_at=item.published_at,
+                canonical_url=item.canonical_url or item.url,
+                links=[u for u in (item.url, item.canonical_url) if u],
+            )
+            out.append((doc, gold[item.external_id]))
+    return _by_time(out)
+
+
+LOADERS: dict[str, Callable[[str | Path], Labelled]] = {
+    "ecbplus": load_ecbplus,
+    "gva": load_gva,
+    "localllama": load_localllama,
+    "localllama-topics": lambda path: load_localllama(path, "topic"),
+}
 
 # Where each benchmark lies under ../shared/data (or NEWSDESK_SHARED_DATA).
 DATASET_FILES = {
@@ -178,6 +223,7 @@ DATASET_FILES = {
     "timeline17": "timeline17",
     "covidtls": "covidtls",
     "localllama": "reddit-localllama/posts.jsonl.gz",
+    "localllama-topics": "reddit-localllama/posts.jsonl.gz",
 }
 
 
