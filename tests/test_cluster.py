@@ -16,6 +16,7 @@ from newsdesk.cluster import (
     link_key,
     term_weights,
     tokens,
+    versions,
 )
 from newsdesk.evaluate import load_gva
 
@@ -202,6 +203,40 @@ def test_web_addresses_in_a_text_are_no_words_of_it() -> None:
     a = c.add(doc("a", "Overthinking a greeting?", image(1).replace("https://", "")))
     b = c.add(doc("b", "Who made these charts...", image(2).replace("https://", ""), 2))
     assert b.story_id == a.story_id
+
+
+def test_a_headline_names_versions_not_dates_sizes_or_sites() -> None:
+    assert versions("Update to GPT-5 System Card: GPT-5.2") == {"gpt": {"5", "5.2"}}
+    assert versions("GPT‑5 > Grok‑4 > Opus 4.1") == {"gpt": {"5"}, "grok": {"4"}, "opus": {"4.1"}}
+    assert versions("Is there anything like GPT 4o ?") == {"gpt": {"4o"}}
+    assert versions("Qwen3-30B-A3B-2507 and Llama-3.1-8b") == {"qwen": {"3"}, "llama": {"3.1"}}
+    for none in (
+        "Installing GPT-OSS-20b",  # a size
+        "Thursday , December 11 , 2008",  # a date
+        "Colts Beat Chiefs 20 - 13",  # a score
+        "Kimi K2 on Fiction.liveBench in 2025",  # a one-letter name, a year
+        "Man charged in triple murder - WBRC FOX6 News",  # a site's name
+    ):
+        assert versions(none) == {}, none
+
+
+def test_another_version_is_another_release() -> None:
+    """OpenAI's system cards share their template words: GPT-5.2's joined GPT-5.1's story."""
+    card = (
+        "This system card describes the safety work for {v}, evaluated with our Preparedness "
+        "Framework on biological, cyber and self-improvement risks, and the mitigations "
+        "deployed in ChatGPT and the API for {v} {extra}."
+    )
+
+    def stories(config: ClusterConfig) -> int:
+        c = OnlineClusterer(config)
+        c.add(doc("a", "GPT-5.1 System Card", card.format(v="GPT-5.1", extra="Instant")))
+        c.add(doc("b", "GPT-5.2 System Card", card.format(v="GPT-5.2", extra="Thinking"), 30))
+        c.add(doc("c", "Introducing GPT-5.2", "GPT-5.2 is our best model for work.", 31))
+        return len(c.stories())
+
+    assert stories(ClusterConfig(version_conflicts=False)) == 1
+    assert stories(ClusterConfig()) == 2  # GPT-5.1's card; GPT-5.2's card and launch
 
 
 def test_same_day_bonus_shrinks_on_a_crowded_day() -> None:

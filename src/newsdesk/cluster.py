@@ -101,6 +101,12 @@ class ClusterConfig:
     #: posts on other subjects into a day's big story by a model name they shared.
     #: 0 keeps it whole.
     same_day_items: int = 10
+    #: An item whose headline names a version ("GPT-5.2", "Opus 4.1", "Qwen3", "GPT 4o")
+    #: joins by similarity no story whose headlines name that name only in other
+    #: versions: the system cards of two releases share their template words, and a
+    #: post on GPT-4o shares GPT-5's launch day. Sizes ("20b", "7B") and years are no
+    #: versions; what follows a title's separator (a site's name, "FOX19") is not read.
+    version_conflicts: bool = True
     #: Title words count this many times as much as body words.
     title_weight: float = 2.0
     #: The words of a body that its text vector reads: a report names its event in its
@@ -157,6 +163,33 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # A word, or a number with an age unit glued on ("16 - year - old" in tokenized text).
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*|\d[\d,.:]*(?:\s*-\s*year\s*-\s*old)?")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
+# A name with its version in a headline.
+_VERSIONED = re.compile(
+    r"\b([A-Za-z]*[A-Z][A-Za-z]*)"  # a name with a capital: GPT, Qwen, Opus
+    r"(?:[-\u2010\u2011]?(\d+(?:\.\d+)*[a-z]?)"  # joined: GPT-5.1, Qwen3, GPT-4o
+    r"|\s(\d+(?:\.\d+)+[a-z]?|\d+[a-z]))\b"  # spaced, with a dot or a letter: Opus 4.1, GPT 4o
+)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_SIZES = ("b", "k", "m", "t")  # "20b", "32k": a size or a count, not a version
+
+
+def versions(title: str) -> dict[str, frozenset[str]]:
+    """The versions a headline names before any separator (after one comes a site's
+    name: "- FOX19-WXIX"), by name: {"gpt": {"5.1"}}. A date ("May 2"), a year, a size
+    ("GPT-OSS 20b") and a one-letter name ("K2") are none."""
+    out: dict[str, set[str]] = {}
+    for name, joined, spaced in _VERSIONED.findall(_TITLE_PARTS.split(title)[0]):
+        version = joined or spaced
+        if (
+            len(name) >= 2
+            and name.lower() not in _CALENDAR
+            and not _YEAR.fullmatch(version)
+            and not version.endswith(_SIZES)
+        ):
+            out.setdefault(name.lower(), set()).add(version)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
 # A web address written in a text: its words ("preview", "redd", "png", "width", "webp")
 # and hashes name no event.
 _ADDRESS = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -412,6 +445,7 @@ class _Features:
     links: set[str]
     body_words: int = 0  # words of the body once boilerplate paragraphs are left out
     days: frozenset[int] = frozenset()  # the past days it names (date.toordinal())
+    versions: dict[str, frozenset[str]] = field(default_factory=dict)
     duplicates: list[int] = field(default_factory=list)  # earlier docs, same body
     boilerplate: bool = False
 
@@ -420,6 +454,7 @@ class _Features:
 class _Story:
     id: str
     members: list[int] = field(default_factory=list)
+    versions: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _first_doc_id(doc: ClusterDoc) -> str:
@@ -538,6 +573,7 @@ class OnlineClusterer:
             links={k for k in (link_key(u) for u in doc.links) if k},
             body_words=len(_TOKEN.findall(text.lower())),
             days=named_days(doc, c.dated_follow_up_hours) if doc.days is None else doc.days,
+            versions=versions(title),
         )
         self._check_body(features)
         return features
@@ -551,6 +587,8 @@ class OnlineClusterer:
         self._embeddings.append(_unit(doc.embedding))
         self._features.append(features)
         self._stories[story].members.append(index)
+        for name, named in features.versions.items():
+            self._stories[story].versions.setdefault(name, set()).update(named)
         self._words.add(features.words, index)
         self._entities.add(features.entities, index)
         if doc.canonical_url:
@@ -599,10 +637,24 @@ class OnlineClusterer:
         scores = self._similarities(doc, f, live, near)
         best = np.full(len(self._stories), -1.0)
         np.maximum.at(best, self._story_of.values[live], scores[live])  # the rest score -1
+        if c.version_conflicts and f.versions:
+            for k in np.flatnonzero(best >= c.threshold):
+                if self._other_version(self._stories[k], f):
+                    best[k] = -1.0
         story = int(np.argmax(best))  # ties go to the older story
         if best[story] >= c.threshold:
             return story, "similar"
         return None, "new"
+
+    @staticmethod
+    def _other_version(story: _Story, f: _Features) -> bool:
+        """Whether the story's headlines name another version of a name that the item's
+        headline names with a version, and never the item's ("GPT-5.1" against
+        "GPT-5.2", "GPT 4o" against "GPT-5"): another release, whatever words they share."""
+        return any(
+            story.versions.get(name) and not story.versions[name] & named
+            for name, named in f.versions.items()
+        )
 
     def _in_window(self, doc: ClusterDoc, f: _Features) -> tuple[np.ndarray, np.ndarray]:
         """Which docs are close enough in time to count at all (follow-ups included),
