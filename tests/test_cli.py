@@ -129,6 +129,18 @@ def test_eval_without_data_says_where_it_looked(env: dict[str, str], tmp_path: P
     assert "No gva data at" in str(result.exception)
 
 
+def test_eval_of_a_file_without_labelled_posts_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    dump = tmp_path / "other.jsonl"  # a dump of other posts: no figures of nothing
+    post = {"id": "zzz", "name": "t3_zzz", "title": "Hello", "created_utc": 1754550000}
+    dump.write_text(json.dumps({"kind": "t3", "data": post}) + "\n")
+    result = runner.invoke(
+        app, ["eval", "cluster", "--dataset", "localllama", "--path", str(dump)], env=env
+    )
+    assert result.exit_code != 0
+    assert "No labelled documents in" in str(result.exception)
+    assert "none of the labelled r/LocalLLaMA posts" in str(result.exception)
+
+
 def test_text_from_sources_is_printed_as_it_is(
     env: dict[str, str], http_server: RecordedServer
 ) -> None:

@@ -255,8 +255,22 @@ def run_cluster_eval(
 ) -> list[tuple[str, dict[str, float]]]:
     """Score the clusterer on a benchmark: the stream in file order, then ``seeds`` shuffles
     (ECB+ has no dates, so its file order groups each topic; shuffles are the realistic
-    stream). GVA streams by date."""
-    docs = LOADERS[dataset](dataset_path(dataset, path))
+    stream). GVA streams by date.
+
+    Raises:
+        NewsdeskError: the file holds no labelled document (for ``localllama``, none of
+            the labelled posts).
+    """
+    from newsdesk.exceptions import NewsdeskError
+
+    found = dataset_path(dataset, path)
+    docs = LOADERS[dataset](found)
+    if not docs:
+        which = "the labelled r/LocalLLaMA posts (7-8 August 2025)"
+        raise NewsdeskError(
+            f"No labelled documents in {found}"
+            + (f": it holds none of {which}" if dataset.startswith("localllama") else "")
+        )
     runs = [("file order", evaluate_clustering(docs))]
     runs += [(f"seed {s}", evaluate_clustering(docs, order_seed=s)) for s in range(seeds)]
     return runs
