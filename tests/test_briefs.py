@@ -816,9 +816,7 @@ def test_a_claim_citing_the_wrong_passage_cites_the_one_that_holds_it(
             last = re.findall(r"^\[(\d+)\] [^\n]*\n([^\n]+)", pack, flags=re.M)[-1]
             # Not one in its author's first person, which the brief quotes (below), nor a
             # question, which is no claim.
-            plain = [
-                s for s in split_sentences(last[1]) if not _FIRST.search(s) and "?" not in s
-            ]
+            plain = [s for s in split_sentences(last[1]) if not _FIRST.search(s) and "?" not in s]
             sentence = max(plain, key=len)[:180]
             copied.append((int(last[0]), sentence))
             return _chat_reply(json.dumps({"key_takeaways": [{"text": sentence, "cites": [1]}]}))
