@@ -756,9 +756,10 @@ class OnlineClusterer:
         if doc.published_at is not None and c.same_day_bonus:
             gap = np.abs(self._times.values - doc.published_at.timestamp() / 3600)
             same = gap <= 24
+            crowd = int(same.sum())  # the items published within a day of this one
             bonus = c.same_day_bonus
-            if c.same_day_items and same.sum() > c.same_day_items:
-                bonus *= c.same_day_items / same.sum()
+            if c.same_day_items and crowd > c.same_day_items:
+                bonus *= c.same_day_items / crowd
             scores += bonus * same
         scores[~live] = -1.0
         # Follow-ups (outside the normal window) need clearly stronger evidence.
