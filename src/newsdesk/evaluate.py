@@ -185,6 +185,7 @@ def load_localllama(path: str | Path, level: str = "event") -> Labelled:
     import csv
 
     from newsdesk.sources.reddit import RedditPost, adapt_post, iter_dump
+    from newsdesk.stories import cluster_doc
 
     with LOCALLLAMA_LABELS.open(encoding="utf-8", newline="") as f:
         gold = {row["id"]: row[level] for row in csv.DictReader(f)}
@@ -194,15 +195,7 @@ def load_localllama(path: str | Path, level: str = "event") -> Labelled:
             continue
         item = adapt_post(post)
         if item.external_id in gold:
-            doc = ClusterDoc(
-                id=item.external_id,
-                title=item.title,
-                text=item.text,
-                published_at=item.published_at,
-                canonical_url=item.canonical_url or item.url,
-                links=[u for u in (item.url, item.canonical_url) if u],
-            )
-            out.append((doc, gold[item.external_id]))
+            out.append((cluster_doc(item), gold[item.external_id]))
     return _by_time(out)
 
 

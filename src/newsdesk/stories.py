@@ -101,15 +101,17 @@ def embed_missing(store: Store, settings: Settings, progress: Progress | None = 
     return done
 
 
-def _doc(row: Any, vector: bytes | None) -> Any:
+def cluster_doc(row: Any, vector: bytes | None = None) -> Any:
+    """What the clusterer reads of an item: a stored row, or a source's ``Item`` not yet
+    stored (no extracted article, no collection time)."""
     from newsdesk.cluster import ClusterDoc
     from newsdesk.embeddings import from_blob
 
     return ClusterDoc(
         id=row.external_id,
         title=row.title or "",
-        text=row.article_text or row.text or "",
-        published_at=row.published_at or row.collected_at,
+        text=getattr(row, "article_text", None) or row.text or "",
+        published_at=row.published_at or getattr(row, "collected_at", None),
         canonical_url=row.canonical_url or row.url,
         links=[u for u in (row.url, row.canonical_url) if u],
         embedding=from_blob(vector) if vector is not None else None,
@@ -155,7 +157,9 @@ def cluster_new_items(
             # any age up to config.dated_follow_up_hours: restore the stories with an item
             # published on a day the new items name or in the three days after (when the
             # event was reported); the clusterer decides which of them were of that day.
-            named = {r.id: named_days(_doc(r, None), config.dated_follow_up_hours) for r in pending}
+            named = {
+                r.id: named_days(cluster_doc(r), config.dated_follow_up_hours) for r in pending
+            }
             known = {r.story_id for r in restored}
             events = {
                 date.fromordinal(d + k) for days in named.values() for d in days for k in range(4)
@@ -172,12 +176,12 @@ def cluster_new_items(
             for row in restored:
                 members.setdefault(row.story_id, []).append(row)
             for story_id, rows in members.items():
-                clusterer.restore(story_id, [_doc(r, vectors.get(r.id)) for r in rows])
+                clusterer.restore(story_id, [cluster_doc(r, vectors.get(r.id)) for r in rows])
 
             assignments: list[tuple[int, str, str]] = []
             new_stories: dict[str, Any] = {}
             for n, row in enumerate(pending, 1):
-                doc = replace(_doc(row, vectors.get(row.id)), days=named[row.id])
+                doc = replace(cluster_doc(row, vectors.get(row.id)), days=named[row.id])
                 result = clusterer.add(doc)
                 if result.new_story:
                     new_stories[result.story_id] = by_ext[result.doc_id]
