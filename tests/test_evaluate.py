@@ -21,7 +21,7 @@ from newsdesk.evaluate import (
 # Quality floors, a little under what the default ClusterConfig measures
 # (docs/benchmarks.md). A change that drops below them is a regression.
 ECBPLUS_FLOOR = 0.864  # measured 0.875 (seed 0; mean of 5 seeds 0.876)
-GVA_FLOOR = 0.925  # measured 0.933 (same-day bonus, follow-ups to 30 days, dated ones to a year)
+GVA_FLOOR = 0.925  # measured 0.932 (same-day bonus, dated follow-ups to a year)
 # Our labels of r/LocalLLaMA's posts of 7-8 August 2025 (docs/stories.md).
 LOCALLLAMA_EVENT_FLOOR = 0.87  # measured 0.896 (0.788 with the whole same-day bonus)
 LOCALLLAMA_TOPIC_FLOOR = 0.78  # measured 0.800 (0.811)

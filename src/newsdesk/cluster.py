@@ -67,11 +67,14 @@ class ClusterConfig:
     #: candidates (canonical URLs excepted). Items without a date are not constrained.
     window_hours: float = 72.0
     #: Beyond ``window_hours`` and up to this many hours, an item may still join a story
-    #: (a follow-up: charges, a funeral, a trial), but only on clearly stronger evidence:
-    #: a similarity of ``follow_up_threshold`` and an entity cosine of
-    #: ``follow_up_entities`` with one member, and a body of its own (not boilerplate,
-    #: at least ``min_body_words``). 0 turns follow-ups off.
-    follow_up_hours: float = 720.0
+    #: without naming its day (a follow-up: charges, a funeral, a trial), but only on
+    #: clearly stronger evidence: a similarity of ``follow_up_threshold`` and an entity
+    #: cosine of ``follow_up_entities`` with one member, and a body of its own (not
+    #: boilerplate, at least ``min_body_words``). 0 (the default) turns these off: in
+    #: r/LocalLLaMA's dump such follow-ups were another question on the same subject
+    #: weeks later (292 joins), and in a lab's feed its next release; on GVA they added
+    #: 0.0014 of F1 (docs/stories.md, "Follow-ups"). Dated follow-ups stay.
+    follow_up_hours: float = 0.0
     #: The similarity a follow-up needs with one member (after any daily decay).
     follow_up_threshold: float = 0.25
     #: The entity cosine (names, places, numbers, ages) a follow-up needs with that
