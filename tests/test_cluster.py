@@ -160,7 +160,8 @@ def test_long_essays_of_one_day_do_not_glue_to_a_story_by_their_general_words(
 
 
 def test_follow_up_joins_past_the_window_only_on_strong_evidence() -> None:
-    c = OnlineClusterer(ClusterConfig(window_hours=72, follow_up_hours=720))
+    # (Off by default, and bounded by a story's span: both lifted here.)
+    c = OnlineClusterer(ClusterConfig(window_hours=72, follow_up_hours=720, story_span_hours=0))
     a = c.add(doc("a", "Mistral releases Magistral reasoning model", BODY))
     # Ten days on: the same names, places and numbers -- a follow-up.
     later = c.add(doc("b", "Magistral, Mistral's reasoning model, gets an update", BODY, hours=240))
@@ -185,6 +186,30 @@ def test_past_the_window_only_a_dated_follow_up_joins_by_default() -> None:
     # Inside the window the same words join.
     soon = c.add(doc("c", "Magistral, Mistral's reasoning model: first tests", BODY, hours=30))
     assert (soon.story_id, soon.reason) == (a.story_id, "similar")
+
+
+def test_a_story_takes_items_by_similarity_only_in_its_first_days() -> None:
+    """Each day's post on a subject is inside the window of the day before, yet the story
+    stops taking them ``story_span_hours`` (120) after its first item: the sixth day's
+    post starts a story of its own, which takes the seventh's."""
+
+    def post(day: int) -> ClusterDoc:
+        return doc(
+            str(day),
+            f"Magistral, Mistral's reasoning model, on day {day}",
+            f"Notes of day {day} on Magistral, the reasoning model of Mistral in Paris.",
+            hours=24 * day,
+        )
+
+    c = OnlineClusterer()
+    posts = [c.add(post(day)) for day in range(8)]
+    first = posts[0].story_id
+    assert [p.story_id for p in posts[:6]] == [first] * 6  # up to 120 hours
+    assert posts[6].new_story  # 144 hours after the first item
+    assert (posts[7].story_id, posts[7].reason) == (posts[6].story_id, "similar")
+    # Without a span the chain goes on, each post inside the window of the last.
+    c = OnlineClusterer(ClusterConfig(story_span_hours=0))
+    assert len({c.add(post(day)).story_id for day in range(8)}) == 1
 
 
 def test_same_day_bonus_lowers_the_bar_only_for_items_close_in_time() -> None:

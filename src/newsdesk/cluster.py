@@ -85,6 +85,13 @@ class ClusterConfig:
     #: member names, or the day of a member's publication or the day before -- on the
     #: follow-up bar. 0 turns it off.
     dated_follow_up_hours: float = 8760.0
+    #: A story takes items by similarity only up to this many hours after its first item
+    #: (dated follow-ups, near-duplicates, shared links and canonical URLs excepted): an
+    #: event's reports come within days, and a window that ran from the latest member let
+    #: a subject's daily posts grow one story for weeks (GLM-4.5's launch story took 60
+    #: r/LocalLLaMA posts over two weeks, "Best way to spend 7k on local model" among
+    #: them). It bounds ``follow_up_hours`` too. 0: no limit.
+    story_span_hours: float = 120.0
     #: An item joins the best story when its similarity score reaches this.
     threshold: float = 0.25
     #: Share of the entity cosine in the similarity score (the rest is the text cosine).
@@ -484,6 +491,7 @@ class OnlineClusterer:
         self._doc_ids: list[str] = []
         self._doc_story: list[int] = []
         self._story_of = _Column(np.int64)  # the same, as an array
+        self._starts = _Column(np.float64)  # per story: its first item's hours; nan: none
         self._times = _Column(np.float64)  # hours since the epoch; nan when unknown
         self._embeddings: list[np.ndarray | None] = []
         self._features: list[_Features] = []
@@ -524,7 +532,13 @@ class OnlineClusterer:
         if story_id not in self._story_index:
             self._story_index[story_id] = len(self._stories)
             self._stories.append(_Story(story_id))
+            self._starts.append(math.nan)
         return self._story_index[story_id]
+
+    def _started(self, story: int, hours: float) -> None:
+        start = self._starts.values[story]
+        if not hours >= start:  # nan (no start yet) or earlier
+            self._starts.values[story] = hours
 
     def _headline(self, title: str) -> str:
         """The title without the trailing parts that earlier titles also had after a
@@ -587,6 +601,8 @@ class OnlineClusterer:
         self._doc_story.append(story)
         self._story_of.append(story)
         self._times.append(doc.published_at.timestamp() / 3600 if doc.published_at else math.nan)
+        if doc.published_at is not None:
+            self._started(story, doc.published_at.timestamp() / 3600)
         self._embeddings.append(_unit(doc.embedding))
         self._features.append(features)
         self._stories[story].members.append(index)
@@ -765,6 +781,10 @@ class OnlineClusterer:
                 bonus *= c.same_day_items / crowd
             scores += bonus * same
         scores[~live] = -1.0
+        if doc.published_at is not None and c.story_span_hours:
+            # Stories past their span take only dated follow-ups.
+            age = doc.published_at.timestamp() / 3600 - self._starts.values[self._story_of.values]
+            scores[(age > c.story_span_hours) & ~self._naming(f.days)] = -1.0
         # Follow-ups (outside the normal window) need clearly stronger evidence.
         if far.any() and (f.boilerplate or f.body_words < c.min_body_words):
             scores[far] = -1.0  # a title alone is too thin for a follow-up
