@@ -175,3 +175,12 @@ def test_text_from_sources_is_printed_as_it_is(
     assert shown.exit_code == 0, shown.output
     assert shown.output.count(title) == 2  # the story's title and its item's
     assert "1 source · 1 item · importance" in shown.output
+
+
+def test_a_verdict_is_marked_in_the_pages_words() -> None:
+    from newsdesk.cli import _mark
+    from newsdesk.grounding import SAID
+
+    assert _mark("supported") == " [green]✓[/]"
+    assert _mark("partial") == f" [yellow]{SAID['partial']}[/]"
+    assert _mark("unsupported") == f" [red]{SAID['unsupported']}[/]" == _mark("no such label")

@@ -359,7 +359,15 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
         console.print(f"related: {other_id} {dated.get(other_id, '?'):10} {_plain(title)}")
 
 
-_MARKS = {"supported": "[green]✓[/]", "partial": "[yellow]partly supported[/]"}
+def _mark(label: str) -> str:
+    """A verdict as the terminal shows it after a claim: a green tick for a supported one,
+    else the page's word for it (``grounding.SAID``), yellow or red."""
+    from newsdesk.grounding import SAID
+
+    if label == "supported":
+        return " [green]✓[/]"
+    colour = "yellow" if label == "partial" else "red"
+    return f" [{colour}]{SAID.get(label, SAID['unsupported'])}[/]"
 
 
 def _print_brief(row: Any) -> None:
@@ -372,16 +380,14 @@ def _print_brief(row: Any) -> None:
         cites = claim.get("cites") or []
         assert isinstance(cites, list)
         verdict = next(verdicts, None)
-        mark = ""
-        if verdict is not None:
-            mark = " " + _MARKS.get(verdict["label"], "[red]unverified[/]")
+        mark = _mark(verdict["label"]) if verdict is not None else ""
         return _plain(f"{claim['text']} " + "".join(f"[{c}]" for c in cites)) + mark
 
     from newsdesk.briefs.schema import Brief
     from newsdesk.briefs.writer import split_verdicts
 
     _, _, checked = split_verdicts(Brief.model_validate(brief), row.verdicts)
-    mark = " " + _MARKS.get(checked["label"], "[red]unverified[/]") if checked else ""
+    mark = _mark(checked["label"]) if checked else ""
     console.print(f"[bold]{_plain(brief['hook'])}[/]{mark}")
     if brief["hashtags"]:
         console.print(_plain(" ".join("#" + t for t in brief["hashtags"])))
