@@ -207,9 +207,11 @@ def test_a_story_takes_items_by_similarity_only_in_its_first_days() -> None:
     assert [p.story_id for p in posts[:6]] == [first] * 6  # up to 120 hours
     assert posts[6].new_story  # 144 hours after the first item
     assert (posts[7].story_id, posts[7].reason) == (posts[6].story_id, "similar")
-    # Without a span the chain goes on, each post inside the window of the last.
-    c = OnlineClusterer(ClusterConfig(story_span_hours=0))
-    assert len({c.add(post(day)).story_id for day in range(8)}) == 1
+    # Without a span the chain goes on, each post inside the window of the last; and a
+    # window longer than the span (a user's setting) lengthens the span to it.
+    for config in (ClusterConfig(story_span_hours=0), ClusterConfig(window_hours=7 * 24)):
+        c = OnlineClusterer(config)
+        assert len({c.add(post(day)).story_id for day in range(8)}) == 1
 
 
 def test_same_day_bonus_lowers_the_bar_only_for_items_close_in_time() -> None:

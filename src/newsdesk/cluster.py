@@ -90,7 +90,8 @@ class ClusterConfig:
     #: event's reports come within days, and a window that ran from the latest member let
     #: a subject's daily posts grow one story for weeks (GLM-4.5's launch story took 60
     #: r/LocalLLaMA posts over two weeks, "Best way to spend 7k on local model" among
-    #: them). It bounds ``follow_up_hours`` too. 0: no limit.
+    #: them). It bounds ``follow_up_hours`` too, and is never shorter than
+    #: ``window_hours`` (a longer window set by a user lengthens it). 0: no limit.
     story_span_hours: float = 120.0
     #: An item joins the best story when its similarity score reaches this.
     threshold: float = 0.25
@@ -784,7 +785,8 @@ class OnlineClusterer:
         if doc.published_at is not None and c.story_span_hours:
             # Stories past their span take only dated follow-ups.
             age = doc.published_at.timestamp() / 3600 - self._starts.values[self._story_of.values]
-            scores[(age > c.story_span_hours) & ~self._naming(f.days)] = -1.0
+            span = max(c.story_span_hours, c.window_hours)
+            scores[(age > span) & ~self._naming(f.days)] = -1.0
         # Follow-ups (outside the normal window) need clearly stronger evidence.
         if far.any() and (f.boilerplate or f.body_words < c.min_body_words):
             scores[far] = -1.0  # a title alone is too thin for a follow-up
