@@ -481,6 +481,30 @@ def test_dated_follow_up_joins_a_story_months_old(settings: Settings, database_u
     assert story is not None and story.item_count == 2
 
 
+def test_a_storys_span_holds_across_clustering_runs(settings: Settings, database_url: str) -> None:
+    """A daily run restores a story with all its items, so the story stops taking posts
+    120 hours after its first item, as one run over all the posts would."""
+    desk = _desk(settings, database_url)
+    src = desk.store.add_source("feed", "https://news.example/feed.xml", "Lab news", "📰")
+
+    def post(day: int) -> Item:
+        return Item(
+            f"feed:day{day}",
+            f"Magistral, Mistral's reasoning model, on day {day}",
+            f"https://news.example/magistral-{day}",
+            published_at=T0 + timedelta(days=day),
+            text=f"Notes of day {day} on Magistral, the reasoning model of Mistral in Paris.",
+        )
+
+    for day in range(8):
+        desk.store.upsert_items(src.id, [post(day)])
+        desk.cluster()
+    first, sixth = story_id_for("feed:day0"), story_id_for("feed:day6")
+    story, later = desk.store.get_story(first), desk.store.get_story(sixth)
+    assert story is not None and story.item_count == 6  # days 0 to 5
+    assert later is not None and later.item_count == 2  # days 6 and 7
+
+
 def test_a_failed_embedding_stores_no_assignment(settings: Settings, database_url: str) -> None:
     """Items are embedded while they are clustered; when the embedding fails (here an
     embeddings server that nothing listens for), no assignment is stored, and the next run
