@@ -71,8 +71,8 @@ class ClusterConfig:
     #: clearly stronger evidence: a similarity of ``follow_up_threshold`` and an entity
     #: cosine of ``follow_up_entities`` with one member, and a body of its own (not
     #: boilerplate, at least ``min_body_words``). 0 (the default) turns these off: in
-    #: r/LocalLLaMA's dump such follow-ups were another question on the same subject
-    #: weeks later (292 joins), and in a lab's feed its next release; on GVA they added
+    #: r/LocalLLaMA's dump 274 of 292 such joins were another post on the same subject
+    #: days or weeks later, and in a lab's feed its next release; on GVA they added
     #: 0.0014 of F1 (docs/stories.md, "Follow-ups"). Dated follow-ups stay.
     follow_up_hours: float = 0.0
     #: The similarity a follow-up needs with one member (after any daily decay).
