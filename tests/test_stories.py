@@ -505,6 +505,41 @@ def test_a_storys_span_holds_across_clustering_runs(settings: Settings, database
     assert later is not None and later.item_count == 2  # days 6 and 7
 
 
+def test_a_storys_importance_follows_its_items_scores(
+    settings: Settings, database_url: str
+) -> None:
+    """A post collected minutes after it went up has a score of 1; fetched again it has
+    hundreds. The next clustering run refreshes the fields of the stories whose items
+    changed, though no new item joined them."""
+    desk = _desk(settings, database_url)
+    src = desk.store.add_source("reddit", "https://www.reddit.com/r/LocalLLaMA/new", "r/L", "🤖")
+
+    def post(i: int, score: int) -> Item:
+        return Item(
+            f"reddit:t3_{i}",
+            ["Magistral is out", "A new GPU price", "Qwen3 tokenizer bug", "Kimi K2 on CPU"][i],
+            f"https://www.reddit.com/r/LocalLLaMA/comments/{i}/",
+            published_at=T0 + timedelta(hours=i),
+            text=f"Post {i} of the day.",
+            score=score,
+        )
+
+    desk.store.upsert_items(src.id, [post(0, 1), post(1, 50), post(2, 80), post(3, 120)])
+    desk.cluster()
+    story = story_id_for("reddit:t3_0")
+    before = desk.store.get_story(story)
+    assert before is not None and before.importance < 0.2  # the lowest score of its source
+    assert desk.store.stories_with_changed_items() == []
+    assert desk.store.upsert_items(src.id, [post(0, 900)]).updated == 1
+    assert desk.store.stories_with_changed_items() == [story]
+    run = desk.cluster()
+    assert run.items == 0  # nothing new to cluster
+    after = desk.store.get_story(story)
+    assert after is not None and after.importance == 0.5  # now the best post of its source
+    assert after.rank_key > before.rank_key
+    assert desk.store.stories_with_changed_items() == []
+
+
 def test_a_failed_embedding_stores_no_assignment(settings: Settings, database_url: str) -> None:
     """Items are embedded while they are clustered; when the embedding fails (here an
     embeddings server that nothing listens for), no assignment is stored, and the next run

@@ -145,8 +145,12 @@ def cluster_new_items(
         with store.clustering_lock():
             pending = store.unclustered_items()
             run.items = len(pending)
+            # Stories whose items changed since their fields were computed (a post fetched
+            # again with its real score) are refreshed with the ones this run touches.
+            changed = store.stories_with_changed_items()
             if not pending:
                 run.embedded = embedding.result()
+                refresh_stories(store, settings, changed)
                 run.seconds = time.perf_counter() - started
                 return run
             # Follow-up articles may join stories older than the window: restore those too.
@@ -194,7 +198,7 @@ def cluster_new_items(
                     progress("clustering", n, len(pending))
             run.embedded = embedding.result()
             store.assign(assignments, new_stories)
-            refresh_stories(store, settings, sorted(run.touched))
+            refresh_stories(store, settings, sorted(run.touched | set(changed)))
     run.seconds = time.perf_counter() - started
     return run
 

@@ -116,6 +116,21 @@ class StoriesMixin:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
+    def stories_with_changed_items(self) -> list[str]:
+        """The stories with an item changed (a new score, comments, text) since their
+        fields were last computed: a post collected minutes after it went up is fetched
+        again with its real score."""
+        query = (
+            sa.select(story_items.c.story_id)
+            .join(items, items.c.id == story_items.c.item_id)
+            .join(stories, stories.c.id == story_items.c.story_id)
+            .where(items.c.updated_at > stories.c.updated_at)
+            .distinct()
+            .order_by(story_items.c.story_id)
+        )
+        with self.engine.connect() as conn:
+            return [row.story_id for row in conn.execute(query)]
+
     def window_items(self, since: datetime) -> list[Any]:
         """Items of the stories updated since ``since``, with their story id, by arrival."""
         query = (
