@@ -538,6 +538,10 @@ def test_a_storys_importance_follows_its_items_scores(
     assert after is not None and after.importance == 0.5  # now the best post of its source
     assert after.rank_key > before.rank_key
     assert desk.store.stories_with_changed_items() == []
+    # An article extracted after its item was clustered (a worker's extraction task) is a
+    # change too: the story's tags and title read it at the next run.
+    desk.store.store_extraction(desk.store.get_item("reddit:t3_0").id, text="Magistral text.")
+    assert desk.store.stories_with_changed_items() == [story]
 
 
 def test_a_failed_embedding_stores_no_assignment(settings: Settings, database_url: str) -> None:

@@ -447,8 +447,10 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
         language: str | None = None,
         error: str | None = None,
     ) -> None:
+        now = utcnow()
         values: dict[str, Any] = {
-            "extracted_at": utcnow(),
+            "extracted_at": now,
+            "updated_at": now,  # a changed item: its story's fields are computed again
             "article_text": text,
             "article_html": html,
             "extract_error": error,
