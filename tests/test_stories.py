@@ -544,6 +544,36 @@ def test_a_storys_importance_follows_its_items_scores(
     assert desk.store.stories_with_changed_items() == [story]
 
 
+def test_an_older_story_links_the_later_one_of_its_subject(
+    settings: Settings, database_url: str
+) -> None:
+    """A release ten days after another of the same model is a story of its own (past the
+    window, naming no day of the first); each lists the other among its related stories,
+    though only the later one was refreshed."""
+    desk = _desk(settings, database_url)
+    src = desk.store.add_source("feed", "https://lab.example/news.xml", "Lab news", "📰")
+
+    def post(key: str, title: str, days: int) -> Item:
+        return Item(
+            f"feed:{key}",
+            title,
+            f"https://lab.example/{key}",
+            published_at=T0 + timedelta(days=days),
+            text=f"{title}. Magistral is the reasoning model of Mistral AI, open weights "
+            "under Apache 2.0, with a chain of thought in several languages.",
+        )
+
+    desk.store.upsert_items(src.id, [post("first", "Mistral releases Magistral", 0)])
+    desk.cluster()
+    desk.store.upsert_items(src.id, [post("later", "Magistral 1.1 from Mistral", 10)])
+    assert desk.cluster().new_stories == 1
+    first, later = story_id_for("feed:first"), story_id_for("feed:later")
+    one, two = desk.store.get_story(first), desk.store.get_story(later)
+    assert one is not None and two is not None
+    assert two.related == [first] and one.related == [later]
+    assert desk.store.stories_with_changed_items() == []
+
+
 def test_a_failed_embedding_stores_no_assignment(settings: Settings, database_url: str) -> None:
     """Items are embedded while they are clustered; when the embedding fails (here an
     embeddings server that nothing listens for), no assignment is stored, and the next run

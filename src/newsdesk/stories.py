@@ -322,7 +322,9 @@ def refresh_all_stories(
 
 
 def refresh_related(store: Store, story_ids: Sequence[str]) -> None:
-    """Each story's nearest stories by centroid, other than itself.
+    """Each story's nearest stories by centroid, other than itself; and those of the
+    stories it is now near, which may take it in: a later story of the same subject
+    (another release, a follow-up that names no day) is linked from the older one too.
 
     One matrix product over every story's centroid: 10,000 stories are 15 MB of float32.
     """
@@ -335,11 +337,21 @@ def refresh_related(store: Store, story_ids: Sequence[str]) -> None:
     matrix = np.stack([from_blob(blob) for _, blob in pool])
     index = {story_id: i for i, story_id in enumerate(ids)}
     related: dict[str, dict[str, Any]] = {}
+    near: set[int] = set()
     for story_id in sorted(set(story_ids)):
         i = index.get(story_id)
         if i is not None:
-            related[story_id] = {"related": [ids[j] for j in nearest(matrix, i)]}
+            found = nearest(matrix, i)
+            related[story_id] = {"related": [ids[j] for j in found]}
+            near.update(found)
     store.update_stories(related)
+    # Only their links change: their fields are not computed again.
+    others = {
+        ids[j]: {"related": [ids[k] for k in nearest(matrix, j)]}
+        for j in sorted(near)
+        if ids[j] not in related
+    }
+    store.update_stories(others, computed=False)
 
 
 def nearest(centroids: np.ndarray, i: int) -> list[int]:

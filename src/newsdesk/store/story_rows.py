@@ -247,18 +247,20 @@ class StoriesMixin:
     def update_story(self, story_id: str, **values: Any) -> None:
         self.update_stories({story_id: values})
 
-    def update_stories(self, values: Mapping[str, Mapping[str, Any]]) -> None:
+    def update_stories(
+        self, values: Mapping[str, Mapping[str, Any]], *, computed: bool = True
+    ) -> None:
         """Set fields of several stories (story id -> column values), 500 stories to a
-        transaction."""
-        now = utcnow()
+        transaction. ``computed``: the stories' fields were computed from their items now
+        (``updated_at``, against which ``stories_with_changed_items`` compares); False
+        for a field set from elsewhere (another story's related links)."""
+        stamp = {"updated_at": utcnow()} if computed else {}
         todo = list(values.items())
         for start in range(0, len(todo), 500):
             with self.engine.begin() as conn:
                 for story_id, fields in todo[start : start + 500]:
                     conn.execute(
-                        sa.update(stories)
-                        .where(stories.c.id == story_id)
-                        .values(**fields, updated_at=now)
+                        sa.update(stories).where(stories.c.id == story_id).values(**fields, **stamp)
                     )
 
     def merge_stories(self, old_id: str, new_id: str) -> None:
