@@ -16,7 +16,7 @@ import pytest
 
 from newsdesk.desk import Desk
 from newsdesk.exceptions import EmbeddingError, StoryNotFoundError
-from newsdesk.models import Item
+from newsdesk.models import Item, utcnow
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
 from newsdesk.stories import collection_delay, freshness, importance, rank
@@ -541,6 +541,15 @@ def test_a_storys_importance_follows_its_items_scores(
     # An article extracted after its item was clustered (a worker's extraction task) is a
     # change too: the story's tags and title read it at the next run.
     desk.store.store_extraction(desk.store.get_item("reddit:t3_0").id, text="Magistral text.")
+    assert desk.store.stories_with_changed_items() == [story]
+    desk.cluster()
+    assert desk.store.stories_with_changed_items() == []
+    # A post fetched again while its story's fields are computed (a worker's fetch during
+    # a clustering run): the story is stamped with the time its items were read, so the
+    # change is found at the next run.
+    read_at = utcnow()
+    desk.store.upsert_items(src.id, [post(0, 950)])
+    desk.store.update_stories({story: {"importance": 0.5}}, computed_at=read_at)
     assert desk.store.stories_with_changed_items() == [story]
 
 

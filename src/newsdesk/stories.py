@@ -263,6 +263,9 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
     from newsdesk.embeddings import from_blob, to_blob
 
     key = model_key(settings)
+    # The fields are computed as the items are now: an item that changes while they are
+    # (a worker's fetch) is later than this, and its story is found changed again.
+    read_at = utcnow()
     scores = store.source_scores()
     members = store.stories_items(story_ids)
     every_vector = store.embeddings([r.id for rows in members.values() for r in rows], key)
@@ -302,7 +305,7 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
             ),
             centroid=to_blob(centroid) if centroid is not None else None,
         )
-    store.update_stories(fields)
+    store.update_stories(fields, computed_at=read_at)
     refresh_related(store, story_ids)
 
 
@@ -344,8 +347,9 @@ def refresh_related(store: Store, story_ids: Sequence[str]) -> None:
             found = nearest(matrix, i)
             related[story_id] = {"related": [ids[j] for j in found]}
             near.update(found)
-    store.update_stories(related)
-    # Only their links change: their fields are not computed again.
+    # Links only: the stories' fields are stamped by ``refresh_stories``, and the
+    # neighbours' fields are not computed again.
+    store.update_stories(related, computed=False)
     others = {
         ids[j]: {"related": [ids[k] for k in nearest(matrix, j)]}
         for j in sorted(near)

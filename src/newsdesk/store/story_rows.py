@@ -248,13 +248,18 @@ class StoriesMixin:
         self.update_stories({story_id: values})
 
     def update_stories(
-        self, values: Mapping[str, Mapping[str, Any]], *, computed: bool = True
+        self,
+        values: Mapping[str, Mapping[str, Any]],
+        *,
+        computed: bool = True,
+        computed_at: datetime | None = None,
     ) -> None:
         """Set fields of several stories (story id -> column values), 500 stories to a
-        transaction. ``computed``: the stories' fields were computed from their items now
-        (``updated_at``, against which ``stories_with_changed_items`` compares); False
-        for a field set from elsewhere (another story's related links)."""
-        stamp = {"updated_at": utcnow()} if computed else {}
+        transaction. ``computed``: the stories' fields were computed from their items, as
+        they were at ``computed_at`` (default now): it becomes ``updated_at``, against
+        which ``stories_with_changed_items`` compares. False for fields set from
+        elsewhere (related links)."""
+        stamp = {"updated_at": computed_at or utcnow()} if computed else {}
         todo = list(values.items())
         for start in range(0, len(todo), 500):
             with self.engine.begin() as conn:
