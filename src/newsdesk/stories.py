@@ -347,15 +347,12 @@ def refresh_related(store: Store, story_ids: Sequence[str]) -> None:
             found = nearest(matrix, i)
             related[story_id] = {"related": [ids[j] for j in found]}
             near.update(found)
-    # Links only: the stories' fields are stamped by ``refresh_stories``, and the
-    # neighbours' fields are not computed again.
-    store.update_stories(related, computed=False)
-    others = {
-        ids[j]: {"related": [ids[k] for k in nearest(matrix, j)]}
-        for j in sorted(near)
-        if ids[j] not in related
-    }
-    store.update_stories(others, computed=False)
+    for j in sorted(near):
+        if ids[j] not in related:
+            related[ids[j]] = {"related": [ids[k] for k in nearest(matrix, j)]}
+    # Links only, so ``updated_at`` stays: ``refresh_stories`` stamps the stories whose
+    # fields it computed, and the neighbours' fields are not computed again.
+    store.update_stories(related)
 
 
 def nearest(centroids: np.ndarray, i: int) -> list[int]:

@@ -248,18 +248,14 @@ class StoriesMixin:
         self.update_stories({story_id: values})
 
     def update_stories(
-        self,
-        values: Mapping[str, Mapping[str, Any]],
-        *,
-        computed: bool = True,
-        computed_at: datetime | None = None,
+        self, values: Mapping[str, Mapping[str, Any]], *, computed_at: datetime | None = None
     ) -> None:
         """Set fields of several stories (story id -> column values), 500 stories to a
-        transaction. ``computed``: the stories' fields were computed from their items, as
-        they were at ``computed_at`` (default now): it becomes ``updated_at``, against
-        which ``stories_with_changed_items`` compares. False for fields set from
-        elsewhere (related links)."""
-        stamp = {"updated_at": computed_at or utcnow()} if computed else {}
+        transaction. ``computed_at``: the fields were computed from the stories' items as
+        they were then; it becomes ``updated_at``, against which
+        ``stories_with_changed_items`` compares. None (links, a field set by hand) leaves
+        ``updated_at`` as it was."""
+        stamp = {"updated_at": computed_at} if computed_at is not None else {}
         todo = list(values.items())
         for start in range(0, len(todo), 500):
             with self.engine.begin() as conn:
