@@ -19,7 +19,7 @@ from newsdesk.exceptions import EmbeddingError, StoryNotFoundError
 from newsdesk.models import Item, utcnow
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
-from newsdesk.stories import collection_delay, freshness, importance, rank
+from newsdesk.stories import collection_delay, freshness, importance, rank, rank_key
 from newsdesk.tags import (
     VOCABULARY,
     cared_for,
@@ -125,6 +125,19 @@ def test_importance_normalizes_engagement_per_source() -> None:
     assert importance(covered, scores) > importance(
         [SimpleNamespace(source_id=1, score=None)], scores
     )
+
+
+def test_a_post_without_a_score_ranks_as_a_middling_scored_one() -> None:
+    """A lab's blog post (its feed keeps no scores) ranks beside a scored source's middle
+    post of the same hour, above its worst: with engagement 0 it ranked 30 days lower."""
+    scores = {1: [1, 2, 3, 5, 8, 13, 21, 34]}
+    lab_post = importance([SimpleNamespace(source_id=2, score=None)], scores)
+    middle = importance([SimpleNamespace(source_id=1, score=5)], scores)
+    worst = importance([SimpleNamespace(source_id=1, score=1)], scores)
+    assert lab_post == middle == 0.25
+    assert rank_key(lab_post, T0) - rank_key(worst, T0) == 2.0  # two half-lives above
+    # A scored item's engagement is still its own: a top post beats the blog post.
+    assert importance([SimpleNamespace(source_id=1, score=34)], scores) > lab_post
 
 
 def test_hashtags_vocabulary_synonyms_and_keyphrases() -> None:

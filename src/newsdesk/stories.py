@@ -7,7 +7,8 @@ The rules, also in docs/stories.md:
   the collection delay is the first item's collection time minus its publication time.
 - importance (stored, 0..1) = 0.5 engagement + 0.35 coverage + 0.15 size, where
   engagement is the best item's score percentile within its own source (a top post of a
-  small subreddit counts as much as one of a big one), coverage = min(1, (sources - 1) / 3),
+  small subreddit counts as much as one of a big one; an item without a score counts as
+  the middle one, 0.5), coverage = min(1, (sources - 1) / 3),
   size = min(1, log2(items) / 4). Rankings multiply it by the recency decay
   0.5 ** (hours since the last update / 24).
 """
@@ -209,13 +210,19 @@ def _percentile(sorted_scores: Sequence[int], score: int) -> float:
     return bisect.bisect_right(sorted_scores, score) / len(sorted_scores)
 
 
+# The engagement of an item without a score (a lab's blog, Hacker News's RSS feed): the
+# middle post of a source that keeps scores, neither its best nor its worst.
+UNSCORED_ENGAGEMENT = 0.5
+
+
 def importance(rows: Sequence[Any], source_scores: dict[int, list[int]]) -> float:
     """The stored importance of a story's items (formula in the module docstring)."""
     engagement = max(
         (
-            _percentile(source_scores.get(r.source_id, []), r.score)
+            UNSCORED_ENGAGEMENT
+            if r.score is None
+            else _percentile(source_scores.get(r.source_id, []), r.score)
             for r in rows
-            if r.score is not None
         ),
         default=0.0,
     )
