@@ -23,6 +23,7 @@ from newsdesk.grounding import (
     copied_share,
     dates,
     grounding_score,
+    initials,
     judge_value,
     lexical_support,
     names,
@@ -95,6 +96,34 @@ def test_names_and_missing_names() -> None:
     assert names("Alibaba released Qwen3 with NVIDIA. It runs.") == {"qwen3", "nvidia"}
     lex = lexical_support("Meta released Llama 4", ["Alibaba released Qwen 3 today."])
     assert "llama" in lex.missing
+
+
+def test_an_initialism_stands_for_the_words_it_abbreviates() -> None:
+    """Seen in a brief of the demo: "with the U. S." and "The Canada-U.S. trade
+    negotiations" lost their names against a statement that writes "the United States"
+    and "U.S." ("not in the cited passages: canada-u, u")."""
+    source = "Canada will return to Ottawa. Talks with the United States are suspended."
+    for claim in (
+        "Canada suspends trade negotiations with the U. S.",
+        "The Canada-U.S. trade negotiations are suspended.",
+        "Canada suspends talks with the US.",
+    ):
+        assert lexical_support(claim, [source]).missing == [], claim
+    # Either way round, and with a small word inside.
+    assert (
+        lexical_support("The European Union fined Google.", ["The EU fined Google."]).missing == []
+    )
+    assert (
+        lexical_support("The EU fined Google.", ["The European Union fined Google."]).missing == []
+    )
+    assert lexical_support("The BoE held.", ["The Bank of England held rates."]).missing == []
+    # An initialism still names something that must be there.
+    assert lexical_support("The U.S. banned the chips.", ["China banned the chips."]).missing == [
+        "us"
+    ]
+    assert lexical_support("The ECB fined Google.", ["The EU fined Google."]).missing == ["ecb"]
+    assert names("Let us see what the U.S. does.") == {"us"}  # the country, not the pronoun
+    assert initials("Talks with the United States. Bank of England")["us"] == {"united", "states"}
 
 
 def test_sentences_split_lower_case_text_and_keep_abbreviations() -> None:

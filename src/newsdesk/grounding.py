@@ -145,8 +145,43 @@ class Quantity:
         return abs(self.value - other.value) <= max(self.tolerance, 1e-9 * abs(self.value))
 
 
+# An initialism written with stops ("U.S.", "U. S.", "E.U."): one word, "US", wherever it
+# stands ("Canada-U.S." is "Canada-US"). Sentences are split before, so its last stop may go.
+_INITIALISM = re.compile(r"\b[A-Z]\.(?:\s?[A-Z]\.)+")
+
+
 def _words(text: str) -> list[str]:
+    text = _INITIALISM.sub(lambda m: re.sub(r"[.\s]", "", m.group()), text)
     return [m.group(0) for m in _TOKEN.finditer(text)]
+
+
+def initials(text: str) -> dict[str, set[str]]:
+    """The initials of each stretch of two or more capitalized words, with the stretch's
+    names: what an initialism of it would be ("United States" gives "us", "the European
+    Central Bank" "ecb", "Bank of England" "boe" and "be")."""
+    out: dict[str, set[str]] = {}
+    run: list[tuple[str, str]] = []  # each word, and its initial ("" for a small word's)
+
+    def stretches() -> None:
+        for i, j in itertools.combinations(range(len(run) + 1), 2):
+            part = run[i:j]
+            if len(part) >= 2 and part[0][1] and part[-1][1]:
+                words = {w for w, c in part if c}
+                out.setdefault("".join(c for _, c in part), set()).update(words)
+                out.setdefault("".join(c or w[0] for w, c in part), set()).update(words)
+        run.clear()
+
+    for word in _words(text):
+        if word[0].isupper() and not word.isupper():
+            run.append((_plain(word), word[0].lower()))
+            if word.endswith("."):  # the end of a sentence
+                stretches()
+        elif run and word in ("of", "and", "for"):
+            run.append((word, ""))
+        else:
+            stretches()
+    stretches()
+    return out
 
 
 def _plain(word: str) -> str:
@@ -240,11 +275,16 @@ def names(text: str) -> set[str]:
     """
     out: set[str] = set()
     for sentence in split_sentences(text):
+        shouted = sentence.isupper()
         for index, word in enumerate(_words(sentence)):
             low = _plain(word)
             if not word[0].isalpha() or low in MONTHS or low in _WEEKDAYS:
                 continue
-            capital = (word.isupper() and len(word) > 1) or (index > 0 and word[0].isupper())
+            acronym = word.isupper() and len(word) > 1
+            if acronym and low == "us" and not shouted:
+                out.add(low)  # "US", "U.S.", not the pronoun
+                continue
+            capital = acronym or (index > 0 and word[0].isupper())
             if capital and low not in _STOPWORDS and low not in _NUMBER_WORDS:
                 out.add(low)
     return out
@@ -329,14 +369,32 @@ def lexical_support(claim: str, passages: Sequence[str]) -> Lexical:
         if d not in source_dates:
             missing.append(d)
             numbers_missing = True
+    abbreviations: list[set[str]] = []
+
+    def found(name: str) -> bool:
+        if (
+            name in source_tokens
+            or name.replace("-", "") in source_tokens
+            or stem(name) in source_stems
+        ):
+            return True
+        if not abbreviations:  # read only where a name is not found as written
+            # An initialism stands for the capitalized words it abbreviates, either way
+            # round: "U.S." in a claim for "United States" in a source, "European Union"
+            # for "EU".
+            acronyms = {_plain(w) for w in _words(source) if w.isupper() and len(w) > 1}
+            abbreviations.append(set(initials(source)))
+            abbreviations.append(
+                {w for short, words in initials(claim).items() if short in acronyms for w in words}
+            )
+        return name in abbreviations[0] or name in abbreviations[1]
+
     claim_names = names(claim)
     for name in sorted(claim_names):
         keys += 1
-        if (
-            name not in source_tokens
-            and name.replace("-", "") not in source_tokens
-            and stem(name) not in source_stems
-        ):
+        parts = [p for p in name.split("-") if p]
+        # "Canada-U.S." names Canada and the U.S.
+        if not found(name) and not (len(parts) > 1 and all(map(found, parts))):
             missing.append(name)
     key_found = 1.0 - len(missing) / keys if keys else 1.0
     words = content_words(claim) - {stem(n) for n in claim_names}
