@@ -17,6 +17,7 @@ from newsdesk.timeline import (
     archive_evidence,
     build_timeline,
     dated_sentences,
+    dateline,
     find_dates,
     item_evidence,
     split_sentences,
@@ -356,3 +357,40 @@ def test_gold_files_parse(timeline17: Path) -> None:
     with gzip.open(timeline17 / "articles" / "haiti_bbc.articles.json.gz", "rt") as f:
         assert len(task.articles) == len(json.load(f)) == 296
     assert task.sentences_per_date >= 2
+
+
+def test_a_texts_own_dateline_dates_its_relative_days() -> None:
+    """A statement posted to Hacker News the day after it was written (demo, 2026-12-07):
+    its "this evening" and "midnight tonight" are the day of its dateline, not of the post,
+    in the item's evidence and in a brief's timeline, whose later passages have no
+    dateline of their own."""
+    from newsdesk.briefs.pack import Passage, SourcePack
+    from newsdesk.briefs.writer import evidence_timeline
+
+    opening = (
+        "Canada suspends trade negotiations with the United States. August 21, 2026 Ottawa, "
+        "Ontario. Over the past year the government has sought a fair deal."
+    )
+    later = "As a result, this evening, I have decided to suspend trade negotiations."
+    days = {
+        d.mention: d.date for d in dated_sentences(f"{opening}\n\n{later}", date(2026, 8, 22), "1")
+    }
+    assert days == {"August 21, 2026": date(2026, 8, 21), "this evening": date(2026, 8, 21)}
+    # An opening day is a dateline only when it is before the publication, by 30 days at most.
+    assert dateline(opening, date(2026, 8, 21)) is None
+    assert dateline(opening, date(2026, 10, 1)) is None
+    assert dateline(opening, None) == date(2026, 8, 21)
+    assert dateline("Talks. 2026-08-20 | 10 min read. It ended.", date(2026, 8, 22)) == date(
+        2026, 8, 20
+    )
+    # The day of an event is not the text's: "yesterday" here is 21 August, not 19.
+    assert (
+        dateline("Qwen3 shipped on August 20, 2026. Yesterday it led.", date(2026, 8, 22)) is None
+    )
+    assert dateline("Talks. " * 40 + "It began on August 20, 2026.", date(2026, 8, 22)) is None
+
+    def passage(number: int, text: str) -> Passage:
+        return Passage(number, 7, "Hacker News", None, "2026-08-22", None, text)
+
+    pack = SourcePack(passages=(passage(1, opening), passage(2, later)), tokens=0)
+    assert {entry.date for entry, _ in evidence_timeline(pack, 5)} == {date(2026, 8, 21)}

@@ -48,7 +48,9 @@ class DatedSentence:
     """One sentence of a source with one date it names.
 
     ``date`` is the first day of the month or year for those granularities. ``source`` is
-    the item or story id the sentence came from; ``mention`` the words that gave the date.
+    the item or story id the sentence came from; ``mention`` the words that gave the date;
+    ``published`` the day the text was written, which its relative dates count from: its
+    source's publication date, or the earlier day of a dateline it opens with.
     """
 
     date: dt.date
@@ -467,37 +469,76 @@ def _as_date(value: date | datetime | None) -> date | None:
     return value
 
 
+# A text that opens with its own day (a statement's or an article's dateline: "August 21,
+# 2026 Ottawa, Ontario") was written that day, which may be days before the post that
+# carries it: its relative dates ("this evening", "yesterday") count from the dateline.
+DATELINE_WORDS = 40
+DATELINE_DAYS = 30
+
+
+# A day after one of these is an event's ("shipped on July 3, 2026"), not the text's own.
+_EVENT_DAY = frozenset((
+    "on", "since", "by", "until", "till", "from", "before", "after", "of", "to", "through",
+    "as", "at", "in", "for",
+))  # fmt: skip
+
+
+def dateline(text: str, published: date | None) -> date | None:
+    """The day a text's first ``DATELINE_WORDS`` words give as written out in full, after no
+    preposition ("on July 3, 2026" is the day of an event), when it is at most
+    ``DATELINE_DAYS`` before ``published`` (or there is no publication date)."""
+    head = " ".join(text.split()[:DATELINE_WORDS])
+    for m in find_dates(head, published):
+        if m.basis != "absolute" or m.granularity != "day":
+            continue
+        before = head[: m.start].split()[-1:]
+        if before and before[0].lower() in _EVENT_DAY:
+            return None
+        if published is None or timedelta(0) < published - m.date <= timedelta(DATELINE_DAYS):
+            return m.date
+        return None
+    return None
+
+
 def dated_sentences(
     text: str,
     published: date | datetime | None,
     source: str,
     *,
     undated: bool = False,
+    written: date | None = None,
 ) -> list[DatedSentence]:
     """The dated evidence of one text: a ``DatedSentence`` per (sentence, date) it names.
 
     Args:
         text: plain or tokenized text.
-        published: the text's publication date (UTC), the reference for relative dates.
+        published: the text's publication date (UTC), the reference for relative dates
+            unless the text opens with an earlier day of its own (``dateline``).
         source: the item or story id each sentence is credited to.
         undated: also give each sentence that names no date its publication date
             (basis ``published``): the evidence of "a source published that day".
+        written: the day relative dates count from where the caller knows it (a later
+            part of a text whose opening gave its ``dateline``); by default the text's
+            own dateline, else ``published``.
 
     Returns:
         The dated sentences in text order, several per sentence when it names several
         dates (a date named twice in a sentence counts once).
     """
     pub = _as_date(published)
+    written = written or dateline(text, pub) or pub
     out: list[DatedSentence] = []
     for sentence in split_sentences(text):
         seen: set[tuple[date, str]] = set()
-        for m in find_dates(sentence, pub):
+        for m in find_dates(sentence, written):
             if (m.date, m.granularity) in seen:
                 continue
             seen.add((m.date, m.granularity))
-            out.append(DatedSentence(m.date, m.granularity, sentence, source, m.basis, m.text, pub))
-        if not seen and undated and pub is not None:
-            out.append(DatedSentence(pub, "day", sentence, source, "published", "", pub))
+            out.append(
+                DatedSentence(m.date, m.granularity, sentence, source, m.basis, m.text, written)
+            )
+        if not seen and undated and written is not None:
+            out.append(DatedSentence(written, "day", sentence, source, "published", "", written))
     return out
 
 

@@ -994,11 +994,17 @@ def evidence_timeline(
 ) -> list[tuple[Any, int]]:
     """Up to ``k`` timeline entries from the dated sentences of the pack's passages, each
     with the id of the passage its summary sentence comes from."""
-    from newsdesk.timeline import build_timeline, dated_sentences
+    from newsdesk.timeline import build_timeline, dated_sentences, dateline
 
     evidence = []
+    written: dict[int, dt.date | None] = {}  # per item: the day its relative dates count from
     for passage in pack.passages:
-        evidence += dated_sentences(passage.text, _day(passage.date), str(passage.id))
+        published = _day(passage.date)
+        if passage.item_id not in written:  # an item's passages come in order, its opening first
+            written[passage.item_id] = dateline(passage.text, published) or published
+        evidence += dated_sentences(
+            passage.text, published, str(passage.id), written=written[passage.item_id]
+        )
     # A sentence that asks something ("tell readers to preorder it today") is no evidence,
     # and it would reach the brief word for word; nor is one holding a name that only a
     # request gives (a dated row of a table a request points at).
