@@ -11,6 +11,8 @@ import pytest
 from newsdesk.extract import extract_article, normalize_language
 from newsdesk.sanitize import html_to_text
 
+from httpserver import RecordedServer, Reply
+
 
 def _page(title: str, body: str, extra_head: str = "") -> str:
     """A page as a site would serve it: navigation, the article, a footer, a script."""
@@ -108,3 +110,51 @@ def test_extract_bad_types_and_urls() -> None:
 )
 def test_normalize_language(value: str | None, tag: str | None) -> None:
     assert normalize_language(value) == tag
+
+
+def test_a_linked_articles_own_date_dates_its_passages_and_relative_days(
+    tmp_path: Path, http_server: RecordedServer
+) -> None:
+    """A post links an essay written years before it: the essay's own date (its page's
+    published time) is stored with its text, dates its passages in a brief's pack, and is
+    the day its "yesterday" counts from, not the day of the post."""
+    from newsdesk.briefs.pack import build_pack
+    from newsdesk.briefs.writer import evidence_timeline
+    from newsdesk.desk import Desk
+    from newsdesk.settings import Settings
+
+    body = (
+        "<p>We started the project as a weekend experiment with a tiny parser.</p>"
+        "<p>Yesterday we released version one of the compiler to everyone who asked.</p>"
+        + "<p>The compiler reads the source, checks the types and writes machine code.</p>"
+        * 8
+    )
+    page = _page("Our compiler, one year on", body).replace("2026-08-21T13:45:00Z", "2019-03-04")
+    http_server.route("/essay", Reply(200, {"Content-Type": "text/html"}, page.encode()))
+    feed = (
+        "<rss version='2.0'><channel><title>Links</title><item><title>Our compiler, one "
+        f"year on</title><guid>e1</guid><link>{http_server.base_url}/essay</link>"
+        "<pubDate>Sat, 22 Aug 2026 10:00:00 GMT</pubDate><description>A link.</description>"
+        "</item></channel></rss>"
+    )
+    http_server.route(
+        "/links.xml", Reply(200, {"Content-Type": "application/rss+xml"}, feed.encode())
+    )
+    settings = Settings.load(
+        env={}, data_dir=tmp_path, allow_hosts=["127.0.0.1"], host_delay=0.0, extract_articles=False
+    )
+    desk = Desk(settings)
+    try:
+        desk.add_source(f"{http_server.base_url}/links.xml")
+        desk.update()
+        (row,) = desk.store.recent_items(10)
+        assert desk.extract_item(row.id)
+        (row,) = desk.store.recent_items(10)
+        assert row.article_published_at.date() == datetime(2019, 3, 4).date()
+        assert row.published_at.date() == datetime(2026, 8, 22).date()
+        pack = build_pack([row], 10_000, lambda text: len(text) // 4)
+        assert {p.date for p in pack.passages} == {"2019-03-04"}
+        days = [entry.date.isoformat() for entry, _ in evidence_timeline(pack, 5)]
+        assert days == ["2019-03-03"]
+    finally:
+        desk.close()

@@ -312,6 +312,7 @@ class Desk:
             html=found.html,
             canonical_url=found.canonical_url,
             language=found.language,
+            published_at=found.published_at,
         )
         return True
 

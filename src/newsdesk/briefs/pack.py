@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from newsdesk.briefs.injection import Provenance, is_injection, split_injections, visible
@@ -189,6 +190,19 @@ def _item_text(row: Any) -> tuple[str, str]:
     return (f"{title}.\n\n{body}" if body else title), requests
 
 
+def _written(row: Any) -> datetime | None:
+    """When the item's text was written: the linked article's own date where the text is
+    the article's and its page gives a day no later than the post's (an essay of 2019
+    posted today), else the post's. A passage is dated so, and its relative dates ("last
+    year") count from it."""
+    when = row.published_at or row.collected_at
+    article = getattr(row, "article_published_at", None)
+    has_article = bool((getattr(row, "article_text", None) or "").strip())
+    if article is not None and has_article and (when is None or article <= when):
+        return article
+    return when
+
+
 def _importance(row: Any) -> tuple[float, float]:
     when = row.published_at or row.collected_at
     return (-(row.score or 0) - 2 * (row.comment_count or 0), when.timestamp() if when else 0.0)
@@ -241,7 +255,7 @@ def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], i
     passages = []
     for number, (i, j) in enumerate(chosen, start=1):
         row = ordered[i]
-        when = row.published_at or row.collected_at
+        when = _written(row)
         passages.append(
             Passage(
                 id=number,

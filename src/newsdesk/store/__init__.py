@@ -445,6 +445,7 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
         html: str | None = None,
         canonical_url: str | None = None,
         language: str | None = None,
+        published_at: datetime | None = None,
         error: str | None = None,
     ) -> None:
         now = utcnow()
@@ -453,6 +454,7 @@ class Store(StoriesMixin, BriefsMixin, RecapsMixin, RunsMixin):
             "updated_at": now,  # a changed item: its story's fields are computed again
             "article_text": text,
             "article_html": html,
+            "article_published_at": published_at,
             "extract_error": error,
         }
         if canonical_url:

@@ -83,6 +83,9 @@ items = sa.Table(
     sa.Column("needs_extraction", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("article_text", sa.Text),
     sa.Column("article_html", sa.Text),
+    # The article's own date as its page gives it (migration 0009): its text was written
+    # then, which may be long before the post that links it.
+    sa.Column("article_published_at", UTCDateTime),
     sa.Column("extracted_at", UTCDateTime),
     sa.Column("extract_error", sa.Text),
 )
