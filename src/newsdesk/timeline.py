@@ -487,6 +487,11 @@ def dateline(text: str, published: date | None) -> date | None:
     """The day a text's first ``DATELINE_WORDS`` words give as written out in full, after no
     preposition ("on July 3, 2026" is the day of an event), when it is at most
     ``DATELINE_DAYS`` before ``published`` (or there is no publication date)."""
+    found = _dateline(text, published)
+    return found.date if found else None
+
+
+def _dateline(text: str, published: date | None) -> DateMention | None:
     head = " ".join(text.split()[:DATELINE_WORDS])
     for m in find_dates(head, published):
         if m.basis != "absolute" or m.granularity != "day":
@@ -495,7 +500,7 @@ def dateline(text: str, published: date | None) -> date | None:
         if before and before[0].lower() in _EVENT_DAY:
             return None
         if published is None or timedelta(0) < published - m.date <= timedelta(DATELINE_DAYS):
-            return m.date
+            return m
         return None
     return None
 
@@ -526,11 +531,17 @@ def dated_sentences(
         dates (a date named twice in a sentence counts once).
     """
     pub = _as_date(published)
-    written = written or dateline(text, pub) or pub
+    own = _dateline(text, pub)
+    written = written or (own.date if own else None) or pub
     out: list[DatedSentence] = []
     for sentence in split_sentences(text):
         seen: set[tuple[date, str]] = set()
         for m in find_dates(sentence, written):
+            if own is not None and (m.text, m.date) == (own.text, own.date):
+                # The dateline dates the text, as a page's stamp does: no event of its own
+                # ("Go to the translated article August 21, 2026 Ottawa, Ontario").
+                own = None
+                continue
             if (m.date, m.granularity) in seen:
                 continue
             seen.add((m.date, m.granularity))
