@@ -369,27 +369,28 @@ def lexical_support(claim: str, passages: Sequence[str]) -> Lexical:
         if d not in source_dates:
             missing.append(d)
             numbers_missing = True
-    abbreviations: list[set[str]] = []
 
-    def found(name: str) -> bool:
-        if (
+    def as_written(name: str) -> bool:
+        return (
             name in source_tokens
             or name.replace("-", "") in source_tokens
             or stem(name) in source_stems
-        ):
-            return True
-        if not abbreviations:  # read only where a name is not found as written
-            # An initialism stands for the capitalized words it abbreviates, either way
-            # round: "U.S." in a claim for "United States" in a source, "European Union"
-            # for "EU".
-            acronyms = {_plain(w) for w in _words(source) if w.isupper() and len(w) > 1}
-            abbreviations.append(set(initials(source)))
-            abbreviations.append(
-                {w for short, words in initials(claim).items() if short in acronyms for w in words}
-            )
-        return name in abbreviations[0] or name in abbreviations[1]
+        )
 
     claim_names = names(claim)
+    # An initialism stands for the capitalized words it abbreviates, either way round:
+    # "U.S." in a claim for "United States" in a source, "European Union" for "EU". Read
+    # only where a name is not found as written.
+    abbreviated: set[str] = set()
+    if not all(map(as_written, claim_names)):
+        acronyms = {_plain(w) for w in _words(source) if w.isupper() and len(w) > 1}
+        abbreviated = set(initials(source)) | {
+            w for short, words in initials(claim).items() if short in acronyms for w in words
+        }
+
+    def found(name: str) -> bool:
+        return as_written(name) or name in abbreviated
+
     for name in sorted(claim_names):
         keys += 1
         parts = [p for p in name.split("-") if p]
