@@ -44,6 +44,7 @@ DIR/hostile-*-details.json.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import itertools
@@ -67,6 +68,7 @@ import lxml.html
 import pytest
 
 from conftest import CONTENT_MODEL, SHARED_DATA, SMALL_MODEL, llm_settings, save_hand_brief
+from newsdesk.briefs.injection import format_characters
 from newsdesk.briefs.pack import URL, build_pack, neutralize
 from newsdesk.briefs.writer import INSTRUCTIONS, SYSTEM
 from newsdesk.desk import Desk
@@ -227,13 +229,19 @@ class _FakeRow:
 # -- prompt injection: real briefs ---------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _normal(text: str) -> str:
     """Text as a reader compares it: NFKC, tag characters read as the ASCII they spell,
     other invisible format characters (zero-width...) dropped, case and spacing folded."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(chr(ord(c) - 0xE0000) if 0xE0020 <= ord(c) <= 0xE007E else c for c in text)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = unicodedata.normalize("NFKC", text).translate(_READ_AS)
     return " ".join(text.casefold().split())
+
+
+# Tag characters read as the ASCII they spell; the other format characters dropped.
+_READ_AS = {
+    **dict.fromkeys(format_characters()),
+    **{cp: cp - 0xE0000 for cp in range(0xE0020, 0xE007F)},
+}
 
 
 def _squashed(text: str) -> str:

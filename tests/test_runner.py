@@ -38,7 +38,10 @@ def test_run_fetches_clusters_writes_briefs_then_waits(
     tmp_path: Path, shared_data: Path, http_server: RecordedServer
 ) -> None:
     expected = _feeds(shared_data, http_server)
-    desk = Desk(llm_settings(tmp_path / "data", run_briefs=1, extract_articles=False))
+    # Sleeping a second between the cycles, not a minute: no source is due after one.
+    desk = Desk(
+        llm_settings(tmp_path / "data", run_briefs=1, extract_articles=False, run_idle_seconds=1.0)
+    )
     for n in range(3):
         desk.add_source(f"{http_server.base_url}/feeds/{n}.xml")
     cycles = []
