@@ -23,7 +23,7 @@ import json
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from newsdesk.timeline import split_sentences
@@ -214,9 +214,25 @@ def format_characters() -> dict[int, None]:
     return {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "Cf"}
 
 
-# The rules below are pure functions of a sentence, and the same sentences come back: an
-# item's text is read again in each pack that holds it (a story briefed again as it grows).
-@functools.lru_cache(maxsize=16_384)
+def _remembered(rule: Callable[..., bool]) -> Callable[..., bool]:
+    """``rule``, a pure function of its sentences, answering again from memory for the last
+    4,096 sentences of up to 1,000 characters it was asked about: the same sentences come
+    back (an item's text is read again in each pack that holds it, as a story is briefed
+    again while it grows), and a bound on both keeps a long run's memory small whatever
+    its sources send."""
+    cached = functools.lru_cache(maxsize=4_096)(rule)
+
+    @functools.wraps(rule)
+    def answer(*sentences: str) -> bool:
+        if sum(len(s) for s in sentences) > 1_000:
+            return rule(*sentences)
+        return cached(*sentences)
+
+    answer.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return answer
+
+
+@_remembered
 def is_injection(sentence: str) -> bool:
     """Whether ``sentence`` (visible, neutralized: no chat-template control strings)
     speaks to the model that writes the brief rather than to a reader."""
@@ -424,7 +440,7 @@ def _name_like(word: str, *, tag: bool) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=16_384)
+@_remembered
 def asks_something(sentence: str) -> bool:
     """Whether ``sentence`` asks something of anyone, in the widest sense: it speaks of
     retelling or of what a retelling holds (in English or another language), speaks to an
@@ -478,7 +494,7 @@ def _unlike_english(sentence: str) -> bool:
     return sum(_known(w, known) for w in plain) < 0.4 * len(plain)
 
 
-@functools.lru_cache(maxsize=16_384)
+@_remembered
 def points_at_something(sentence: str, following: str = "") -> bool:
     """Whether ``sentence`` is a request about the retelling of its text (one that speaks
     to a reteller or names a brief's part, a word of retelling with a wish, a convention or
