@@ -282,7 +282,7 @@ def representative_title(
 ) -> str | None:
     """The story's title: that of the item (``rows[i]``, embedded as ``vectors[i]``) whose
     cosine to the story's ``centroid`` plus ``TITLE_ENGAGEMENT`` times its engagement is
-    the highest, the earlier item on a tie; None when no item has a title."""
+    the highest, the one listed first on a tie; None when no item has a title."""
     scored = [
         (float(vector @ centroid) + TITLE_ENGAGEMENT * engagement(r, source_scores), -i, r.title)
         for i, (r, vector) in enumerate(zip(rows, vectors, strict=True))
