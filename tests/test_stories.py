@@ -637,6 +637,43 @@ def test_stored_rank_key_orders_as_rank_does(clustered: Path, tmp_path: Path) ->
     desk.close()
 
 
+def test_a_publishers_headline_heads_its_story_over_a_forums_reaction() -> None:
+    """In r/LocalLLaMA's dump with the lab feeds of its dates, 3 stories join a lab's post
+    and Reddit posts; with engagement counted as the importance counts it (0.5 without a
+    score), "Friendly reminder in light of GPT-4o release: OpenAI is a big data
+    corporation, and an enemy of open source AI development" (1,357 points) headed OpenAI's
+    "Hello GPT-4o". A headline without a score is its publisher's, and counts in full."""
+    import numpy as np
+
+    from newsdesk.stories import representative_title
+
+    lab = SimpleNamespace(source_id=1, score=None, title="Hello GPT-4o")
+    reaction = SimpleNamespace(source_id=2, score=1357, title="Friendly reminder ...")
+    question = SimpleNamespace(source_id=2, score=3, title="Is GPT-4o local?")
+    scores = {2: [1, 2, 3, 5, 8, 13, 21, 34, 1357]}
+    centroid = np.array([1.0, 0.0])
+
+    def unit(cosine: float) -> np.ndarray:
+        return np.array([cosine, (1 - cosine**2) ** 0.5])
+
+    # About as central: the publisher's headline (at 0.5, the reaction's); far less
+    # central: the most central post's.
+    vectors = np.stack([unit(0.82), unit(0.80), unit(0.90)])
+    assert representative_title([lab, reaction, question], vectors, centroid, scores) == (
+        "Hello GPT-4o"
+    )
+    vectors = np.stack([unit(0.60), unit(0.82), unit(0.70)])
+    assert representative_title([lab, reaction, question], vectors, centroid, scores) == (
+        "Friendly reminder ..."
+    )
+    # Among scored posts, the one that drew readers beats a little more central one.
+    vectors = np.stack([unit(0.82), unit(0.90)])
+    assert representative_title([reaction, question], vectors, centroid, scores) == (
+        "Friendly reminder ..."
+    )
+    assert representative_title([], np.zeros((0, 2)), centroid, scores) is None
+
+
 def test_a_story_is_headed_by_a_central_post_that_drew_readers(
     tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,8 @@ The rules, also in docs/stories.md:
 - freshness: "Fresh" while the newest item is younger than ``fresh_hours``, then "Stale";
   the collection delay is the first item's collection time minus its publication time.
 - title: the item's title that scores best by cosine to the story's centroid plus
-  ``TITLE_ENGAGEMENT`` times the item's engagement (below);
+  ``TITLE_ENGAGEMENT`` times the item's engagement (below; 1 for an item without a score,
+  a headline its publisher wrote);
 - importance (stored, 0..1) = 0.5 engagement + 0.35 coverage + 0.15 size, where
   engagement is the best item's score percentile within its own source (a top post of a
   small subreddit counts as much as one of a big one; an item without a score counts as
@@ -43,11 +44,12 @@ RELATED_LIMIT = 5
 RELATED_MIN_COSINE = 0.55
 HALF_LIFE_HOURS = 24.0
 # A story's title is the title of the item that scores best by its cosine to the story's
-# centroid plus this much of its engagement (0..1): the most central post, unless a post
-# about as central drew more readers. On 122 stories of the recorded r/LocalLLaMA dump whose
-# best titles a helper of the team chose by hand, the title was an acceptable one for 0.762
-# of the stories with the centroid alone and 0.852 at 0.2, on a plateau of 0.844-0.852 from
-# 0.2 to 0.5 (docs/stories.md, "Titles").
+# centroid plus this much of its engagement (0..1; 1 for a publisher's headline, which has
+# no score): the most central post, unless a post about as central drew more readers. On
+# 122 stories of the recorded r/LocalLLaMA dump whose best titles a helper of the team
+# chose by hand, the title was an acceptable one for 0.762 of the stories with the centroid
+# alone and 0.852 at 0.2, on a plateau of 0.844-0.852 from 0.2 to 0.5 (docs/stories.md,
+# "Titles").
 TITLE_ENGAGEMENT = 0.2
 
 
@@ -282,9 +284,17 @@ def representative_title(
 ) -> str | None:
     """The story's title: that of the item (``rows[i]``, embedded as ``vectors[i]``) whose
     cosine to the story's ``centroid`` plus ``TITLE_ENGAGEMENT`` times its engagement is
-    the highest, the one listed first on a tie; None when no item has a title."""
+    the highest, the one listed first on a tie; None when no item has a title. An item
+    without a score is a headline that its publisher wrote (a lab's post, a news site's
+    article), and counts here as a post that drew the most readers: a forum's reaction to a
+    launch does not head the launch's own post."""
     scored = [
-        (float(vector @ centroid) + TITLE_ENGAGEMENT * engagement(r, source_scores), -i, r.title)
+        (
+            float(vector @ centroid)
+            + TITLE_ENGAGEMENT * (1.0 if r.score is None else engagement(r, source_scores)),
+            -i,
+            r.title,
+        )
         for i, (r, vector) in enumerate(zip(rows, vectors, strict=True))
         if r.title
     ]
