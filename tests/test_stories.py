@@ -694,7 +694,7 @@ def test_a_story_is_headed_by_a_central_post_that_drew_readers(
     labelled = Path(__file__).parent / "data" / "localllama_titles.csv"
     with labelled.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    wanted = {f"t3_{r['post'].removeprefix('t3_')}" for r in rows}
+    wanted = {r["post"] for r in rows}
     subset = tmp_path / "posts.jsonl.gz"
     with (
         gzip.open(shared_data / "reddit-localllama" / "posts.jsonl.gz", "rt") as src,
