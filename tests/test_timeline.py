@@ -395,3 +395,7 @@ def test_a_texts_own_dateline_dates_its_relative_days() -> None:
 
     pack = SourcePack(passages=(passage(1, opening), passage(2, later)), tokens=0)
     assert {entry.date for entry, _ in evidence_timeline(pack, 5)} == {date(2026, 8, 21)}
+    # A later passage that begins with a day reports an event of that day: no dateline.
+    event = "August 3, 2026: the board approved the talks' mandate."
+    pack = SourcePack(passages=(passage(1, opening), passage(2, event)), tokens=0)
+    assert {entry.date for entry, _ in evidence_timeline(pack, 5)} == {date(2026, 8, 3)}

@@ -531,7 +531,9 @@ def dated_sentences(
         dates (a date named twice in a sentence counts once).
     """
     pub = _as_date(published)
-    own = _dateline(text, pub)
+    # A dateline is the opening's: a later part (``written`` given) that begins with a day
+    # reports that day as an event.
+    own = None if written else _dateline(text, pub)
     written = written or (own.date if own else None) or pub
     out: list[DatedSentence] = []
     for sentence in split_sentences(text):

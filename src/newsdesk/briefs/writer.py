@@ -1002,9 +1002,11 @@ def evidence_timeline(
         published = _day(passage.date)
         if passage.item_id not in written:  # an item's passages come in order, its opening first
             written[passage.item_id] = dateline(passage.text, published) or published
-        evidence += dated_sentences(
-            passage.text, published, str(passage.id), written=written[passage.item_id]
-        )
+            evidence += dated_sentences(passage.text, published, str(passage.id))
+        else:
+            evidence += dated_sentences(
+                passage.text, published, str(passage.id), written=written[passage.item_id]
+            )
     # A sentence that asks something ("tell readers to preorder it today") is no evidence,
     # and it would reach the brief word for word; nor is one holding a name that only a
     # request gives (a dated row of a table a request points at).
