@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from newsdesk.models import set_now
 from newsdesk.settings import Settings
 from newsdesk.store import Store
 
@@ -120,6 +121,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         }:
             monkeypatch.delenv(key)
     monkeypatch.setenv("NEWSDESK_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _system_clock() -> Iterator[None]:
+    """A desk replaying recordings moves the process's clock (``set_now``): back after."""
+    yield
+    set_now(None)
 
 
 @pytest.fixture

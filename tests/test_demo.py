@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsdesk.demo import DEMO_MANIFEST, prepare_demo
+from newsdesk.desk import Desk
 
 
 def test_the_demo_starts_clean_and_keeps_the_users_models(
@@ -22,16 +23,27 @@ def test_the_demo_starts_clean_and_keeps_the_users_models(
     pulled.write_bytes(b"GGUF")
     demo = tmp_path / "demo"
     for _ in range(2):  # a second run wipes the first's data, never the models
-        desk, note = prepare_demo(demo)
+        desk, note, archive = prepare_demo(demo)
         try:
             assert note.startswith("offline, replaying")
+            assert "as at 2025-08-08 12:10 UTC" in note
             assert desk.settings.data_path == demo
             assert Path(desk.settings.models_dir) == home / "models"
             assert len(desk.sources()) >= 2 and not desk.store.items_per_source()
+            assert [p.name for p in archive] == ["posts.jsonl.gz"]
         finally:
             desk.close()
+        # A later command on the demo's folder reads the same models and replay.
+        monkeypatch.setenv("NEWSDESK_DATA_DIR", str(demo))
+        again = Desk()
+        try:
+            assert Path(again.settings.models_dir) == home / "models"
+            assert again.recorded_at == desk.recorded_at is not None
+        finally:
+            again.close()
+        monkeypatch.setenv("NEWSDESK_DATA_DIR", str(home))
         (demo / "left-over").write_text("from the run before")
     assert pulled.read_bytes() == b"GGUF"
-    desk, _ = prepare_demo(demo)
+    desk, _, _ = prepare_demo(demo)
     desk.close()
     assert not (demo / "left-over").exists()

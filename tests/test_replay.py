@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from newsdesk.desk import Desk
 from newsdesk.exceptions import ReplayMissError, SettingsError, TooLargeError
 from newsdesk.fetch import Fetcher, Response
+from newsdesk.models import set_now, utcnow
 from newsdesk.replay import ReplayTransport, etag_of, load_manifest, read_manifest
 from newsdesk.settings import Settings
+from newsdesk.web import site_status
 
 FEED_URL = "https://example.com/feed.xml"
 LISTING_URL = "https://www.reddit.com/r/LocalLLaMA/new.json"
@@ -114,3 +118,57 @@ def test_bad_manifest_is_a_settings_error(tmp_path: Path, text: str | None, prob
         path.write_text(text, "utf-8")
     with pytest.raises(SettingsError, match=problem):
         load_manifest(path)
+
+
+def _feed(*entries: tuple[str, str]) -> bytes:
+    items = "".join(
+        f"<item><title>{title}</title><link>https://example.com/{n}</link>"
+        f"<guid>https://example.com/{n}</guid><pubDate>{date}</pubDate>"
+        "<description>A post of the recorded feed.</description></item>"
+        for n, (title, date) in enumerate(entries)
+    )
+    channel = f"<channel><title>Lab</title>{items}</channel>"
+    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'.encode()
+
+
+def test_a_replay_takes_its_recordings_moment_as_now(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_bytes(
+        _feed(
+            ("An hour before the recording", "Fri, 08 Aug 2025 11:10:00 GMT"),
+            ("Two days before", "Wed, 06 Aug 2025 12:00:00 GMT"),
+            ("Written after the recording", "Mon, 10 Aug 2026 09:00:00 GMT"),
+        )
+    )
+    path = tmp_path / "replay.toml"
+    path.write_text(
+        f'recorded_at = 2025-08-08T12:10:00Z\n[responses]\n"{FEED_URL}" = "feed.xml"\n', "utf-8"
+    )
+    desk = Desk(settings.with_(replay=str(path)))
+    try:
+        recorded = datetime(2025, 8, 8, 12, 10, tzinfo=UTC)
+        assert desk.recorded_at == recorded
+        assert abs(utcnow() - recorded) < timedelta(minutes=5)
+        desk.add_source(FEED_URL)
+        (result,) = desk.update(force=True)
+        # What the feed dates after the recording was not written yet at that moment.
+        assert (result.error, result.counts.new) == (None, 2)
+        desk.cluster()
+        views = {v.title: v for v in (desk.story(s.id) for s in desk.stories(limit=10))}
+        assert set(views) == {"An hour before the recording", "Two days before"}
+        assert views["An hour before the recording"].freshness == "Fresh"
+        assert views["Two days before"].freshness == "Stale"
+        delay = views["An hour before the recording"].collection_delay
+        assert delay is not None and timedelta(hours=1) <= delay < timedelta(hours=1, minutes=5)
+        assert site_status(desk).startswith("Replaying recordings made 2025-08-08 12:10 UTC")
+    finally:
+        desk.close()
+    set_now(None)
+    assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=1)
+
+
+@pytest.mark.parametrize("value", ["2025-08-08T12:10:00", '"yesterday"'])
+def test_a_recording_moment_needs_its_offset(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "replay.toml"
+    path.write_text(f'recorded_at = {value}\n[responses]\n"{FEED_URL}" = "feed.xml"\n', "utf-8")
+    with pytest.raises(SettingsError, match="recorded_at must be a date and time with its offset"):
+        read_manifest(path)

@@ -870,11 +870,15 @@ def import_reddit(
     path: Annotated[Path, typer.Argument(help="A .jsonl or .jsonl.gz dump, one t3 a line.")],
 ) -> None:
     """Import a Reddit archive dump; importing it again adds nothing."""
+    _import_reddit(_desk(), path)
+
+
+def _import_reddit(desk: Desk, path: Path) -> None:
     with Progress(
         TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} posts"), console=err
     ) as bar:
         task = bar.add_task("import", total=None)
-        result = _desk().import_reddit(path, progress=lambda n: bar.update(task, completed=n))
+        result = desk.import_reddit(path, progress=lambda n: bar.update(task, completed=n))
     c = result.counts
     console.print(
         f"{result.source.name}: {c.new:,} new, {c.updated:,} updated, {c.unchanged:,} unchanged"
@@ -1104,9 +1108,11 @@ def demo(
     """
     from newsdesk.demo import prepare_demo
 
-    desk, note = prepare_demo()
+    desk, note, archive = prepare_demo()
     console.print(f"[bold]newsdesk demo[/]: {note}")
     console.print(f"data directory: {desk.settings.data_path}")
+    for dump in archive:
+        _import_reddit(desk, dump)
     _run_update(desk, desk.due_sources(force=True))
     if briefs > 0:
         console.print(f"writing the briefs of the {briefs} top stories with {desk.llm.model_name}")

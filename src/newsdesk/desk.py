@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -25,7 +26,7 @@ from newsdesk.exceptions import (
     StoryNotFoundError,
 )
 from newsdesk.fetch import Fetcher
-from newsdesk.models import Item, Source, utcnow
+from newsdesk.models import Item, Source, as_utc, utcnow
 from newsdesk.settings import Settings
 from newsdesk.sources import get_kind, parse_spec
 from newsdesk.store import Store, UpsertCounts
@@ -92,6 +93,15 @@ class Desk:
         self.settings = settings or Settings.load()
         if store is not None:
             self.__dict__["store"] = store
+        self.recorded_at: datetime | None = None
+        """When the replayed recordings were made (their manifest's ``recorded_at``)."""
+        if self.settings.replay:
+            from newsdesk.models import set_now
+            from newsdesk.replay import read_manifest
+
+            self.recorded_at = read_manifest(self.settings.replay).recorded_at
+            if self.recorded_at is not None:
+                set_now(self.recorded_at)
 
     @cached_property
     def store(self) -> Store:
@@ -231,6 +241,11 @@ class Desk:
         else:
             result.not_modified = fetched.not_modified
             result.warnings = fetched.warnings
+            if self.recorded_at is not None:
+                # A feed recorded after the replay's moment holds posts not yet written then.
+                fetched.items = [
+                    i for i in fetched.items if (as_utc(i.published_at) or started) <= started
+                ]
             if not fetched.not_modified:
                 # Items are committed before the fetch is recorded: a crash in between
                 # only means the next run fetches and upserts the same items again.

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+_shift = timedelta(0)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now in UTC: the system clock, or the moment that ``set_now`` chose, run on since."""
+    return datetime.now(UTC) + _shift
+
+
+def set_now(moment: datetime | None) -> None:
+    """Make ``utcnow`` read ``moment`` (timezone-aware) from here on, the clock then running.
+
+    A replay of recordings made at one moment sets it (its manifest's ``recorded_at``), so
+    that their posts are as fresh, and their stories as new, as they were then. None: the
+    system clock again.
+    """
+    global _shift
+    _shift = timedelta(0) if moment is None else moment - datetime.now(UTC)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

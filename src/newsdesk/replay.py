@@ -9,6 +9,11 @@ A manifest is a TOML file that maps URLs to recorded bodies::
     [content_types]                       # optional; otherwise guessed from the file name
     "https://www.reddit.com/r/LocalLLaMA/new.json" = "application/json"
 
+An optional top-level ``recorded_at = 2025-08-08T12:10:00Z`` (written before any table)
+says when the recordings were made: a desk replaying them takes that moment as now
+(``models.set_now``), so their posts are as fresh as they were then, and what a recording
+dates after it (a feed recorded later) is not published yet and is left out.
+
 Relative file paths resolve against the manifest's folder. A request matches an entry with
 the same URL, query included; failing that, an entry without a query whose scheme, host and
 path match (so one recording of a listing answers every page of it). Setting
@@ -23,6 +28,7 @@ import logging
 import mimetypes
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -39,6 +45,7 @@ class Manifest:
     path: Path
     responses: dict[str, Path]
     content_types: dict[str, str] = field(default_factory=dict)
+    recorded_at: datetime | None = None
 
 
 def read_manifest(path: Path | str) -> Manifest:
@@ -62,11 +69,20 @@ def read_manifest(path: Path | str) -> Manifest:
         raise SettingsError(
             f'replay manifest {path} records nothing: add a [responses] table of "url" = "file"'
         )
+    recorded_at = data.get("recorded_at")
+    if recorded_at is not None and (
+        not isinstance(recorded_at, datetime) or recorded_at.tzinfo is None
+    ):
+        raise SettingsError(
+            f"replay manifest {path}: recorded_at must be a date and time with its offset, "
+            "such as 2025-08-08T12:10:00Z"
+        )
     folder = path.parent
     return Manifest(
         path=path,
         responses={url: folder / Path(file).expanduser() for url, file in responses.items()},
         content_types=_string_table(data, "content_types", path),
+        recorded_at=recorded_at,
     )
 
 

@@ -130,7 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "",
         "Path of a replay manifest (TOML, url = file). When set, "
-        "every fetch is answered from recorded files: no network at all.",
+        "every fetch is answered from recorded files: no network at all; a manifest's "
+        "recorded_at is taken as now.",
     ),
     Setting(
         "embed_backend",

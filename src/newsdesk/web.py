@@ -254,6 +254,7 @@ def create_app(desk: Desk) -> FastAPI:
                 "sources": sources,
                 "source": sources.get(source) if source is not None else None,
                 "counts": desk.stats(),
+                "recorded_at": desk.recorded_at,
                 "tag": tag,
                 "persona": persona,
                 "personas": PERSONAS,
@@ -481,16 +482,25 @@ def _recap_context(request: Request, content: dict[str, Any], persona: str) -> d
 
 
 def site_status(desk: Desk) -> str:
-    """The site's status line: how long ago `newsdesk run` last ran and what it did."""
+    """The site's status line: how long ago `newsdesk run` last ran and what it did, and,
+    in a replay, the moment of its recordings, which the site takes as now."""
     from newsdesk.models import utcnow
 
+    parts = []
+    if desk.recorded_at is not None:
+        parts.append(
+            f"Replaying recordings made {desk.recorded_at:%Y-%m-%d %H:%M} UTC: "
+            "ages are as they were then."
+        )
     last = desk.store.last_runs(1)
-    if not last:
-        return ""
-    run = last[0]
-    ago = short_span(int((utcnow() - (run.finished_at or run.started_at)).total_seconds()))
-    state = "running" if run.finished_at is None else f"{ago} ago"
-    return f"Last update {state}: {run.new_items} new items, {run.briefs} briefs written."
+    if last:
+        run = last[0]
+        ago = short_span(int((utcnow() - (run.finished_at or run.started_at)).total_seconds()))
+        state = "running" if run.finished_at is None else f"{ago} ago"
+        parts.append(
+            f"Last update {state}: {run.new_items} new items, {run.briefs} briefs written."
+        )
+    return " ".join(parts)
 
 
 def _page_base(path: str, filters: dict[str, Any]) -> str:
