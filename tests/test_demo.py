@@ -30,7 +30,10 @@ def test_the_demo_starts_clean_and_keeps_the_users_models(
             assert desk.settings.data_path == demo
             assert Path(desk.settings.models_dir) == home / "models"
             assert len(desk.sources()) >= 2 and not desk.store.items_per_source()
-            assert [p.name for p in archive] == ["posts.jsonl.gz"]
+            # r/LocalLLaMA's dump in ../shared/data, where this checkout has it.
+            assert [p.name for p in archive] == ["posts.jsonl.gz"] or (
+                not archive and "archive not found" in note
+            )
         finally:
             desk.close()
         # A later command on the demo's folder reads the same models and replay.
@@ -38,7 +41,8 @@ def test_the_demo_starts_clean_and_keeps_the_users_models(
         again = Desk()
         try:
             assert Path(again.settings.models_dir) == home / "models"
-            assert again.recorded_at == desk.recorded_at is not None
+            assert desk.recorded_at is not None
+            assert again.recorded_at == desk.recorded_at
         finally:
             again.close()
         monkeypatch.setenv("NEWSDESK_DATA_DIR", str(home))
