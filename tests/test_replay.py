@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsdesk.desk import Desk
+from newsdesk.desk import REPLAY_STARTED, Desk
 from newsdesk.exceptions import ReplayMissError, SettingsError, TooLargeError
 from newsdesk.fetch import Fetcher, Response
 from newsdesk.models import set_now, utcnow
@@ -163,6 +163,22 @@ def test_a_replay_takes_its_recordings_moment_as_now(settings: Settings, tmp_pat
     finally:
         desk.close()
     set_now(None)
+    assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=1)
+    # The clock runs on for the data directory, not for one process: a later command (a
+    # worker, `newsdesk serve`) reads the time since the directory began replaying.
+    marker = settings.data_path / REPLAY_STARTED
+    began = datetime.fromisoformat(marker.read_text("utf-8").strip())
+    marker.write_text((began - timedelta(hours=2)).isoformat(), "utf-8")
+    Desk(settings.with_(replay=str(path))).close()
+    assert timedelta(hours=2) <= utcnow() - recorded < timedelta(hours=2, minutes=5)
+
+
+def test_a_manifest_that_is_gone_leaves_the_system_clock(
+    settings: Settings, tmp_path: Path
+) -> None:
+    desk = Desk(settings.with_(replay=str(tmp_path / "moved.toml")))
+    desk.close()
+    assert desk.recorded_at is None
     assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=1)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from newsdesk.desk import Desk
 from newsdesk.exceptions import FetchError
 from newsdesk.llm.files import models_dir
+from newsdesk.replay import read_manifest
 from newsdesk.settings import CONFIG_FILE, Settings
 
 # What people who build with AI read; lab blogs without their own feed come as the
@@ -57,18 +58,28 @@ def prepare_demo(data_dir: Path = Path(".demo-data")) -> tuple[Desk, str, list[P
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    chosen: dict[str, str] = {"models_dir": str(models_dir(Settings.load()))}
+    chosen: dict[str, str] = {"models_dir": os.path.abspath(models_dir(Settings.load()))}
     replay = os.environ.get("NEWSDESK_REPLAY", "")
     if not replay and not online():
         if not DEMO_MANIFEST.exists():
             raise FetchError("www.reddit.com", "offline, and no replay/demo.toml here to replay")
         replay = str(DEMO_MANIFEST)
     if replay:
-        chosen["replay"] = str(Path(replay).resolve())
+        recorded = read_manifest(replay).responses.values()
+        if not any(file.exists() for file in recorded):
+            raise FetchError(
+                "www.reddit.com",
+                f"offline, and none of the recordings that {replay} names is here "
+                "(they are read from ../shared/data)",
+            )
+        chosen["replay"] = os.path.abspath(replay)
     # Kept in the data directory's newsdesk.toml, so that a later command on it (`newsdesk
     # serve` with NEWSDESK_DATA_DIR=.demo-data) reads the same models and the same replay.
     (data_dir / CONFIG_FILE).write_text(
-        "".join(f"{name} = {json.dumps(value)}\n" for name, value in chosen.items()), "utf-8"
+        "".join(
+            f"{name} = {json.dumps(value, ensure_ascii=False)}\n" for name, value in chosen.items()
+        ),
+        "utf-8",
     )
     desk = Desk(Settings.load(data_dir=data_dir))
     specs: tuple[str, ...] = DEMO_SOURCES
@@ -78,7 +89,9 @@ def prepare_demo(data_dir: Path = Path(".demo-data")) -> tuple[Desk, str, list[P
         with open(replay, "rb") as f:
             manifest = tomllib.load(f)
         specs = tuple(manifest.get("sources", DEMO_SOURCES))
-        archive = [Path(replay).parent / p for p in manifest.get("archive", [])]
+        archive = [
+            Path(os.path.abspath(Path(replay).parent / p)) for p in manifest.get("archive", [])
+        ]
         missing = [p for p in archive if not p.exists()]
         archive = [p for p in archive if p.exists()]
         skipped = [spec for spec in DEMO_SOURCES if spec not in specs]

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -22,6 +22,7 @@ from newsdesk.exceptions import (
     FetchError,
     NewsdeskError,
     ParseError,
+    SettingsError,
     StoreError,
     StoryNotFoundError,
 )
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from newsdesk.stories import Card, ClusterRun, Progress, StoryView
 
 log = logging.getLogger(__name__)
+
+REPLAY_STARTED = "replay-started"
+"""The file in the data directory that holds the real time it began replaying."""
 
 # Lists of stories rank this many of the most recently updated ones.
 RIVER_POOL = 500
@@ -96,12 +100,44 @@ class Desk:
         self.recorded_at: datetime | None = None
         """When the replayed recordings were made (their manifest's ``recorded_at``)."""
         if self.settings.replay:
-            from newsdesk.models import set_now
-            from newsdesk.replay import read_manifest
+            self._start_replay_clock()
 
+    def _start_replay_clock(self) -> None:
+        """Take the replayed recordings' moment as now (``models.set_now``).
+
+        The clock runs on from it for the data directory, not for each process: the real
+        time the directory began replaying is kept in its ``replay-started`` file, so a
+        later command, a worker or a restarted ``newsdesk run`` reads the same clock, and
+        what an earlier one stored is never in its future. A manifest that cannot be read
+        leaves the system clock (fetches report the error).
+        """
+        from newsdesk.models import set_now
+        from newsdesk.replay import read_manifest
+
+        try:
             self.recorded_at = read_manifest(self.settings.replay).recorded_at
-            if self.recorded_at is not None:
-                set_now(self.recorded_at)
+        except SettingsError as e:
+            log.warning("%s", e)
+            return
+        if self.recorded_at is None:
+            return
+        marker = self.settings.data_path / REPLAY_STARTED
+        real_now = datetime.now(UTC)
+        try:
+            started = datetime.fromisoformat(marker.read_text("utf-8").strip())
+        except (OSError, ValueError):
+            started = real_now
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(started.isoformat() + "\n", "utf-8")
+        set_now(self.recorded_at + (real_now - started))
+
+    def published_by_now(self, items: list[Item]) -> list[Item]:
+        """In a replay as at its recordings' moment, the items published by now: a feed
+        recorded later holds posts not yet written then. Otherwise all of them."""
+        if self.recorded_at is None:
+            return items
+        now = utcnow()
+        return [i for i in items if (as_utc(i.published_at) or now) <= now]
 
     @cached_property
     def store(self) -> Store:
@@ -241,11 +277,7 @@ class Desk:
         else:
             result.not_modified = fetched.not_modified
             result.warnings = fetched.warnings
-            if self.recorded_at is not None:
-                # A feed recorded after the replay's moment holds posts not yet written then.
-                fetched.items = [
-                    i for i in fetched.items if (as_utc(i.published_at) or started) <= started
-                ]
+            fetched.items = self.published_by_now(fetched.items)
             if not fetched.not_modified:
                 # Items are committed before the fetch is recorded: a crash in between
                 # only means the next run fetches and upserts the same items again.
@@ -367,11 +399,14 @@ class Desk:
                     bad += 1
                     log.warning("%s", post)
                     continue
+                item = adapt_post(post)
+                if not self.published_by_now([item]):
+                    continue
                 sub = post.subreddit or "unknown"
                 if sub not in sources:
                     sources[sub] = self.add_source(f"reddit:{sub}")
                     first = first or sources[sub]
-                by_source.setdefault(sub, []).append(adapt_post(post))
+                by_source.setdefault(sub, []).append(item)
                 if len(by_source[sub]) >= 500:
                     flush(sub)
             for sub in list(by_source):

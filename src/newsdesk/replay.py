@@ -28,7 +28,7 @@ import logging
 import mimetypes
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -82,7 +82,7 @@ def read_manifest(path: Path | str) -> Manifest:
         path=path,
         responses={url: folder / Path(file).expanduser() for url, file in responses.items()},
         content_types=_string_table(data, "content_types", path),
-        recorded_at=recorded_at,
+        recorded_at=None if recorded_at is None else recorded_at.astimezone(UTC),
     )
 
 
