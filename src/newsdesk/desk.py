@@ -124,12 +124,14 @@ class Desk:
         marker = self.settings.data_path / REPLAY_STARTED
         real_now = datetime.now(UTC)
         try:
-            started = datetime.fromisoformat(marker.read_text("utf-8").strip())
+            began = as_utc(datetime.fromisoformat(marker.read_text("utf-8").strip()))
         except (OSError, ValueError):
-            started = real_now
+            began = None
+        if began is None:
+            began = real_now
             marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(started.isoformat() + "\n", "utf-8")
-        set_now(self.recorded_at + (real_now - started))
+            marker.write_text(began.isoformat() + "\n", "utf-8")
+        set_now(self.recorded_at + (real_now - began))
 
     def published_by_now(self, items: list[Item]) -> list[Item]:
         """In a replay as at its recordings' moment, the items published by now: a feed
