@@ -342,3 +342,20 @@ def test_a_hook_the_checker_does_not_support_heads_no_page(settings: Settings) -
     save_hand_brief(desk.store, story_id, brief, verdicts=claims)  # no hook verdict
     assert shown() == (brief["hook"],) * 3
     desk.close()
+
+
+def test_a_port_in_use_is_a_clear_error_before_the_site_says_it_serves(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from newsdesk.exceptions import SettingsError
+    from newsdesk.web import run
+
+    desk = Desk(settings)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(SettingsError, match=f"cannot serve on 127.0.0.1:{port}: .*--port"):
+            run(desk, "127.0.0.1", port)
+    desk.close()
+    assert "serving" not in capsys.readouterr().out

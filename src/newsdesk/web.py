@@ -579,7 +579,26 @@ def story_context(desk: Desk, view: StoryView) -> dict[str, Any]:
 
 
 def run(desk: Desk, host: str, port: int) -> None:
+    """Serve the site on ``host``:``port`` until interrupted.
+
+    Raises:
+        SettingsError: the address cannot be taken (a port in use, a host not of this
+            machine), before anything says that the site is served.
+    """
+    import socket
+
     import uvicorn
 
+    from newsdesk.exceptions import SettingsError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise SettingsError(
+            f"cannot serve on {host}:{port}: {e.strerror or e}; "
+            "choose another with --port (or the port and host settings)"
+        ) from e
     print(f"newsdesk is serving on http://{host}:{port}/ (Ctrl-C stops it)")
-    uvicorn.run(create_app(desk), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(create_app(desk), log_level="warning"))
+    server.run(sockets=[sock])
