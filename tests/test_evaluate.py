@@ -25,6 +25,8 @@ GVA_FLOOR = 0.925  # measured 0.932 (same-day bonus, dated follow-ups to a year)
 # Our labels of r/LocalLLaMA's posts of 7-8 August 2025 (docs/stories.md).
 LOCALLLAMA_EVENT_FLOOR = 0.87  # measured 0.896 (0.788 with the whole same-day bonus)
 LOCALLLAMA_TOPIC_FLOOR = 0.78  # measured 0.800 (0.811)
+LAUNCH_EVENT_FLOOR = 0.78  # measured 0.807 (shuffled: 0.823, 0.839, 0.830)
+LAUNCH_TOPIC_FLOOR = 0.56  # measured 0.584
 
 
 def test_bcubed_perfect_and_degenerate() -> None:
@@ -123,6 +125,22 @@ def test_quality_gate_gva(shared_data: Path) -> None:
     result = evaluate_clustering(docs, ClusterConfig())
     assert result["docs"] == 1268
     assert result["bcubed_f1"] >= GVA_FLOOR
+
+
+def test_quality_gate_localllama_launch(shared_data: Path) -> None:
+    """gpt-oss's launch on r/LocalLLaMA (5-6 August 2025, 389 posts): its 33 reports,
+    from the announcement to its model cards and launch-day charts, fell into 15 stories
+    while the day's opinions joined them (docs/stories.md, "gpt-oss's launch")."""
+    from newsdesk.evaluate import LOCALLLAMA_LAUNCH_LABELS
+
+    dump = shared_data / "reddit-localllama" / "posts.jsonl.gz"
+    events = load_localllama(dump, labels=LOCALLLAMA_LAUNCH_LABELS)
+    topics = load_localllama(dump, "topic", LOCALLLAMA_LAUNCH_LABELS)
+    assert len(events) == len(topics) == 389
+    assert len({g for _, g in events if not g.startswith("single-")}) == 10
+    assert sum(g == "gpt-oss-launch" for _, g in events) == 33
+    assert evaluate_clustering(events)["bcubed_f1"] >= LAUNCH_EVENT_FLOOR
+    assert evaluate_clustering(topics)["bcubed_f1"] >= LAUNCH_TOPIC_FLOOR
 
 
 def test_quality_gate_localllama(shared_data: Path) -> None:

@@ -722,7 +722,11 @@ def models_verify(
 @eval_app.command("cluster")
 def eval_cluster(
     dataset: Annotated[
-        str, typer.Option(help="ecbplus, gva, localllama (events) or localllama-topics")
+        str,
+        typer.Option(
+            help="ecbplus, gva, localllama (events of 7-8 August 2025), localllama-topics, "
+            "localllama-launch (events of 5-6 August 2025) or localllama-launch-topics"
+        ),
     ] = "gva",
     path: Annotated[Path | None, typer.Option(help="A file in the dataset's format.")] = None,
     seeds: Annotated[int, typer.Option(help="Also score N shuffled input orders.")] = 0,

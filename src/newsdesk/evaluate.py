@@ -175,19 +175,25 @@ def _by_time(labelled: Labelled) -> Labelled:
 #: days after gpt-oss's): post id, event, topic. Labelled by reading each post, without
 #: the clusterer's output in sight; see docs/stories.md.
 LOCALLLAMA_LABELS = Path(__file__).parent / "data" / "localllama_events.csv"
+"""r/LocalLLaMA, 7–8 August 2025 (202 posts): GPT-5's launch day."""
+LOCALLLAMA_LAUNCH_LABELS = Path(__file__).parent / "data" / "localllama_launch.csv"
+"""r/LocalLLaMA, 5–6 August 2025 (389 posts): gpt-oss's launch."""
 
 
-def load_localllama(path: str | Path, level: str = "event") -> Labelled:
+def load_localllama(
+    path: str | Path, level: str = "event", labels: Path = LOCALLLAMA_LABELS
+) -> Labelled:
     """The labelled posts of an r/LocalLLaMA dump as the store would give them to the
     clusterer (title, self text, time, link), by time then id, with their gold ``event``
     (one specific happening: a release, a launch, a result) or coarser ``topic`` (one
-    subject: a model, a tool). Posts without a label are left out."""
+    subject: a model, a tool), as ``labels`` gives them. Posts without a label are left
+    out."""
     import csv
 
     from newsdesk.sources.reddit import RedditPost, adapt_post, iter_dump
     from newsdesk.stories import cluster_doc
 
-    with LOCALLLAMA_LABELS.open(encoding="utf-8", newline="") as f:
+    with labels.open(encoding="utf-8", newline="") as f:
         gold = {row["id"]: row[level] for row in csv.DictReader(f)}
     out: Labelled = []
     for post in iter_dump(Path(path)):
@@ -204,6 +210,10 @@ LOADERS: dict[str, Callable[[str | Path], Labelled]] = {
     "gva": load_gva,
     "localllama": load_localllama,
     "localllama-topics": lambda path: load_localllama(path, "topic"),
+    "localllama-launch": lambda path: load_localllama(path, labels=LOCALLLAMA_LAUNCH_LABELS),
+    "localllama-launch-topics": lambda path: load_localllama(
+        path, "topic", LOCALLLAMA_LAUNCH_LABELS
+    ),
 }
 
 # Where each benchmark lies under ../shared/data (or NEWSDESK_SHARED_DATA).
@@ -217,6 +227,8 @@ DATASET_FILES = {
     "covidtls": "covidtls",
     "localllama": "reddit-localllama/posts.jsonl.gz",
     "localllama-topics": "reddit-localllama/posts.jsonl.gz",
+    "localllama-launch": "reddit-localllama/posts.jsonl.gz",
+    "localllama-launch-topics": "reddit-localllama/posts.jsonl.gz",
 }
 
 
@@ -259,7 +271,8 @@ def run_cluster_eval(
     found = dataset_path(dataset, path)
     docs = LOADERS[dataset](found)
     if not docs:
-        which = "the labelled r/LocalLLaMA posts (7-8 August 2025)"
+        days = "5-6" if dataset.startswith("localllama-launch") else "7-8"
+        which = f"the labelled r/LocalLLaMA posts ({days} August 2025)"
         raise NewsdeskError(
             f"No labelled documents in {found}"
             + (f": it holds none of {which}" if dataset.startswith("localllama") else "")
