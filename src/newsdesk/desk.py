@@ -27,7 +27,8 @@ from newsdesk.exceptions import (
     StoryNotFoundError,
 )
 from newsdesk.fetch import Fetcher
-from newsdesk.models import Item, Source, as_utc, utcnow
+from newsdesk.models import Item, Source, as_utc, set_now, utcnow
+from newsdesk.replay import read_manifest
 from newsdesk.settings import Settings
 from newsdesk.sources import get_kind, parse_spec
 from newsdesk.store import Store, UpsertCounts
@@ -111,9 +112,6 @@ class Desk:
         what an earlier one stored is never in its future. A manifest that cannot be read
         leaves the system clock (fetches report the error).
         """
-        from newsdesk.models import set_now
-        from newsdesk.replay import read_manifest
-
         try:
             self.recorded_at = read_manifest(self.settings.replay).recorded_at
         except SettingsError as e:
