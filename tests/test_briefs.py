@@ -313,7 +313,11 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, desk: Desk) -> list[int]:
     return calls
 
 
-def _add_item(desk: Desk, story_id: str, text: str, url: str = "https://example.org/new") -> None:
+def _add_item(
+    desk: Desk, story_id: str, text: str, url: str = "https://example.org/new", score: int = 0
+) -> None:
+    """A follow-up post of the (Reddit) source in the story; ``score`` its votes, which
+    rank it in the brief's pack (most engaged first, until the token budget is spent)."""
     source = desk.sources()[0]
     item = Item(
         external_id=f"test:{story_id}:{len(text)}",
@@ -321,6 +325,7 @@ def _add_item(desk: Desk, story_id: str, text: str, url: str = "https://example.
         url=url,
         published_at=datetime.now(UTC),
         text=text,
+        score=score,
     )
     desk.store.upsert_items(source.id, [item])
     row = desk.store.get_item(item.external_id)
@@ -387,7 +392,10 @@ def test_briefs_validate_are_cached_and_versioned(
     assert [(r.written, r.version) for r in again] == [(False, 1)] * 2
 
     changed = results[1].story_id
-    _add_item(desk, changed, NEW_TEXT)
+    # A post that many read: the pack takes it (a post with few votes may be left out of a
+    # big story's pack by the token budget, and so be no source of the new version).
+    top = max(r.score or 0 for r in desk.store.story_items(changed))
+    _add_item(desk, changed, NEW_TEXT, score=top + 1)
     third = desk.write_briefs(story_ids=ids)
     written = {r.story_id: r.version for r in third if r.written}
     assert written == {changed: 2}
@@ -552,10 +560,13 @@ def test_injected_instructions_change_neither_structure_nor_links(
 ) -> None:
     desk = _desk(clustered, tmp_path, CONTENT_MODEL)
     story = desk.stories(limit=1)[0]
-    _add_item(desk, story.id, HOSTILE * 3, url="https://example.org/hostile")
+    top = max(r.score or 0 for r in desk.store.story_items(story.id))
+    _add_item(desk, story.id, HOSTILE * 3, url="https://example.org/hostile", score=top + 1)
     result = desk.write_brief(story.id)
     assert result.error is None and result.written
     row = desk.brief(story.id)
+    hostile = desk.store.get_item(f"test:{story.id}:{len(HOSTILE * 3)}")
+    assert hostile.id in {p["item_id"] for p in row.passages}  # the model read it
     brief = Brief.model_validate(row.brief)  # the structure did not change
     assert set(row.brief) == set(Brief.model_fields)
     text = json.dumps(row.brief)

@@ -127,6 +127,7 @@ def cluster_doc(row: Any, vector: bytes | None = None) -> Any:
         canonical_url=row.canonical_url or row.url,
         links=[u for u in (row.url, row.canonical_url) if u],
         embedding=from_blob(vector) if vector is not None else None,
+        forum=getattr(row, "score", None) is not None,
     )
 
 
