@@ -160,7 +160,7 @@ def test_published_schema_matches_the_code() -> None:
 
 
 class _Row:
-    def __init__(self, id: int, title: str, text: str, score: int = 0, **kw: Any) -> None:
+    def __init__(self, id: int, title: str, text: str, score: int | None = 0, **kw: Any) -> None:
         self.id = id
         self.title = title
         self.text = text
@@ -187,6 +187,25 @@ def test_pack_takes_every_lead_before_any_second_passage() -> None:
     assert firsts == {1, 2}  # both items have their lead in before anyone's second passage
     assert pack.passages[0].item_id == 2  # the most engaged item first
     assert pack.render().startswith("[1] r/LocalLLaMA · someone · 2025-08-03\nHigh.")
+
+
+def test_pack_puts_a_publishers_report_before_the_forums_posts() -> None:
+    # A lab's announcement in its feed (no score) and a launch day's posts on it: by
+    # engagement alone the announcement came last, beyond the budget.
+    rows = [_Row(n, f"Post {n}", _words(54, f"post{n}"), score=100 + n) for n in range(1, 6)]
+    rows.append(_Row(9, "Introducing the model", _words(54, "lab"), score=None))
+    pack = build_pack(rows, budget=200, count_tokens=lambda t: len(t.split()))
+    assert [p.item_id for p in pack.passages] == [9, 5]  # then the most engaged post
+
+
+def test_a_new_versions_pack_gives_the_items_gained_the_first_turns() -> None:
+    rows = [_Row(n, f"Post {n}", _words(54, f"post{n}"), score=100 + n) for n in range(1, 6)]
+    rows += [_Row(6, "New", _words(54, "new"), score=0), _Row(7, "Newer", _words(54, "x"), 1)]
+    ranked = build_pack(rows, budget=200, count_tokens=lambda t: len(t.split()))
+    assert [p.item_id for p in ranked.passages] == [5, 4]
+    pack = build_pack(rows, budget=300, count_tokens=lambda t: len(t.split()), new={6, 7})
+    # The gained items in turn with the rest (each by engagement): new, old, new, old.
+    assert [p.item_id for p in pack.passages] == [7, 5, 6, 4]
 
 
 def test_pack_leaves_out_passages_it_holds_already() -> None:
@@ -391,11 +410,10 @@ def test_briefs_validate_are_cached_and_versioned(
     assert calls == []
     assert [(r.written, r.version) for r in again] == [(False, 1)] * 2
 
-    changed = results[1].story_id
-    # A post that many read: the pack takes it (a post with few votes may be left out of a
-    # big story's pack by the token budget, and so be no source of the new version).
-    top = max(r.score or 0 for r in desk.store.story_items(changed))
-    _add_item(desk, changed, NEW_TEXT, score=top + 1)
+    changed = results[1].story_id  # 9 posts: their leads fill the pack's 600 tokens
+    # A post no one has voted on yet: by engagement the pack would leave it out, but a new
+    # version's pack gives the posts the story gained the first turns.
+    _add_item(desk, changed, NEW_TEXT)
     third = desk.write_briefs(story_ids=ids)
     written = {r.story_id: r.version for r in third if r.written}
     assert written == {changed: 2}

@@ -1,17 +1,21 @@
 """The source pack: a story's items as numbered passages, the model's only material.
 
 Each item becomes passages of a few sentences, headed by source, author and date. Items are
-taken most important first (engagement, then the earliest report), and passages round-robin
-over the items (every item's lead before any item's second passage), until the token budget
-that the model's context allows is spent. Citations in a brief are passage ids.
+taken in order: a publisher's own report (an article of a feed or page: an item without a
+score) before a forum's posts on it, the earliest first, then the posts most engaged first;
+in a brief's new version, the items the story gained since the previous one take turns
+with the rest, first. Passages round-robin over the items (every item's lead before any
+item's second passage) until the token budget that the model's context allows is spent.
+Citations in a brief are passage ids.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from itertools import zip_longest
 from typing import Any
 
 from newsdesk.briefs.injection import Provenance, is_injection, split_injections, visible
@@ -203,20 +207,43 @@ def _written(row: Any) -> datetime | None:
     return when
 
 
-def _importance(row: Any) -> tuple[float, float]:
+def _importance(row: Any) -> tuple[int, float, float]:
+    """An article (no score: a lab's post in its feed, a news page) before a forum's posts,
+    which it reports first-hand and they discuss (by engagement they would bury it: a
+    lab's announcement behind a launch day's forty posts, beyond the budget); then the most
+    engaged, then the earliest report."""
     when = row.published_at or row.collected_at
-    return (-(row.score or 0) - 2 * (row.comment_count or 0), when.timestamp() if when else 0.0)
+    engagement = (row.score or 0) + 2 * (row.comment_count or 0)
+    return (row.score is not None, -engagement, when.timestamp() if when else 0.0)
 
 
-def build_pack(rows: Sequence[Any], budget: int, count_tokens: Callable[[str], int]) -> SourcePack:
+def _order(rows: Sequence[Any], new: Collection[int]) -> list[Any]:
+    """The rows in the pack's order: by ``_importance``, and the ``new`` ones (by id) in
+    turn with the rest, first: a new report is seldom engaged yet, and a new version
+    written without it could say nothing of it."""
+    ranked = sorted(rows, key=_importance)
+    fresh = [row for row in ranked if row.id in new]
+    if not fresh:
+        return ranked
+    rest = [row for row in ranked if row.id not in new]
+    return [row for pair in zip_longest(fresh, rest) for row in pair if row is not None]
+
+
+def build_pack(
+    rows: Sequence[Any],
+    budget: int,
+    count_tokens: Callable[[str], int],
+    new: Collection[int] = frozenset(),
+) -> SourcePack:
     """The pack of a story's item rows, within ``budget`` tokens.
 
     Args:
         rows: the story's items (``Store.story_items``), in any order.
         budget: tokens the rendered pack may take.
         count_tokens: the model's token counter.
+        new: ids of the items the story gained since its brief's previous version.
     """
-    ordered = sorted(rows, key=_importance)
+    ordered = _order(rows, new)
     texts = [_item_text(row) for row in ordered]
     chunks = [chunk(text) for text, _ in texts]
     # Two posts of one article (an HN and a Reddit post of one link, or a lab's post in its

@@ -668,7 +668,7 @@ class BriefWriter:
             return result
         start = time.perf_counter()
         try:
-            pack = build_pack(rows, budget, self.backend.count_tokens)
+            pack = build_pack(rows, budget, self.backend.count_tokens, gained(rows, latest))
             if not pack.passages:
                 raise BriefError(story_id, "its items have no text to write from")
             brief = self._sections(story_id, pack, result)
@@ -934,6 +934,14 @@ def grounding_score(verdicts: Sequence[Verdict]) -> float | None:
     from newsdesk.grounding import grounding_score as score
 
     return round(score(verdicts), 4) if verdicts else None
+
+
+def gained(rows: Sequence[Any], previous: Any) -> set[int]:
+    """Ids of the story's items (``Store.story_items``) added to it after ``previous``, its
+    brief's previous version, was written (none when there is none)."""
+    if previous is None:
+        return set()
+    return {row.id for row in rows if row.added_at > previous.created_at}
 
 
 def changes(previous: Any, brief: Brief, pack: SourcePack) -> dict[str, Any] | None:

@@ -344,7 +344,8 @@ class StoriesMixin:
         return out
 
     def story_items(self, story_id: str) -> list[Any]:
-        """The story's items with their source's name, kind and emoji, in arrival order."""
+        """The story's items with their source's name, kind and emoji, and when each was
+        added to the story (``added_at``), in arrival order."""
         return self.stories_items([story_id]).get(story_id, [])
 
     def stories_items(self, story_ids: Sequence[str]) -> dict[str, list[Any]]:
@@ -358,6 +359,7 @@ class StoriesMixin:
                         items,
                         story_items.c.story_id,
                         story_items.c.reason,
+                        story_items.c.added_at,
                         sources.c.name.label("source_name"),
                         sources.c.kind.label("source_kind"),
                         sources.c.emoji.label("source_emoji"),
