@@ -159,6 +159,31 @@ def test_long_essays_of_one_day_do_not_glue_to_a_story_by_their_general_words(
     assert story_titles(ClusterConfig(body_words_read=0)) == server
 
 
+def test_two_posts_join_on_the_forums_threshold_a_post_and_an_article_on_news() -> None:
+    # Mistral's announcement in its feed and r/LocalLLaMA's post of it (the demo's
+    # "Codestral 25.08": their score lay between 0.25 and 0.3, and a forum's threshold for
+    # every join of a post had kept them apart). Here the forum's bar is out of reach.
+    config = ClusterConfig(forum_threshold=0.99)
+    post = "Mistral released Magistral, a reasoning model: the small one is 24B, Apache 2.0."
+    other = "Magistral is here. Mistral says the 24B model reasons in French and Chinese."
+    for order in ("article first", "post first"):
+        c = OnlineClusterer(config)
+        article = doc("lab", "Magistral: Mistral's first reasoning model", BODY)
+        forum = doc("r1", "Mistral releases Magistral", post, hours=2, forum=True)
+        first, second = (article, forum) if order == "article first" else (forum, article)
+        a, b = c.add(first), c.add(second)
+        assert (b.story_id, b.reason) == (a.story_id, "similar"), order
+        # Another post joins through the article, not through the post.
+        again = c.add(doc("r2", "Magistral is out from Mistral", other, hours=3, forum=True))
+        assert (again.story_id, again.reason) == (a.story_id, "similar"), order
+    # Two posts alone join on the threshold of news, not on the forum's.
+    for forum_threshold, joined in ((0.0, True), (0.99, False)):
+        c = OnlineClusterer(ClusterConfig(forum_threshold=forum_threshold))
+        one = c.add(doc("r1", "Mistral releases Magistral", post, forum=True))
+        two = c.add(doc("r2", "Magistral is out from Mistral", other, hours=1, forum=True))
+        assert (two.story_id == one.story_id) is joined
+
+
 def test_follow_up_joins_past_the_window_only_on_strong_evidence() -> None:
     # (Off by default, and bounded by a story's span: both lifted here.)
     c = OnlineClusterer(ClusterConfig(window_hours=72, follow_up_hours=720, story_span_hours=0))

@@ -57,8 +57,8 @@ class ClusterDoc:
     embedding: np.ndarray | None = None
     #: The days it names (``named_days``), when the caller has computed them already.
     days: frozenset[int] | None = None
-    #: A post on a forum whose readers vote on it (Reddit, Hacker News: it has a score),
-    #: which joins a story by similarity on ``forum_threshold``.
+    #: A post on a forum whose readers vote on it (Reddit, Hacker News: it has a score);
+    #: two such posts join by similarity on ``forum_threshold``.
     forum: bool = False
 
 
@@ -98,12 +98,14 @@ class ClusterConfig:
     story_span_hours: float = 120.0
     #: An item joins the best story when its similarity score reaches this.
     threshold: float = 0.25
-    #: The same for a forum's post (``ClusterDoc.forum``); 0: ``threshold``. Most posts
-    #: of a forum are questions and opinions on a subject, not reports of an event, and
-    #: they share the subject's names: at 0.25 a launch day's opinions joined the launch's
-    #: stories. On the two labelled sets of r/LocalLLaMA (docs/stories.md, "Forums"),
-    #: events 0.807 -> 0.866 and 0.896 -> 0.926, topics 0.584 -> 0.576 and 0.800 ->
-    #: 0.782; news (ECB+, GVA) has no score and is unchanged.
+    #: The same for two posts of a forum (``ClusterDoc.forum``): a post joins a story
+    #: through its best member on this when that member is a post too, on ``threshold``
+    #: when it is an article (a lab's announcement, which the forum discusses); 0:
+    #: ``threshold``. Most posts of a forum are questions and opinions on a subject, not
+    #: reports of an event, and they share the subject's names: at 0.25 a launch day's
+    #: opinions joined the launch's stories. On the two labelled sets of r/LocalLLaMA
+    #: (docs/stories.md, "Forums"), events 0.807 -> 0.866 and 0.896 -> 0.926, topics
+    #: 0.584 -> 0.576 and 0.800 -> 0.782; news (ECB+, GVA) has no score and is unchanged.
     forum_threshold: float = 0.3
     #: Share of the entity cosine in the similarity score (the rest is the text cosine).
     entity_weight: float = 0.3
@@ -504,6 +506,7 @@ class OnlineClusterer:
         self._story_of = _Column(np.int64)  # the same, as an array
         self._starts = _Column(np.float64)  # per story: its first item's hours; nan: none
         self._times = _Column(np.float64)  # hours since the epoch; nan when unknown
+        self._forum = _Column(np.bool_)  # a forum's post (ClusterDoc.forum)
         self._embeddings: list[np.ndarray | None] = []
         self._features: list[_Features] = []
         self._stories: list[_Story] = []
@@ -612,6 +615,7 @@ class OnlineClusterer:
         self._doc_story.append(story)
         self._story_of.append(story)
         self._times.append(doc.published_at.timestamp() / 3600 if doc.published_at else math.nan)
+        self._forum.append(doc.forum)
         if doc.published_at is not None:
             self._started(story, doc.published_at.timestamp() / 3600)
         self._embeddings.append(_unit(doc.embedding))
@@ -665,15 +669,20 @@ class OnlineClusterer:
             return linked[0], "shared-link"
 
         scores = self._similarities(doc, f, live, near)
+        if doc.forum and c.forum_threshold:
+            # Two posts of a forum join on forum_threshold: their score counts less by the
+            # difference, against the one threshold.
+            scores = np.where(
+                self._forum.values, scores - (c.forum_threshold - c.threshold), scores
+            )
         best = np.full(len(self._stories), -1.0)
         np.maximum.at(best, self._story_of.values[live], scores[live])  # the rest score -1
-        threshold = c.forum_threshold if doc.forum and c.forum_threshold else c.threshold
         if c.version_conflicts and f.versions:
-            for k in np.flatnonzero(best >= threshold):
+            for k in np.flatnonzero(best >= c.threshold):
                 if self._other_version(self._stories[k], f):
                     best[k] = -1.0
         story = int(np.argmax(best))  # ties go to the older story
-        if best[story] >= threshold:
+        if best[story] >= c.threshold:
             return story, "similar"
         return None, "new"
 
