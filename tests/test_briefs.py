@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +203,24 @@ def test_a_new_versions_pack_gives_the_items_gained_the_first_turns() -> None:
     rows += [_Row(6, "New", _words(54, "new"), score=0), _Row(7, "Newer", _words(54, "x"), 1)]
     ranked = build_pack(rows, budget=200, count_tokens=lambda t: len(t.split()))
     assert [p.item_id for p in ranked.passages] == [5, 4]
-    pack = build_pack(rows, budget=300, count_tokens=lambda t: len(t.split()), new={6, 7})
-    # The gained items in turn with the rest (each by engagement): new, old, new, old.
-    assert [p.item_id for p in pack.passages] == [7, 5, 6, 4]
+    for budget, taken in ((200, {7, 5}), (300, {7, 5, 6, 4})):
+        pack = build_pack(rows, budget, lambda t: len(t.split()), new={6, 7})
+        # The gained items in turn with the rest (each by engagement): new, old, new, old.
+        assert {p.item_id for p in pack.passages} == taken
+
+
+def test_a_gained_post_that_carries_the_article_is_the_copy() -> None:
+    # Hacker News's post of a lab's article, gained after the first version: its text is
+    # the article's, and the article keeps its passages (the post would by its turn).
+    article = " ".join(f"The lab said its model {n} was trained on books." for n in range(40))
+    rows = [
+        _Row(1, "Our new model", article, score=None),
+        _Row(2, "The lab's new model", "", article_text=article, score=300),
+    ]
+    for new in (frozenset(), {2}):
+        pack = build_pack(rows, 10_000, lambda t: len(t.split()), new=new)
+        by_item = {n: [p for p in pack.passages if p.item_id == n] for n in (1, 2)}
+        assert len(by_item[1]) > 1 and len(by_item[2]) <= 1, new
 
 
 def test_pack_leaves_out_passages_it_holds_already() -> None:
@@ -427,7 +442,26 @@ def test_briefs_validate_are_cached_and_versioned(
     assert new_item.id in v2.changes["new_items"]
 
     assert desk.write_brief(ids[0], force=True).version == 2  # nothing changed, but forced
+    # Forced again, the changed story's brief takes the same turns: the new item stays in.
+    assert desk.write_brief(changed, force=True).version == 3
+    assert new_item.id in {p["item_id"] for p in desk.brief(changed).passages}
     desk.close()
+
+
+def test_an_item_that_joins_while_a_brief_is_written_is_gained_by_the_next() -> None:
+    from types import SimpleNamespace
+
+    from newsdesk.briefs.writer import gained
+
+    written = datetime(2025, 8, 8, 12, tzinfo=UTC)
+    previous = SimpleNamespace(created_at=written, seconds=50.0)  # rows read at 11:59:10
+    rows = [
+        SimpleNamespace(id=1, added_at=written - timedelta(minutes=5)),
+        SimpleNamespace(id=2, added_at=written - timedelta(seconds=20)),  # while writing
+        SimpleNamespace(id=3, added_at=written + timedelta(minutes=5)),
+    ]
+    assert gained(rows, previous) == {2, 3}
+    assert gained(rows, None) == set()
 
 
 def test_story_page_shows_claims_with_citations_and_verdicts(

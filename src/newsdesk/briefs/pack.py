@@ -217,16 +217,15 @@ def _importance(row: Any) -> tuple[int, float, float]:
     return (row.score is not None, -engagement, when.timestamp() if when else 0.0)
 
 
-def _order(rows: Sequence[Any], new: Collection[int]) -> list[Any]:
-    """The rows in the pack's order: by ``_importance``, and the ``new`` ones (by id) in
-    turn with the rest, first: a new report is seldom engaged yet, and a new version
-    written without it could say nothing of it."""
-    ranked = sorted(rows, key=_importance)
-    fresh = [row for row in ranked if row.id in new]
+def _turns(ordered: Sequence[Any], new: Collection[int]) -> list[int]:
+    """Indices of ``ordered`` in the order their passages are taken: as they are, with the
+    ``new`` ones (by id) in turn with the rest, first: a new report is seldom engaged yet,
+    and a new version written without it could say nothing of it."""
+    fresh = [i for i, row in enumerate(ordered) if row.id in new]
     if not fresh:
-        return ranked
-    rest = [row for row in ranked if row.id not in new]
-    return [row for pair in zip_longest(fresh, rest) for row in pair if row is not None]
+        return list(range(len(ordered)))
+    rest = [i for i, row in enumerate(ordered) if row.id not in new]
+    return [i for pair in zip_longest(fresh, rest) for i in pair if i is not None]
 
 
 def build_pack(
@@ -243,7 +242,7 @@ def build_pack(
         count_tokens: the model's token counter.
         new: ids of the items the story gained since its brief's previous version.
     """
-    ordered = _order(rows, new)
+    ordered = sorted(rows, key=_importance)
     texts = [_item_text(row) for row in ordered]
     chunks = [chunk(text) for text, _ in texts]
     # Two posts of one article (an HN and a Reddit post of one link, or a lab's post in its
@@ -251,7 +250,9 @@ def build_pack(
     # twice. An item is a copy of one before it when each holds most of the other's runs
     # of five words; its passages that the other holds are left out. A post that only
     # quotes another, or that the other only quotes, is no copy: the words it shares may
-    # read otherwise there, beside a request or a table (tests/test_hostile.py).
+    # read otherwise there, beside a request or a table (tests/test_hostile.py). The copy
+    # is the one later by importance, whatever the turns: a forum's post that carries a
+    # lab's article is the copy, though the story gained it last.
     item_runs = [runs(text) for text, _ in texts]
     repeats: set[tuple[int, int]] = set()
     for i, item_chunks in enumerate(chunks):
@@ -268,8 +269,10 @@ def build_pack(
     chosen: list[tuple[int, int]] = []  # (item index, chunk index)
     used = 0
     depth = 0
+    turns = _turns(ordered, new)
     while len(chosen) < MAX_PASSAGES and any(depth < len(c) for c in chunks):
-        for i, item_chunks in enumerate(chunks):
+        for i in turns:
+            item_chunks = chunks[i]
             if depth >= len(item_chunks) or len(chosen) >= MAX_PASSAGES:
                 continue
             cost = count_tokens(item_chunks[depth]) + 16  # and its header line

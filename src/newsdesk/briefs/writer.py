@@ -666,9 +666,15 @@ class BriefWriter:
         if latest is not None and latest.key == key and not force:
             result.version = latest.version
             return result
+        # What the story gained, against the version before the latest where that has the
+        # same sources (written again by force): the same turns as the latest's.
+        base = latest
+        if latest is not None and latest.key == key:
+            earlier = [v for v in self.store.brief_versions(story_id) if v.key != key]
+            base = earlier[-1] if earlier else None
         start = time.perf_counter()
         try:
-            pack = build_pack(rows, budget, self.backend.count_tokens, gained(rows, latest))
+            pack = build_pack(rows, budget, self.backend.count_tokens, gained(rows, base))
             if not pack.passages:
                 raise BriefError(story_id, "its items have no text to write from")
             brief = self._sections(story_id, pack, result)
@@ -937,11 +943,17 @@ def grounding_score(verdicts: Sequence[Verdict]) -> float | None:
 
 
 def gained(rows: Sequence[Any], previous: Any) -> set[int]:
-    """Ids of the story's items (``Store.story_items``) added to it after ``previous``, its
-    brief's previous version, was written (none when there is none)."""
+    """Ids of the story's items (``Store.story_items``) added to it since ``previous``, its
+    brief's previous version, read the story's items (none when there is none).
+
+    That moment is taken as the version's ``created_at`` less its ``seconds`` of writing
+    and one more: an item that joined while it was written was not in its rows. An item
+    added a second before them counts too, and only takes an early turn.
+    """
     if previous is None:
         return set()
-    return {row.id for row in rows if row.added_at > previous.created_at}
+    since = previous.created_at - dt.timedelta(seconds=(previous.seconds or 0.0) + 1.0)
+    return {row.id for row in rows if row.added_at > since}
 
 
 def changes(previous: Any, brief: Brief, pack: SourcePack) -> dict[str, Any] | None:
