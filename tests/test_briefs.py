@@ -475,6 +475,7 @@ def test_story_page_shows_claims_with_citations_and_verdicts(
     written, pending = (v.id for v in desk.stories(limit=2))
     assert desk.write_brief(written).error is None
     client = TestClient(create_app(desk))
+    assert re.search(r"stories · 1 brief(?!s)", client.get("/").text)  # one, not "1 briefs"
     page = client.get(f"/stories/{written}")
     assert page.status_code == 200
     row = desk.brief(written)
