@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,38 @@ def test_a_verdict_is_marked_in_the_pages_words() -> None:
     assert _mark("supported") == " [green]✓[/]"
     assert _mark("partial") == f" [yellow]{SAID['partial']}[/]"
     assert _mark("unsupported") == f" [red]{SAID['unsupported']}[/]" == _mark("no such label")
+
+
+def test_merge_joins_two_stories_and_says_where_the_old_id_goes(env: dict[str, str]) -> None:
+    from newsdesk.cli import main
+    from newsdesk.desk import Desk
+    from newsdesk.models import Item
+    from newsdesk.store import story_id_for
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        desk = Desk()
+        source = desk.store.add_source("feed", "https://lab.example/feed.xml", "Lab", "📰")
+        when = datetime(2025, 8, 5, 17, tzinfo=UTC)
+        desk.store.upsert_items(
+            source.id,
+            [Item(f"lab:{i}", f"Post {i}", f"https://lab.example/{i}", when) for i in (1, 2)],
+        )
+        rows = desk.store.unclustered_items()
+        one, two = story_id_for("lab:1"), story_id_for("lab:2")
+        desk.store.assign(
+            [(rows[0].id, one, "new"), (rows[1].id, two, "new")], {one: rows[0], two: rows[1]}
+        )
+        desk.close()
+        merged = runner.invoke(app, ["merge", two, one], env=env)
+        assert merged.exit_code == 0, merged.output
+        assert f"merged {two} into {one}: 2 items from 1 source" in merged.output
+        assert f"/stories/{two} now redirects to /stories/{one}" in merged.output
+        shown = runner.invoke(app, ["story", two], env=env)
+        assert f"{two} was merged into {one}" in shown.output
+        # Again: they are one story now, a clear error and exit status 1.
+        mp.setattr(sys, "argv", ["newsdesk", "merge", two, one])
+        with pytest.raises(SystemExit) as stopped:
+            main()
+        assert stopped.value.code == 1

@@ -460,6 +460,39 @@ def test_merged_story_id_redirects(settings: Settings, database_url: str) -> Non
         desk.story("s-nothing")
 
 
+def test_an_editor_merges_two_stories_and_the_old_id_redirects(
+    settings: Settings, database_url: str
+) -> None:
+    from newsdesk.exceptions import StoreError
+    from newsdesk.stories import refresh_stories
+
+    desk = _desk(settings, database_url)
+    ids = _items(desk.store, 4)
+    rows = desk.store.unclustered_items()
+    a, b, c = (story_id_for(f"feed:{i}") for i in (0, 2, 3))
+    desk.store.assign(
+        [(ids[0], a, "new"), (ids[1], a, "similar"), (ids[2], b, "new"), (ids[3], c, "new")],
+        {a: rows[0], b: rows[2], c: rows[3]},
+    )
+    refresh_stories(desk.store, desk.settings, [a, b, c])
+    added = {r.id: r.added_at for r in desk.store.story_items(b)}
+    merged = desk.merge_stories(b, a)
+    assert (merged.id, merged.item_count) == (a, 3)  # the fields computed again
+    assert desk.store.get_story(a).item_count == 3 and desk.store.get_story(b) is None
+    assert desk.story(b).id == a and desk.story(b).redirected_from == b
+    # Its items were added to the story now: a brief's next version counts them as gained.
+    moved = {r.id: r.added_at for r in desk.store.story_items(a) if r.id in added}
+    assert moved.keys() == added.keys() and all(moved[i] > added[i] for i in added)
+    # A merged id is resolved: merging c into b merges it into a.
+    assert desk.merge_stories(c, b).item_count == 4
+    assert {desk.story(x).id for x in (a, b, c)} == {a}
+    with pytest.raises(StoreError, match="one story"):
+        desk.merge_stories(b, a)
+    with pytest.raises(StoryNotFoundError):
+        desk.merge_stories("s-nothing", a)
+    desk.close()
+
+
 def test_dated_follow_up_joins_a_story_months_old(settings: Settings, database_url: str) -> None:
     """A later clustering run restores the old story of the day a new item names: a trial
     200 days on joins the shooting it names, past every window."""

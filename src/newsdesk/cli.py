@@ -289,6 +289,23 @@ def cluster(
     _run_cluster(_desk(), refresh)
 
 
+@app.command()
+def merge(
+    story_id: Annotated[str, typer.Argument(help="The story to merge (its id redirects).")],
+    into: Annotated[str, typer.Argument(help="The story it joins.")],
+) -> None:
+    """Merge a story into another, as an editor joins two stories of one event that the
+    clusterer kept apart: its items move, its id redirects, the fields are computed again
+    (and the brief is written anew on the next `newsdesk brief` or run)."""
+    v = _desk().merge_stories(story_id, into)
+    console.print(
+        f"merged {story_id} into {v.id}: {_count(v.item_count, 'item')} from "
+        f"{_count(v.source_count, 'source')}; /stories/{story_id} now redirects to "
+        f"/stories/{v.id}"
+    )
+    console.print(f"[bold]{_plain(v.title)}[/]")
+
+
 def _span_text(delta: timedelta | None) -> str:
     return "" if delta is None else _span(int(delta.total_seconds()))
 

@@ -433,6 +433,18 @@ class Desk:
 
         return refresh_all_stories(self.store, self.settings, progress)
 
+    def merge_stories(self, old_id: str, into_id: str) -> StoryView:
+        """Merge a story into another by hand (``stories.merge_stories``); the story merged
+        into, its fields computed again.
+
+        Raises:
+            StoryNotFoundError: either is no story.
+            StoreError: both are one story.
+        """
+        from newsdesk.stories import merge_stories
+
+        return self.story(merge_stories(self.store, self.settings, old_id, into_id))
+
     def stories(
         self, *, limit: int = 50, offset: int = 0, source_id: int | None = None
     ) -> list[StoryView]:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from newsdesk.exceptions import StoreError, StoryNotFoundError
 from newsdesk.models import utcnow
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
@@ -344,6 +345,29 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
         )
     store.update_stories(fields, computed_at=read_at)
     refresh_related(store, story_ids)
+
+
+def merge_stories(store: Store, settings: Settings, old_id: str, into_id: str) -> str:
+    """Merge story ``old_id`` into ``into_id``, as an editor joins two stories of one event
+    that the clusterer kept apart: its items move, its id redirects to ``into_id`` (so do
+    the ids merged into it before), and the fields of ``into_id`` are computed again. Under
+    the clustering lock, so that a clustering run never sees half of it. Merged ids are
+    resolved first. Returns the live id of the story merged into.
+
+    Raises:
+        StoryNotFoundError: either is no story.
+        StoreError: both are one story.
+    """
+    with store.clustering_lock():
+        old, into = store.resolve_story_id(old_id), store.resolve_story_id(into_id)
+        for asked, live in ((old_id, old), (into_id, into)):
+            if store.get_story(live) is None:
+                raise StoryNotFoundError(asked)
+        if old == into:
+            raise StoreError(f"{old_id} and {into_id} are one story ({into})")
+        store.merge_stories(old, into)
+        refresh_stories(store, settings, [into])
+    return into
 
 
 def refresh_all_stories(
