@@ -214,8 +214,13 @@ def test_merge_joins_two_stories_and_says_where_the_old_id_goes(env: dict[str, s
         assert merged.exit_code == 0, merged.output
         assert f"merged {two} into {one}: 2 items from 1 source" in merged.output
         assert f"/stories/{two} now redirects to /stories/{one}" in merged.output
-        shown = runner.invoke(app, ["story", two], env=env)
+        shown = runner.invoke(app, ["story", two], env={**env, "COLUMNS": "400"})
         assert f"{two} was merged into {one}" in shown.output
+        # How each item came in: the first started the story, the other was merged.
+        lines = {
+            n: line for line in shown.output.splitlines() for n in (1, 2) if f"Post {n}" in line
+        }
+        assert "started it" in lines[1] and "merged" in lines[2]
         # Again: they are one story now, a clear error and exit status 1.
         mp.setattr(sys, "argv", ["newsdesk", "merge", two, one])
         with pytest.raises(SystemExit) as stopped:

@@ -483,6 +483,7 @@ def test_an_editor_merges_two_stories_and_the_old_id_redirects(
     # Its items were added to the story now: a brief's next version counts them as gained.
     moved = {r.id: r.added_at for r in desk.store.story_items(a) if r.id in added}
     assert moved.keys() == added.keys() and all(moved[i] > added[i] for i in added)
+    assert {r.reason for r in desk.store.story_items(a) if r.id in added} == {"merged"}
     # A merged id is resolved: merging c into b merges it into a.
     assert desk.merge_stories(c, b).item_count == 4
     assert {desk.story(x).id for x in (a, b, c)} == {a}

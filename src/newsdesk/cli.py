@@ -362,12 +362,15 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
     )
     if v.tags:
         console.print(_plain(" ".join("#" + t for t in v.tags)))
-    table = Table("published", "source", "title", "url")
+    # How each item came in ("joined by"): it started the story, or joined it by
+    # similarity, a shared link, a near-duplicate text or the same canonical URL.
+    table = Table("published", "source", "title", "joined by", "url")
     for item in v.items:
         table.add_row(
             _ago(item.published_at),
             f"{item.source_emoji} {_plain(item.source_name)}",
             _plain(item.title),
+            "started it" if item.reason == "new" else _plain(item.reason),
             _plain(item.url or ""),
         )
     console.print(table)

@@ -266,14 +266,14 @@ class StoriesMixin:
 
     def merge_stories(self, old_id: str, new_id: str) -> None:
         """Move every item of ``old_id`` into ``new_id``, added to it now (a brief's next
-        version counts them as gained); the old id redirects from now on, and its briefs
-        go with its row."""
+        version counts them as gained) for the reason "merged"; the old id redirects from
+        now on, and its briefs go with its row."""
         now = utcnow()
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(story_items)
                 .where(story_items.c.story_id == old_id)
-                .values(story_id=new_id, added_at=now)
+                .values(story_id=new_id, added_at=now, reason="merged")
             )
             # Earlier redirects to the old story now point at the new one: no chains.
             conn.execute(
