@@ -4,6 +4,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -188,8 +189,9 @@ def test_a_verdict_is_marked_in_the_pages_words() -> None:
     assert _mark("unsupported") == f" [red]{SAID['unsupported']}[/]" == _mark("no such label")
 
 
-def test_merge_joins_two_stories_and_says_where_the_old_id_goes(env: dict[str, str]) -> None:
-    from newsdesk.cli import main
+def _lab_stories(env: dict[str, str], stories: list[list[int]]) -> list[Any]:
+    """A lab's posts "Post 1", "Post 2", ... put into stories as given (lists of post
+    numbers; each story's id is its first post's); returns the item rows by number - 1."""
     from newsdesk.desk import Desk
     from newsdesk.models import Item
     from newsdesk.store import story_id_for
@@ -198,18 +200,31 @@ def test_merge_joins_two_stories_and_says_where_the_old_id_goes(env: dict[str, s
         for key, value in env.items():
             mp.setenv(key, value)
         desk = Desk()
-        source = desk.store.add_source("feed", "https://lab.example/feed.xml", "Lab", "📰")
-        when = datetime(2025, 8, 5, 17, tzinfo=UTC)
-        desk.store.upsert_items(
-            source.id,
-            [Item(f"lab:{i}", f"Post {i}", f"https://lab.example/{i}", when) for i in (1, 2)],
-        )
-        rows = desk.store.unclustered_items()
-        one, two = story_id_for("lab:1"), story_id_for("lab:2")
+    source = desk.store.add_source("feed", "https://lab.example/feed.xml", "Lab", "📰")
+    when = datetime(2025, 8, 5, 17, tzinfo=UTC)
+    numbers = sorted(n for story in stories for n in story)
+    desk.store.upsert_items(
+        source.id,
+        [Item(f"lab:{i}", f"Post {i}", f"https://lab.example/{i}", when) for i in numbers],
+    )
+    rows = desk.store.unclustered_items()
+    for story in stories:
+        story_id = story_id_for(f"lab:{story[0]}")
         desk.store.assign(
-            [(rows[0].id, one, "new"), (rows[1].id, two, "new")], {one: rows[0], two: rows[1]}
+            [(rows[n - 1].id, story_id, "new" if n == story[0] else "similar") for n in story],
+            {story_id: rows[story[0] - 1]},
         )
-        desk.close()
+    desk.close()
+    return rows
+
+
+def test_merge_joins_two_stories_and_says_where_the_old_id_goes(env: dict[str, str]) -> None:
+    from newsdesk.cli import main
+    from newsdesk.store import story_id_for
+
+    _lab_stories(env, [[1], [2]])
+    one, two = story_id_for("lab:1"), story_id_for("lab:2")
+    with pytest.MonkeyPatch.context() as mp:
         merged = runner.invoke(app, ["merge", two, one], env=env)
         assert merged.exit_code == 0, merged.output
         assert f"merged {two} into {one}: 2 items from 1 source" in merged.output
@@ -222,7 +237,45 @@ def test_merge_joins_two_stories_and_says_where_the_old_id_goes(env: dict[str, s
         }
         assert "started it" in lines[1] and "merged" in lines[2]
         # Again: they are one story now, a clear error and exit status 1.
+        for key, value in env.items():
+            mp.setenv(key, value)
         mp.setattr(sys, "argv", ["newsdesk", "merge", two, one])
+        with pytest.raises(SystemExit) as stopped:
+            main()
+        assert stopped.value.code == 1
+
+
+def test_split_moves_items_out_into_a_story_of_their_own(env: dict[str, str]) -> None:
+    """`newsdesk story` numbers the items; `newsdesk split` moves the named ones into a new
+    story, and the old story keeps its id and the rest."""
+    from newsdesk.cli import main
+    from newsdesk.store import story_id_for
+
+    rows = _lab_stories(env, [[1, 2, 3]])
+    one = story_id_for("lab:1")
+    shown = runner.invoke(app, ["story", one], env={**env, "COLUMNS": "400"})
+    numbers = {
+        n: line.split()[1]
+        for line in shown.output.splitlines()
+        for n in (1, 2, 3)
+        if f"Post {n}" in line
+    }
+    assert numbers == {n: str(rows[n - 1].id) for n in (1, 2, 3)}, shown.output
+    split = runner.invoke(app, ["split", one, numbers[2], numbers[3]], env=env)
+    assert split.exit_code == 0, split.output
+    new = split.output.split("into a new story, ")[1].split()[0]
+    assert f"moved 2 items out of {one} into a new story, {new}" in split.output
+    assert new != one
+    after = runner.invoke(app, ["story", new], env={**env, "COLUMNS": "400"})
+    assert "Post 2" in after.output and "Post 3" in after.output and "split" in after.output
+    assert "Post 1" not in after.output
+    kept = runner.invoke(app, ["story", one], env={**env, "COLUMNS": "400"})
+    assert "Post 1" in kept.output and "Post 2" not in kept.output
+    # An item the story does not hold: a clear error and exit status 1.
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        mp.setattr(sys, "argv", ["newsdesk", "split", one, numbers[2]])
         with pytest.raises(SystemExit) as stopped:
             main()
         assert stopped.value.code == 1

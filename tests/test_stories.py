@@ -494,6 +494,63 @@ def test_an_editor_merges_two_stories_and_the_old_id_redirects(
     desk.close()
 
 
+def test_an_editor_splits_items_out_into_a_story_of_their_own(
+    settings: Settings, database_url: str
+) -> None:
+    """The converse of a merge: the named items leave the story together and start a new
+    one; the story keeps its id, even when the item that started it leaves; a later
+    clustering run leaves both as they are."""
+    from newsdesk.exceptions import StoreError
+    from newsdesk.stories import refresh_stories
+
+    desk = _desk(settings, database_url)
+    ids = _items(desk.store, 4)
+    rows = desk.store.unclustered_items()
+    a = story_id_for("feed:0")
+    desk.store.assign([(i, a, "new" if i == ids[0] else "similar") for i in ids], {a: rows[0]})
+    refresh_stories(desk.store, desk.settings, [a])
+    added = {r.id: r.added_at for r in desk.store.story_items(a)}
+    part = desk.split_story(a, [ids[3], ids[2]])
+    assert part.id != a and part.item_count == 2  # its fields computed
+    assert [r.id for r in desk.store.story_items(part.id)] == [ids[2], ids[3]]
+    assert part.title == "Devstral update 2"  # from its own items
+    assert part.first_seen_at == T0 + timedelta(hours=2)
+    left = desk.store.get_story(a)
+    assert left.item_count == 2 and left.last_updated_at == T0 + timedelta(hours=1)
+    moved = desk.store.story_items(part.id)
+    assert {r.reason for r in moved} == {"split"}
+    # Added to the new story now: its first brief reads them as any brief does, and
+    # the story they left is briefed anew because its items changed.
+    assert all(r.added_at > added[r.id] for r in moved)
+    # The item that started the story leaves; the story keeps its id, and the new story's
+    # id is not that item's own (which the story holds).
+    first = desk.split_story(a, [ids[0]])
+    assert desk.store.get_story(a).item_count == 1 and first.id not in (a, part.id)
+    assert [r.id for r in desk.store.story_items(first.id)] == [ids[0]]
+    # Nothing to cluster: a run moves no item back.
+    desk.cluster()
+    assert desk.store.stories_of_items(ids) == {
+        ids[0]: first.id,
+        ids[1]: a,
+        ids[2]: part.id,
+        ids[3]: part.id,
+    }
+    with pytest.raises(StoreError, match="every item"):
+        desk.split_story(a, [ids[1]])
+    with pytest.raises(StoreError, match=f"not items of {a}: {ids[2]}"):
+        desk.split_story(a, [ids[2]])
+    with pytest.raises(StoreError, match="name the items"):
+        desk.split_story(a, [])
+    with pytest.raises(StoryNotFoundError):
+        desk.split_story("s-nothing", [ids[1]])
+    # A merged id is resolved first: the split story merged back, then parted again.
+    desk.merge_stories(part.id, a)
+    again = desk.split_story(part.id, [ids[3]])
+    assert again.id not in (a, part.id, first.id)
+    assert desk.store.stories_of_items([ids[3]]) == {ids[3]: again.id}
+    desk.close()
+
+
 def test_dated_follow_up_joins_a_story_months_old(settings: Settings, database_url: str) -> None:
     """A later clustering run restores the old story of the day a new item names: a trial
     200 days on joins the shooting it names, past every window."""

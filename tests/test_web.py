@@ -183,6 +183,37 @@ def test_spellings_of_one_tag_are_one_tag(settings: Settings) -> None:
     assert "#gpt5" not in client.get("/tags").text
 
 
+def test_admin_api_merges_and_splits_stories(settings: Settings) -> None:
+    """An editor's two corrections over HTTP: merge a story into another (its page then
+    redirects), and part items out into a story of their own."""
+    desk, client = _client(settings.with_(admin_token="t0ken", page_cache_seconds=60))
+    desk.cluster()
+    qwen, devstral = (desk.search(q).story_of.popitem()[1] for q in ("qwen3", "devstral"))
+    auth = {"Authorization": "Bearer t0ken"}
+    url = f"/api/v1/admin/stories/{devstral}/merge"
+    assert client.post(url, json={"into": qwen}).status_code == 401
+    assert client.get(f"/stories/{devstral}").status_code == 200  # cached from here on
+    merged = client.post(url, json={"into": qwen}, headers=auth)
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["id"] == qwen and merged.json()["item_count"] == 2
+    moved = client.get(f"/stories/{devstral}", follow_redirects=False)
+    assert moved.status_code == 301 and moved.headers["location"] == f"/stories/{qwen}"
+    assert client.post(url, json={"into": qwen}, headers=auth).status_code == 409
+    none = client.post(url.replace(devstral, "s-none"), json={"into": qwen}, headers=auth)
+    assert none.status_code == 404 and "s-none" in none.json()["detail"]
+    items = {i["title"]: i["id"] for i in client.get(f"/api/v1/stories/{qwen}").json()["items"]}
+    split_url = f"/api/v1/admin/stories/{qwen}/split"
+    part = client.post(split_url, json={"items": [items["Devstral benchmarks"]]}, headers=auth)
+    assert part.status_code == 201, part.text
+    new = part.json()
+    assert new["id"] not in (qwen, devstral) and new["title"] == "Devstral benchmarks"
+    assert client.get(f"/api/v1/stories/{qwen}").json()["items"][0]["title"].startswith("Qwen3")
+    every = client.post(split_url, json={"items": list(items.values())}, headers=auth)
+    assert every.status_code == 400 and every.json()["detail"]  # not its items any more
+    assert client.post(split_url, json={"items": []}, headers=auth).status_code == 422
+    assert client.post(split_url, json={"items": [0]}, headers=auth).status_code == 422
+
+
 def test_page_cache_serves_a_page_until_it_expires_or_an_admin_acts(settings: Settings) -> None:
     desk, client = _client(settings.with_(page_cache_seconds=60, admin_token="t0ken"))
     first = client.get("/")

@@ -2,9 +2,9 @@
 (/openapi.json); every response model is declared here.
 
 Reading needs nothing. The admin endpoints under /api/v1/admin (add or remove a source, run
-an update, write a brief again) need ``Authorization: Bearer <admin_token>``; with no
-``admin_token`` set they do not exist (404), and a wrong token is refused (403) after a
-constant-time comparison.
+an update, write a brief again, merge or split stories) need ``Authorization: Bearer
+<admin_token>``; with no ``admin_token`` set they do not exist (404), and a wrong token is
+refused (403) after a constant-time comparison.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -128,6 +128,18 @@ class RecapOut(BaseModel):
 class NewSource(BaseModel):
     spec: str
     name: str | None = None
+
+
+class MergeIn(BaseModel):
+    into: str = Field(min_length=1, max_length=64, description="The story it joins.")
+
+
+class SplitIn(BaseModel):
+    items: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Ids of the story's items (its `items`) that start the new story.",
+    )
 
 
 class UpdateOut(BaseModel):
@@ -362,5 +374,32 @@ def admin_router(desk: Desk, on_change: Callable[[], None]) -> APIRouter:
             "error": r.error,
             "seconds": round(r.seconds, 2),
         }
+
+    def story_out(view: Any) -> dict[str, Any]:
+        return _summary(Card(view, desk.store.latest_brief(view.id)))
+
+    @admin.post("/stories/{story_id}/merge", response_model=StorySummary)
+    def merge_story(story_id: str, body: MergeIn) -> dict[str, Any]:
+        """Merge the story into ``into`` (`newsdesk merge`): its items move, its id
+        redirects; answers the story merged into. 404: either is no story; 409: they are
+        one story."""
+        try:
+            return story_out(desk.merge_stories(story_id, body.into))
+        except StoryNotFoundError as e:
+            raise HTTPException(404, f"no story {e.story_id}") from None
+        except NewsdeskError as e:
+            raise HTTPException(409, str(e)) from None
+
+    @admin.post("/stories/{story_id}/split", response_model=StorySummary, status_code=201)
+    def split_story(story_id: str, body: SplitIn) -> dict[str, Any]:
+        """Move ``items`` out of the story into a new story of their own (`newsdesk
+        split`); answers the new story. 404: no such story; 400: an item it does not
+        hold, or all of them."""
+        try:
+            return story_out(desk.split_story(story_id, body.items))
+        except StoryNotFoundError:
+            raise HTTPException(404, f"no story {story_id}") from None
+        except NewsdeskError as e:
+            raise HTTPException(400, str(e)) from None
 
     return admin

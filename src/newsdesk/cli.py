@@ -306,6 +306,24 @@ def merge(
     console.print(f"[bold]{_plain(v.title)}[/]")
 
 
+@app.command()
+def split(
+    story_id: Annotated[str, typer.Argument(help="The story to take items out of.")],
+    item_ids: Annotated[
+        list[int],
+        typer.Argument(help="The items to move (the numbers `newsdesk story ID` shows)."),
+    ],
+) -> None:
+    """Move items out of a story into a new story of their own, as an editor parts items
+    that the clusterer joined to the wrong event: both stories' fields are computed again
+    (and their briefs written anew on the next `newsdesk brief` or run)."""
+    v = _desk().split_story(story_id, item_ids)
+    console.print(
+        f"moved {_count(v.item_count, 'item')} out of {story_id} into a new story, {v.id}"
+    )
+    console.print(f"[bold]{_plain(v.title)}[/]")
+
+
 def _span_text(delta: timedelta | None) -> str:
     return "" if delta is None else _span(int(delta.total_seconds()))
 
@@ -364,9 +382,11 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
         console.print(_plain(" ".join("#" + t for t in v.tags)))
     # How each item came in ("joined by"): it started the story, or joined it by
     # similarity, a shared link, a near-duplicate text or the same canonical URL.
-    table = Table("published", "source", "title", "joined by", "url")
+    # An item's number is what `newsdesk split` takes.
+    table = Table("item", "published", "source", "title", "joined by", "url")
     for item in v.items:
         table.add_row(
+            str(item.id),
             _ago(item.published_at),
             f"{item.source_emoji} {_plain(item.source_name)}",
             _plain(item.title),

@@ -445,6 +445,18 @@ class Desk:
 
         return self.story(merge_stories(self.store, self.settings, old_id, into_id))
 
+    def split_story(self, story_id: str, item_ids: Sequence[int]) -> StoryView:
+        """Move items out of a story into a new one by hand (``stories.split_story``); the
+        new story, its fields computed.
+
+        Raises:
+            StoryNotFoundError: no such story.
+            StoreError: no item, an item not in the story, or all of them.
+        """
+        from newsdesk.stories import split_story
+
+        return self.story(split_story(self.store, self.settings, story_id, item_ids))
+
     def stories(
         self, *, limit: int = 50, offset: int = 0, source_id: int | None = None
     ) -> list[StoryView]:

@@ -370,6 +370,46 @@ def merge_stories(store: Store, settings: Settings, old_id: str, into_id: str) -
     return into
 
 
+def split_story(store: Store, settings: Settings, story_id: str, item_ids: Sequence[int]) -> str:
+    """Move items out of a story into a new story of their own, as an editor parts an
+    item that the clusterer joined to the wrong event: ``item_ids`` (the numbers
+    ``newsdesk story`` shows) start the new story together, added to it now; both stories'
+    fields are computed again, and each brief is written anew by the next run. The story
+    keeps its id, even where a moved item started it: ids are stable. Under the clustering
+    lock. Returns the new story's id.
+
+    Raises:
+        StoryNotFoundError: no such story.
+        StoreError: no item named, an item not in the story, or every item of it.
+    """
+    with store.clustering_lock():
+        live = store.resolve_story_id(story_id)
+        if store.get_story(live) is None:
+            raise StoryNotFoundError(story_id)
+        members = {row.id: row for row in store.story_items(live)}
+        moved = sorted(set(item_ids))
+        if not moved:
+            raise StoreError("name the items to move out of the story")
+        strangers = [i for i in moved if i not in members]
+        if strangers:
+            raise StoreError(
+                f"not items of {live}: {', '.join(map(str, strangers))} "
+                f"(`newsdesk story {live}` lists its items)"
+            )
+        if len(moved) == len(members):
+            raise StoreError(f"those are every item of {live}: nothing would be left of it")
+        first = min(moved, key=lambda i: (members[i].published_at or members[i].collected_at, i))
+        # Not the first item's own id, which may be the story's; nor one a story or a
+        # redirect holds (a split of a split, in a replay whose clock stands still).
+        base = f"{members[first].external_id} split from {live}"
+        new_id, n = story_id_for(base), 1
+        while store.get_story(new_id) is not None or store.resolve_story_id(new_id) != new_id:
+            new_id, n = story_id_for(f"{base} {n}"), n + 1
+        store.split_story(live, moved, new_id)
+        refresh_stories(store, settings, [live, new_id])
+    return new_id
+
+
 def refresh_all_stories(
     store: Store, settings: Settings, progress: Progress | None = None, batch: int = 500
 ) -> int:

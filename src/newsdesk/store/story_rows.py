@@ -282,6 +282,30 @@ class StoriesMixin:
             conn.execute(sa.insert(redirects).values(old_id=old_id, new_id=new_id, merged_at=now))
             conn.execute(sa.delete(stories).where(stories.c.id == old_id))
 
+    def split_story(self, story_id: str, item_ids: Sequence[int], new_id: str) -> None:
+        """Move ``item_ids`` out of ``story_id`` into a new story ``new_id``, added to it now
+        for the reason "split", in one transaction; the caller computes both stories'
+        fields. The new row starts with the first moved item's title and times."""
+        now = utcnow()
+        first = sa.select(items.c.title, _arrival().label("at")).where(items.c.id.in_(item_ids))
+        with self.engine.begin() as conn:
+            row = conn.execute(first.order_by(_arrival(), items.c.id).limit(1)).one()
+            conn.execute(
+                sa.insert(stories).values(
+                    id=new_id,
+                    title=row.title,
+                    first_seen_at=row.at,
+                    last_updated_at=row.at,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            conn.execute(
+                sa.update(story_items)
+                .where(story_items.c.story_id == story_id, story_items.c.item_id.in_(item_ids))
+                .values(story_id=new_id, added_at=now, reason="split")
+            )
+
     # -- reading stories -----------------------------------------------------------------
 
     def resolve_story_id(self, story_id: str) -> str:
