@@ -789,6 +789,18 @@ def test_a_string_that_stops_on_a_word_leading_to_the_next_is_ended() -> None:
     schema = {**json_schema(Headline)["properties"]["hook"], "maxLength": 180}
     cut = "The series includes story arcs leading to a"
     assert mend_cut(cut, schema) == "The series includes story arcs leading…"
+    # Claims of a demo's brief (Qwen2.5-Coder-1.5B), each stopped before a list or clause.
+    for cut, ended in (
+        (
+            "It features enhanced 256K long-context understanding capabilities, which",
+            "It features enhanced 256K long-context understanding capabilities…",
+        ),
+        (
+            "The updated version, Qwen3-4B-Instruct-2507, introduces key enhancements, including",
+            "The updated version, Qwen3-4B-Instruct-2507, introduces key enhancements…",
+        ),
+    ):
+        assert mend_cut(cut, schema) == ended
     for whole in ("Canada's negotiators return to Ottawa", "It is what it is used for."):
         assert mend_cut(whole, schema) == whole
 

@@ -487,8 +487,14 @@ _ASKS = re.compile(r"\?[\"'’”)\]]*$")
 
 
 # Words that no sentence or phrase ends on: a string ending on one stopped short of its end,
-# wherever it stopped.
-_DANGLING = frozenset("a an the and or but nor of to with from into than via".split())  # noqa: SIM905
+# wherever it stopped. The second line's were seen ending claims of a demo's brief (Qwen2.5-
+# Coder-1.5B, 2026-12-07): "It features enhanced 256K long-context understanding
+# capabilities, which", "... introduces key enhancements, including" (the post's list
+# followed).
+_DANGLING = frozenset(
+    "a an the and or but nor of to with from into than via "  # noqa: SIM905
+    "which whose including such namely its their because although whereas whether".split()
+)
 
 
 def _dangles(text: str) -> bool:
