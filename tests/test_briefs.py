@@ -172,6 +172,7 @@ class _Row:
         self.published_at = datetime(2025, 8, id % 28 + 1, tzinfo=UTC)
         self.collected_at = self.published_at
         self.source_name = "r/LocalLLaMA"
+        self.source_kind = kw.get("source_kind")
 
 
 def _words(n: int, word: str = "token") -> str:
@@ -196,6 +197,31 @@ def test_pack_puts_a_publishers_report_before_the_forums_posts() -> None:
     rows.append(_Row(9, "Introducing the model", _words(54, "lab"), score=None))
     pack = build_pack(rows, budget=200, count_tokens=lambda t: len(t.split()))
     assert [p.item_id for p in pack.passages] == [9, 5]  # then the most engaged post
+
+
+def test_pack_reads_a_posts_markdown_as_plain_text() -> None:
+    # A Reddit post's text is its markdown: its passages carry the link's words, not its
+    # address, nor Reddit's image addresses or "**" (seen in the demo's brief of Qwen3-4B's
+    # release, a passage of "[https://huggingface.co/...](https://huggingface.co/...)" and a
+    # "preview.redd.it" address of 120 characters). A feed's text is plain already.
+    markdown = (
+        "New **4B** model: [Qwen3-4B-Thinking](https://huggingface.co/Qwen/Qwen3-4B) is out.\n\n"
+        "https://preview.redd.it/chart.png?width=1920&format=png&auto=webp&s=a95279"
+    )
+    rows = [
+        _Row(1, "Qwen3-4B", markdown, score=40, source_kind="reddit"),
+        _Row(
+            2,
+            "A lab's post",
+            "Read **this** [page](https://example.org).",
+            score=None,
+            source_kind="feed",
+        ),
+    ]
+    pack = build_pack(rows, 10_000, lambda t: len(t.split()))
+    texts = {p.item_id: p.text for p in pack.passages}
+    assert texts[1] == "Qwen3-4B. New 4B model: Qwen3-4B-Thinking is out."
+    assert texts[2] == "A lab's post. Read **this** [page](https://example.org)."
 
 
 def test_a_new_versions_pack_gives_the_items_gained_the_first_turns() -> None:

@@ -19,6 +19,7 @@ from newsdesk.sources.reddit import (
     RedditPost,
     adapt_post,
     iter_dump,
+    markdown_text,
     parse_listing,
     parse_thread,
 )
@@ -210,6 +211,58 @@ def test_dump_html_keeps_links_and_drops_comments(reddit_data: Path) -> None:
     assert '<a href="http' in html
     assert "SC_OFF" not in html
     assert 'rel="noopener noreferrer nofollow"' in html
+
+
+def test_a_posts_markdown_reads_as_plain_text() -> None:
+    """What a brief's pack reads of a post (``RedditKind.readable``): no link addresses,
+    emphasis or escapes, no addresses of Reddit's own media; tables, lists and code keep
+    their lines."""
+    markdown = (
+        "We ported it to [llama.cpp](https://github.com/ggml-org/llama.cpp) **today**,\n"
+        "see the\\_notes.\n\n"
+        "| Model | tok/s |\n|---|---|\n| *Qwen3-4B* | 41.5 |\n| Gemma 3 | 38 |\n\n"
+        "* first point\n* second [doc](https://example.org/d)\n\n"
+        "1. install\n2. run\n\n"
+        "![chart](https://preview.redd.it/abc.png?width=640&format=png&auto=webp&s=0f1e)\n\n"
+        "https://i.redd.it/xyz123.jpeg\n\n&#x200B;\n\n"
+        "    ./llama-server -m model.gguf\n\n"
+        "A <b>tag</b> stays text."
+    )
+    assert markdown_text(markdown) == (
+        "We ported it to llama.cpp today, see the_notes.\n\n"
+        "| Model | tok/s |\n| Qwen3-4B | 41.5 |\n| Gemma 3 | 38 |\n\n"
+        "- first point\n- second doc\n\n"
+        "1. install\n2. run\n\n"
+        "./llama-server -m model.gguf\n\n"
+        "A <b>tag</b> stays text."
+    )
+    assert RedditKind.readable(markdown) == markdown_text(markdown)
+    assert markdown_text("") == ""
+
+
+def test_every_recorded_posts_markdown_reads_as_reddits_own_html_does(reddit_data: Path) -> None:
+    """On the recorded posts, the plain text holds no media address and link syntax only
+    where a code block quotes it verbatim (measured: 6 posts of 3,300), and its words are
+    those of Reddit's own rendering of the post (its ``selftext_html`` as text) for nearly
+    every post: measured 3,277 of 3,300, the rest differing by the addresses of links whose
+    text Reddit's renderer reads otherwise."""
+    import re
+
+    from newsdesk.sanitize import html_to_text
+
+    words = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")  # not list numbers, which HTML leaves out
+    media = re.compile(
+        r"https?://(?:(?:preview|i|v|external-preview)\.redd\.it|(?:www\.)?reddit\.com/link)/\S*"
+    )
+    posts = [p for p in _dump_posts(reddit_data) if p.selftext]
+    same = linked = 0
+    for post in posts:
+        text = markdown_text(post.selftext)
+        assert not media.search(text), post.name
+        linked += bool(re.search(r"\]\(https?://", text))
+        rendered = media.sub("", html_to_text(adapt_post(post).html))
+        same += Counter(words.findall(text.lower())) == Counter(words.findall(rendered.lower()))
+    assert len(posts) == 3300 and same >= 3270 and linked <= 6, (same, linked)
 
 
 def test_iter_dump_reports_bad_lines(reddit_data: Path, tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ def runs(text: str, n: int = 5) -> set[str]:
 def _item_text(row: Any) -> tuple[str, str]:
     """The item's title and text, without what speaks to the model (briefs.injection), and
     what was left out with the paragraphs next to it."""
-    body = (getattr(row, "article_text", None) or "").strip() or (row.text or "").strip()
+    body = (getattr(row, "article_text", None) or "").strip() or _readable(row)
     body, requests = split_injections(neutralize(visible(body)))
     body = body.strip()
     title = neutralize(visible(row.title or "")).strip()
@@ -192,6 +192,20 @@ def _item_text(row: Any) -> tuple[str, str]:
     # A paragraph of its own: "Building a ... factory." and the body's "tl;dr: It worked!"
     # are two sentences, not one that asks for a TL;DR.
     return (f"{title}.\n\n{body}" if body else title), requests
+
+
+def _readable(row: Any) -> str:
+    """The item's own text as its source kind reads it (a Reddit post's markdown as plain
+    text: a link's words without its address, no "**"); as stored where the kind is not
+    known."""
+    from newsdesk.exceptions import UnknownSourceError
+    from newsdesk.sources import get_kind
+
+    text = (row.text or "").strip()
+    try:
+        return get_kind(getattr(row, "source_kind", None) or "").readable(text).strip()
+    except UnknownSourceError:
+        return text
 
 
 def _written(row: Any) -> datetime | None:

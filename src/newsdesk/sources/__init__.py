@@ -64,6 +64,12 @@ class SourceKind:
         """Fetch and parse one source. Raises FetchError or ParseError on failure."""
         raise NotImplementedError
 
+    @staticmethod
+    def readable(text: str) -> str:
+        """An item's stored text as a reader, and a brief's model, reads it. Most kinds
+        store plain text already (a feed's HTML as text, ``sanitize.html_to_text``)."""
+        return text
+
 
 async def conditional_get(
     fetcher: Fetcher, source: Source, url: str, accept: str

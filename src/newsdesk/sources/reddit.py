@@ -12,6 +12,7 @@ plain. Without it, the legacy encoding HTML-escapes ``&``, ``<`` and ``>`` in ev
 
 from __future__ import annotations
 
+import functools
 import gzip
 import html
 import json
@@ -390,6 +391,79 @@ def adapt_post(post: RedditPost, comments: Sequence[RedditComment] | None = None
     )
 
 
+# --- reading a post's markdown -----------------------------------------------------------
+
+# Addresses of Reddit's own media, which a post's text carries for its images and videos
+# ("https://preview.redd.it/....png?width=1920&format=png&auto=webp&s=a95279..."): a
+# reader follows the post's link to see them; as words they say nothing.
+_MEDIA = re.compile(
+    r"https?://(?:(?:preview|i|v|external-preview)\.redd\.it|(?:www\.)?reddit\.com/link)/\S*"
+)
+
+
+_SPACES = re.compile(r"[ \t]+")
+
+
+@functools.cache
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def markdown_text(markdown: str) -> str:
+    """A post's markdown as plain text, as ``sanitize.html_to_text`` gives other sources'
+    HTML: a link's text without its address ("[llama.cpp](https://...)" reads "llama.cpp"),
+    no images, emphasis marks or escapes, a table's rows as lines of cells between "|", a
+    list's items as lines that start with "- " (or their number), paragraphs apart by a
+    blank line, code as written; addresses of Reddit's own images and videos left out.
+    Markdown-it parses it (without HTML: a post's "<b>" stays text)."""
+    blocks: list[str] = []
+    lines: list[str] = []  # of the table or list being read: one block, a line each
+    depth = 0  # of tables and lists
+    row: list[str] | None = None
+    bullet = ""
+    for token in _markdown().parse(markdown):
+        kind = token.type
+        if kind in ("table_open", "bullet_list_open", "ordered_list_open"):
+            depth += 1
+        elif kind in ("table_close", "bullet_list_close", "ordered_list_close"):
+            depth -= 1
+            if depth == 0 and lines:
+                blocks.append("\n".join(lines))
+                lines = []
+        elif kind == "tr_open":
+            row = []
+        elif kind == "tr_close" and row is not None:
+            lines.append("| " + " | ".join(row) + " |")
+            row = None
+        elif kind == "list_item_open":  # "1." or "1)" in an ordered list
+            bullet = f"{token.info}{token.markup} " if token.info else "- "
+        elif kind == "inline":
+            text = _MEDIA.sub("", _inline_text(token.children or []))
+            text = _SPACES.sub(" ", text).strip(" \n\u200b")
+            if row is not None:
+                row.append(" ".join(text.split()))
+            elif text:
+                (lines if depth else blocks).append(bullet + text)
+            bullet = ""
+        elif kind in ("fence", "code_block") and token.content.strip():
+            (lines if depth else blocks).append(token.content.rstrip("\n"))
+    return "\n\n".join(blocks)
+
+
+def _inline_text(children: Sequence[Any]) -> str:
+    out: list[str] = []
+    for child in children:
+        if child.type in ("text", "code_inline", "html_inline"):
+            out.append(child.content)
+        elif child.type == "softbreak":  # a line's end in a paragraph: a space, as in HTML
+            out.append(" ")
+        elif child.type == "hardbreak":
+            out.append("\n")
+    return "".join(out)
+
+
 # --- the source kind ---------------------------------------------------------------------
 
 
@@ -413,6 +487,11 @@ class RedditKind(SourceKind):
     kind = "reddit"
     emoji = "👽"
     label = "Reddit"
+
+    @staticmethod
+    def readable(text: str) -> str:
+        """A post's text is its markdown: read as plain text."""
+        return markdown_text(text)
 
     @classmethod
     def parse_spec(cls, spec: str, settings: Settings) -> SourceSpec | None:
