@@ -827,7 +827,12 @@ def test_a_string_that_stops_on_a_word_leading_to_the_next_is_ended() -> None:
         ),
     ):
         assert mend_cut(cut, schema) == ended
-    for whole in ("Canada's negotiators return to Ottawa", "It is what it is used for."):
+    for whole in (
+        "Canada's negotiators return to Ottawa",
+        "It is what it is used for.",
+        "Startup raises $50M in Series A",  # a name, not the article "a"
+        "EU funds rollout of new ITS",
+    ):
         assert mend_cut(whole, schema) == whole
 
 

@@ -238,6 +238,13 @@ def test_a_posts_markdown_reads_as_plain_text() -> None:
     )
     assert RedditKind.readable(markdown) == markdown_text(markdown)
     assert markdown_text("") == ""
+    # A line that reads like a reference definition is a line of the post; a list item
+    # without text leaves no bullet to the paragraph after it; a media address in brackets
+    # leaves them; a quote nested deeper than markdown-it's preset allows is read.
+    assert markdown_text("[EDIT]: fixed the link") == "[EDIT]: fixed the link"
+    assert markdown_text("- a\n-\n\nAfter.") == "- a\n\nAfter."
+    assert markdown_text("Chart (https://i.redd.it/x.png).") == "Chart ()."
+    assert markdown_text(">" * 25 + " deep") == "deep"
 
 
 def test_every_recorded_posts_markdown_reads_as_reddits_own_html_does(reddit_data: Path) -> None:

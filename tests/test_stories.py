@@ -543,11 +543,12 @@ def test_an_editor_splits_items_out_into_a_story_of_their_own(
         desk.split_story(a, [])
     with pytest.raises(StoryNotFoundError):
         desk.split_story("s-nothing", [ids[1]])
-    # A merged id is resolved first: the split story merged back, then parted again.
+    # A merged id is resolved first: the split story merged back, then parted again as it
+    # was. Its first id now redirects, and is not taken again.
     desk.merge_stories(part.id, a)
-    again = desk.split_story(part.id, [ids[3]])
+    again = desk.split_story(part.id, [ids[2], ids[3]])
     assert again.id not in (a, part.id, first.id)
-    assert desk.store.stories_of_items([ids[3]]) == {ids[3]: again.id}
+    assert desk.store.stories_of_items([ids[2], ids[3]]) == {ids[2]: again.id, ids[3]: again.id}
     desk.close()
 
 

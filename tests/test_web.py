@@ -209,7 +209,10 @@ def test_admin_api_merges_and_splits_stories(settings: Settings) -> None:
     assert new["id"] not in (qwen, devstral) and new["title"] == "Devstral benchmarks"
     assert client.get(f"/api/v1/stories/{qwen}").json()["items"][0]["title"].startswith("Qwen3")
     every = client.post(split_url, json={"items": list(items.values())}, headers=auth)
-    assert every.status_code == 400 and every.json()["detail"]  # not its items any more
+    assert every.status_code == 400 and "not items of" in every.json()["detail"]
+    qwen_item = next(i for t, i in items.items() if t.startswith("Qwen3"))
+    left = client.post(split_url, json={"items": [qwen_item]}, headers=auth)
+    assert left.status_code == 400 and "every item" in left.json()["detail"]
     assert client.post(split_url, json={"items": []}, headers=auth).status_code == 422
     assert client.post(split_url, json={"items": [0]}, headers=auth).status_code == 422
 

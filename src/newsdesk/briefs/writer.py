@@ -502,7 +502,8 @@ def _dangles(text: str) -> bool:
     arcs leading to a", written by the 1.5B, which closed the string there, well short of
     its bound)."""
     words = text.split()
-    return bool(words) and words[-1].lower() in _DANGLING
+    # In lower case: "Series A", "new ITS" end on a name.
+    return bool(words) and words[-1].islower() and words[-1] in _DANGLING
 
 
 def _stopped_short(text: str) -> bool:

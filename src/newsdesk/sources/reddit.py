@@ -397,7 +397,7 @@ def adapt_post(post: RedditPost, comments: Sequence[RedditComment] | None = None
 # ("https://preview.redd.it/....png?width=1920&format=png&auto=webp&s=a95279..."): a
 # reader follows the post's link to see them; as words they say nothing.
 _MEDIA = re.compile(
-    r"https?://(?:(?:preview|i|v|external-preview)\.redd\.it|(?:www\.)?reddit\.com/link)/\S*"
+    r"https?://(?:(?:preview|i|v|external-preview)\.redd\.it|(?:www\.)?reddit\.com/link)/[^\s)\]]*"
 )
 
 
@@ -408,7 +408,13 @@ _SPACES = re.compile(r"[ \t]+")
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    # No reference definitions: "[EDIT]: fixed" is a line of the post (none of the 3,300
+    # recorded posts defines a reference). Nesting deeper than the preset's 20 is read too.
+    return (
+        MarkdownIt("commonmark", {"html": False, "maxNesting": 100})
+        .enable(["table", "strikethrough"])
+        .disable("reference")
+    )
 
 
 def markdown_text(markdown: str) -> str:
@@ -439,6 +445,8 @@ def markdown_text(markdown: str) -> str:
             row = None
         elif kind == "list_item_open":  # "1." or "1)" in an ordered list
             bullet = f"{token.info}{token.markup} " if token.info else "- "
+        elif kind == "list_item_close":  # an item without text leaves no bullet behind
+            bullet = ""
         elif kind == "inline":
             text = _MEDIA.sub("", _inline_text(token.children or []))
             text = _SPACES.sub(" ", text).strip(" \n\u200b")

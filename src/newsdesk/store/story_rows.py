@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from newsdesk.exceptions import StoreError
 from newsdesk.models import utcnow
 from newsdesk.store.schema import item_embeddings, items, sources, stories, story_items
 from newsdesk.store.schema import story_redirects as redirects
@@ -289,7 +290,9 @@ class StoriesMixin:
         now = utcnow()
         first = sa.select(items.c.title, _arrival().label("at")).where(items.c.id.in_(item_ids))
         with self.engine.begin() as conn:
-            row = conn.execute(first.order_by(_arrival(), items.c.id).limit(1)).one()
+            row = conn.execute(first.order_by(_arrival(), items.c.id).limit(1)).first()
+            if row is None:
+                raise StoreError(f"no such items: {', '.join(map(str, item_ids))}")
             conn.execute(
                 sa.insert(stories).values(
                     id=new_id,
@@ -300,11 +303,13 @@ class StoriesMixin:
                     updated_at=now,
                 )
             )
-            conn.execute(
+            moved = conn.execute(
                 sa.update(story_items)
                 .where(story_items.c.story_id == story_id, story_items.c.item_id.in_(item_ids))
                 .values(story_id=new_id, added_at=now, reason="split")
-            )
+            ).rowcount
+            if moved != len(set(item_ids)):  # a source removed meanwhile: nothing is done
+                raise StoreError(f"{story_id} no longer holds all of those items")
 
     # -- reading stories -----------------------------------------------------------------
 
