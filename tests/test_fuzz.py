@@ -624,6 +624,58 @@ def test_reddit_parse_post_on_hostile_json(data: Any) -> None:
     _items_or_parse_error(parse, data)
 
 
+markdown_texts = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "[",
+                "]",
+                "(",
+                ")",
+                "**",
+                "*",
+                "_",
+                "`",
+                "```",
+                "|",
+                "|---|",
+                "- ",
+                "1. ",
+                "> ",
+                "#",
+                "\\",
+                "\n",
+                "\n\n",
+                "    ",
+                "!",
+                "&amp;",
+                "&#105;",
+                ":",
+                "<b>",
+                "</b>",
+            ]
+        ),
+        st.sampled_from(["https://preview.redd.it/a.png?s=1", "https://i.redd.it/b.jpg"]),
+        hostile_text,
+    ),
+    max_size=40,
+).map("".join)
+
+
+@FUZZ
+@given(markdown_texts)
+def test_a_posts_markdown_reads_as_text_it_holds(markdown: str) -> None:
+    """Whatever the markdown, its plain text (what a brief's pack reads) is a string no
+    longer than the post but for the marks of its structure (a table row's outer "|" and
+    its cells' spaces, a line's bullet), with no address of Reddit's media."""
+    import re
+
+    text = reddit.markdown_text(markdown)
+    assert isinstance(text, str)
+    assert len(text) <= len(markdown) + 2 * markdown.count("|") + 4 * (markdown.count("\n") + 1)
+    assert not re.search(r"(?:preview|i)\.redd\.it/", text)
+
+
 # --- hacker news, arxiv, opml --------------------------------------------------------------
 
 hn_items = st.fixed_dictionaries(

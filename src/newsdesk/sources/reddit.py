@@ -422,7 +422,8 @@ def markdown_text(markdown: str) -> str:
     HTML: a link's text without its address ("[llama.cpp](https://...)" reads "llama.cpp"),
     no images, emphasis marks or escapes, a table's rows as lines of cells between "|", a
     list's items as lines that start with "- " (or their number), paragraphs apart by a
-    blank line, code as written; addresses of Reddit's own images and videos left out.
+    blank line, code as written; addresses of Reddit's own images and videos left out
+    (from code too).
     Markdown-it parses it (without HTML: a post's "<b>" stays text)."""
     blocks: list[str] = []
     lines: list[str] = []  # of the table or list being read: one block, a line each
@@ -456,7 +457,7 @@ def markdown_text(markdown: str) -> str:
                 (lines if depth else blocks).append(bullet + text)
             bullet = ""
         elif kind in ("fence", "code_block") and token.content.strip():
-            (lines if depth else blocks).append(token.content.rstrip("\n"))
+            (lines if depth else blocks).append(_MEDIA.sub("", token.content).rstrip("\n"))
     return "\n\n".join(blocks)
 
 
