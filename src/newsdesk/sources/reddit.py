@@ -423,8 +423,7 @@ def markdown_text(markdown: str) -> str:
     no images, emphasis marks or escapes, a table's rows as lines of cells between "|", a
     list's items as lines that start with "- " (or their number), paragraphs apart by a
     blank line, code as written; addresses of Reddit's own images and videos left out
-    (from code too).
-    Markdown-it parses it (without HTML: a post's "<b>" stays text)."""
+    (from code too). Markdown-it parses it (without HTML: a post's "<b>" stays text)."""
     blocks: list[str] = []
     lines: list[str] = []  # of the table or list being read: one block, a line each
     depth = 0  # of tables and lists
