@@ -25,7 +25,7 @@ from rich.table import Table
 
 from newsdesk.desk import Desk, SourceUpdate
 from newsdesk.exceptions import BriefError, ModelError, NewsdeskError
-from newsdesk.models import Source
+from newsdesk.models import Source, counted
 
 if TYPE_CHECKING:
     from newsdesk.briefs.writer import BriefResult
@@ -47,11 +47,6 @@ app.add_typer(models_app, name="models")
 
 console = Console()
 err = Console(stderr=True)
-
-
-def _count(n: int, noun: str) -> str:
-    """A number with its noun, plural but for one: 1 source, 2 sources."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _plain(value: object) -> str:
@@ -299,8 +294,8 @@ def merge(
     (and the brief is written anew on the next `newsdesk brief` or run)."""
     v = _desk().merge_stories(story_id, into)
     console.print(
-        f"merged {story_id} into {v.id}: {_count(v.item_count, 'item')} from "
-        f"{_count(v.source_count, 'source')}; /stories/{story_id} now redirects to "
+        f"merged {story_id} into {v.id}: {counted(v.item_count, 'item')} from "
+        f"{counted(v.source_count, 'source')}; /stories/{story_id} now redirects to "
         f"/stories/{v.id}"
     )
     console.print(f"[bold]{_plain(v.title)}[/]")
@@ -319,7 +314,7 @@ def split(
     (and their briefs written anew on the next `newsdesk brief` or run)."""
     v = _desk().split_story(story_id, item_ids)
     console.print(
-        f"moved {_count(v.item_count, 'item')} out of {story_id} into a new story, {v.id}"
+        f"moved {counted(v.item_count, 'item')} out of {story_id} into a new story, {v.id}"
     )
     console.print(f"[bold]{_plain(v.title)}[/]")
 
@@ -375,7 +370,7 @@ def story_show(story_id: Annotated[str, typer.Argument(help="A story id.")]) -> 
     delay = _span_text(v.collection_delay)
     console.print(
         f"{v.freshness}{' · collected in ' + delay if delay else ''} · "
-        f"{_count(v.source_count, 'source')} · {_count(v.item_count, 'item')} · "
+        f"{counted(v.source_count, 'source')} · {counted(v.item_count, 'item')} · "
         f"importance {v.importance:.2f}"
     )
     if v.tags:

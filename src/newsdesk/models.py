@@ -35,6 +35,15 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def counted(n: int, noun: str) -> str:
+    """A number with its noun, plural but for one: "1 source", "2 sources", "1 story",
+    "3,417 stories"."""
+    if n == 1:
+        return f"{n:,} {noun}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{n:,} {plural}"
+
+
 @dataclass
 class Item:
     """One post, entry or article as every source kind adapts it.

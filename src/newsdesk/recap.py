@@ -476,7 +476,10 @@ def to_email_html(content: dict[str, Any], base_url: str) -> str:
 
     from jinja2 import Environment, PackageLoader, select_autoescape
 
+    from newsdesk.models import counted
+
     env = Environment(loader=PackageLoader("newsdesk", "templates"), autoescape=select_autoescape())
+    env.filters["counted"] = counted
     persona = content["persona"]
     return env.get_template("recap_email.html").render(
         recap=content,

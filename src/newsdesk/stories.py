@@ -347,6 +347,18 @@ def refresh_stories(store: Store, settings: Settings, story_ids: Sequence[str]) 
     refresh_related(store, story_ids)
 
 
+def _live_story(store: Store, story_id: str) -> str:
+    """The live id of ``story_id`` (itself, or the story it was merged into).
+
+    Raises:
+        StoryNotFoundError: neither is a story.
+    """
+    live = store.resolve_story_id(story_id)
+    if store.get_story(live) is None:
+        raise StoryNotFoundError(story_id)
+    return live
+
+
 def merge_stories(store: Store, settings: Settings, old_id: str, into_id: str) -> str:
     """Merge story ``old_id`` into ``into_id``, as an editor joins two stories of one event
     that the clusterer kept apart: its items move, its id redirects to ``into_id`` (so do
@@ -359,10 +371,7 @@ def merge_stories(store: Store, settings: Settings, old_id: str, into_id: str) -
         StoreError: both are one story.
     """
     with store.clustering_lock():
-        old, into = store.resolve_story_id(old_id), store.resolve_story_id(into_id)
-        for asked, live in ((old_id, old), (into_id, into)):
-            if store.get_story(live) is None:
-                raise StoryNotFoundError(asked)
+        old, into = _live_story(store, old_id), _live_story(store, into_id)
         if old == into:
             raise StoreError(f"{old_id} and {into_id} are one story ({into})")
         store.merge_stories(old, into)
@@ -383,9 +392,7 @@ def split_story(store: Store, settings: Settings, story_id: str, item_ids: Seque
         StoreError: no item named, an item not in the story, or every item of it.
     """
     with store.clustering_lock():
-        live = store.resolve_story_id(story_id)
-        if store.get_story(live) is None:
-            raise StoryNotFoundError(story_id)
+        live = _live_story(store, story_id)
         members = {row.id: row for row in store.story_items(live)}
         moved = sorted(set(item_ids))
         if not moved:

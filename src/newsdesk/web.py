@@ -27,6 +27,7 @@ from newsdesk.briefs.schema import PERSONAS
 from newsdesk.desk import RIVER_POOL, Desk
 from newsdesk.exceptions import NewsdeskError, StoryNotFoundError
 from newsdesk.grounding import SAID
+from newsdesk.models import counted
 from newsdesk.ratelimit import RateLimit
 from newsdesk.stories import StoryView, short_span
 
@@ -41,6 +42,7 @@ def web_url(url: str | None) -> str | None:
 
 
 TEMPLATES.env.filters["web_url"] = web_url
+TEMPLATES.env.filters["counted"] = counted
 TEMPLATES.env.globals["span"] = short_span
 
 SECURITY_HEADERS = {
