@@ -108,7 +108,9 @@ def test_two_workers_give_the_stories_of_one_process(
             time.sleep(0.05)
         workers[0].send_signal(signal.SIGKILL)  # in the middle of its task
         workers[0].wait(timeout=10)
-        deadline = time.monotonic() + 180
+        # The killed worker's task runs again after the visibility timeout (5 s) and at
+        # most a quarter of it more (tasks.transport_options); kombu's own pace was 100 s.
+        deadline = time.monotonic() + 60
         while fetched() < len(urls) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert fetched() == len(urls), "a fetch task was lost with its worker"
@@ -205,3 +207,21 @@ def test_fetch_task_sends_an_extraction_task_per_article(
     finally:
         tasks._desk, tasks.app.conf.task_always_eager = previous
         desk.close()
+
+
+def test_a_dead_workers_task_is_looked_for_at_the_pace_of_the_visibility_timeout() -> None:
+    """kombu scans for the tasks of dead workers every 100 s by default; here every quarter
+    of the visibility timeout, between 1 and 100 s (the scan period is the interval times
+    the throttle)."""
+    from newsdesk.tasks import transport_options
+
+    def period(timeout: float) -> float:
+        options = transport_options(timeout)
+        assert options["visibility_timeout"] == timeout
+        assert options["unacked_restore_interval"] <= 10
+        return options["unacked_restore_interval"] * options["unacked_restore_throttle"]
+
+    assert period(3600) == 100  # kombu's own pace for its own default of an hour
+    assert period(5) == 1.25
+    assert period(1) == 1
+    assert period(120) == 30

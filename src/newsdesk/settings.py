@@ -307,7 +307,8 @@ SETTINGS: tuple[Setting, ...] = (
         "broker_visibility_timeout",
         float,
         3600.0,
-        "Distributed mode: seconds before a task taken by a worker that died runs again.",
+        "Distributed mode: seconds before a task taken by a worker that died runs again "
+        "(a quarter more at most).",
     ),
     Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
     Setting("port", int, 8000, "Port `newsdesk serve` listens on."),

@@ -45,8 +45,25 @@ def configure(app: Celery, settings: Settings) -> None:
     """Point ``app`` at the broker of ``settings`` (before it first connects)."""
     app.conf.update(
         broker_url=str(settings.broker_url),
-        broker_transport_options={"visibility_timeout": float(settings.broker_visibility_timeout)},
+        broker_transport_options=transport_options(settings.broker_visibility_timeout),
     )
+
+
+def transport_options(visibility_timeout: float) -> dict[str, float]:
+    """The Redis transport's options for a visibility timeout.
+
+    kombu looks for tasks whose worker died every ``unacked_restore_interval`` seconds, but
+    scans only on every ``unacked_restore_throttle``-th look: every 100 s by default, which
+    is kombu's right pace for its own timeout of an hour, while a timeout of 5 s would wait
+    up to 100 s more. The scan here comes every quarter of the timeout, between 1 and 100 s,
+    so a task whose worker died runs again at most a quarter of the timeout after it."""
+    period = min(max(visibility_timeout / 4, 1.0), 100.0)
+    interval = min(period, 10.0)
+    return {
+        "visibility_timeout": float(visibility_timeout),
+        "unacked_restore_interval": interval,
+        "unacked_restore_throttle": max(1, round(period / interval)),
+    }
 
 
 app = make_app(Settings.load())
