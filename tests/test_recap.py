@@ -210,6 +210,32 @@ def test_an_opening_asks_nothing(desk: Desk, monkeypatch: pytest.MonkeyPatch) ->
     assert not any("?" in text for text in written), written
 
 
+def test_an_opening_cites_only_the_passages_there_are(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema the model writes the opening under allows the ids of the passages there
+    are and no other (an enum: llama.cpp's grammar ignores an integer's maximum). Given
+    1..99, Qwen2.5-Coder-1.5B cited [2] of a day with one passage, and the sentence was
+    dropped as citing nothing; here the real model's every sentence cites a passage."""
+    backend = desk.recapper.llm
+    original = backend.generate
+    schemas: list[dict[str, Any]] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        schemas.append(kwargs["schema"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "generate", spy)
+    for label in WEEKS:
+        content = desk.write_recap(label, force=True).content
+        ids = [p["id"] for p in content["passages"]]
+        cites = schemas[-1]["properties"]["opening"]["items"]["properties"]["cites"]
+        assert cites["items"] == {"enum": ids} and cites["minItems"] == 1
+        for sentence in [*content["opening"], *content["dropped"]]:
+            assert sentence["cites"] and set(sentence["cites"]) <= set(ids), sentence
+    assert len(schemas) == len(WEEKS)
+
+
 def test_an_opening_sentence_citing_the_wrong_story_cites_the_one_it_comes_from(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -179,6 +179,26 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return dict(_inline_refs(schema, schema.get("$defs", {})))
 
 
+def citing_up_to(schema: dict[str, Any], passages: int) -> dict[str, Any]:
+    """``schema`` with every ``cites`` list bounded to the passages 1..``passages`` there
+    are, as an enum (llama.cpp's grammar converter ignores an integer's ``maximum``): a
+    small model given the schema's 1..99 cites a passage that does not exist, and its
+    sentence is left with none."""
+    return dict(_cites_bounded(schema, list(range(1, passages + 1))))
+
+
+def _cites_bounded(node: Any, ids: list[int]) -> Any:
+    if isinstance(node, list):
+        return [_cites_bounded(v, ids) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _cites_bounded(v, ids) for k, v in node.items()}
+    cites = out.get("properties", {}).get("cites")
+    if isinstance(cites, dict):
+        out["properties"] = {**out["properties"], "cites": {**cites, "items": {"enum": ids}}}
+    return out
+
+
 def assemble(sections: dict[str, BaseModel]) -> Brief:
     """One ``Brief`` from the validated sections (each holds some of the brief's fields)."""
     fields: dict[str, Any] = {}
