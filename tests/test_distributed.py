@@ -222,6 +222,6 @@ def test_a_dead_workers_task_is_looked_for_at_the_pace_of_the_visibility_timeout
         return options["unacked_restore_interval"] * options["unacked_restore_throttle"]
 
     assert period(3600) == 100  # kombu's own pace for its own default of an hour
-    assert period(5) == 1.25
+    for timeout in (5, 60, 120, 150, 220, 300, 380):
+        assert period(timeout) == pytest.approx(timeout / 4)
     assert period(1) == 1
-    assert period(120) == 30

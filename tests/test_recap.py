@@ -230,7 +230,7 @@ def test_an_opening_cites_only_the_passages_there_are(
         content = desk.write_recap(label, force=True).content
         ids = [p["id"] for p in content["passages"]]
         cites = schemas[-1]["properties"]["opening"]["items"]["properties"]["cites"]
-        assert cites["items"] == {"enum": ids} and cites["minItems"] == 1
+        assert cites["items"] == {"type": "integer", "enum": ids} and cites["minItems"] == 1
         for sentence in [*content["opening"], *content["dropped"]]:
             assert sentence["cites"] and set(sentence["cites"]) <= set(ids), sentence
     assert len(schemas) == len(WEEKS)

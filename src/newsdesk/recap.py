@@ -124,7 +124,14 @@ citing its id: [2].
 Summaries:
 {passages}"""
 
-INSTRUCTION = "Opening: 2 to 4 sentences, one for each of the {kind}'s most important summaries."
+
+def instruction(kind: str, passages: int) -> str:
+    """What the opening is asked for: a sentence per summary, 2 to 4 of them where there
+    are that many (a day with one brief has one)."""
+    if passages == 1:
+        return f"Opening: 1 sentence on the {kind}'s summary."
+    count = "2 sentences" if passages == 2 else f"2 to {min(passages, 4)} sentences"
+    return f"Opening: {count}, one for each of the {kind}'s most important summaries."
 
 
 @dataclass
@@ -376,7 +383,7 @@ class Recapper:
         numbered = "\n".join(f"[{p['id']}] {p['text']}" for p in passages)
         messages: list[Message] = [
             {"role": "system", "content": SYSTEM.format(passages=numbered)},
-            {"role": "user", "content": INSTRUCTION.format(kind=period.kind)},
+            {"role": "user", "content": instruction(period.kind, len(passages))},
         ]
         schema = citing_up_to(json_schema(Opening), len(passages))
         generation = self.llm.generate(messages, schema=schema, max_tokens=max_tokens(schema))

@@ -308,7 +308,7 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         3600.0,
         "Distributed mode: seconds before a task taken by a worker that died runs again "
-        "(a quarter more at most).",
+        "(and at most a quarter of it, or 1 s, later).",
     ),
     Setting("host", str, "127.0.0.1", "Address `newsdesk serve` listens on."),
     Setting("port", int, 8000, "Port `newsdesk serve` listens on."),

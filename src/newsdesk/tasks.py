@@ -12,6 +12,7 @@ advisory lock), and a brief is written only when its key changed.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
@@ -52,17 +53,19 @@ def configure(app: Celery, settings: Settings) -> None:
 def transport_options(visibility_timeout: float) -> dict[str, float]:
     """The Redis transport's options for a visibility timeout.
 
-    kombu looks for tasks whose worker died every ``unacked_restore_interval`` seconds, but
-    scans only on every ``unacked_restore_throttle``-th look: every 100 s by default, which
-    is kombu's right pace for its own timeout of an hour, while a timeout of 5 s would wait
-    up to 100 s more. The scan here comes every quarter of the timeout, between 1 and 100 s,
-    so a task whose worker died runs again at most a quarter of the timeout after it."""
+    A worker's event loop looks for tasks whose worker died every
+    ``unacked_restore_interval`` seconds, but scans only on every
+    ``unacked_restore_throttle``-th look: every 100 s by default, kombu's pace for its own
+    timeout of an hour, while a timeout of 5 s would wait up to 100 s more. The scan here
+    comes every quarter of the timeout, between 1 and 100 s (looks at most 10 s apart), so
+    a task whose worker died runs again at most a quarter of the timeout, or 1 s, after
+    it."""
     period = min(max(visibility_timeout / 4, 1.0), 100.0)
-    interval = min(period, 10.0)
+    throttle = math.ceil(period / 10)
     return {
         "visibility_timeout": float(visibility_timeout),
-        "unacked_restore_interval": interval,
-        "unacked_restore_throttle": max(1, round(period / interval)),
+        "unacked_restore_interval": period / throttle,
+        "unacked_restore_throttle": throttle,
     }
 
 

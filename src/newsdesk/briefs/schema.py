@@ -181,9 +181,11 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def citing_up_to(schema: dict[str, Any], passages: int) -> dict[str, Any]:
     """``schema`` with every ``cites`` list bounded to the passages 1..``passages`` there
-    are, as an enum (llama.cpp's grammar converter ignores an integer's ``maximum``): a
-    small model given the schema's 1..99 cites a passage that does not exist, and its
-    sentence is left with none."""
+    are, as an enum (llama.cpp's grammar converter ignores an integer's ``maximum``; the
+    type stays, as OpenAI's strict mode requires): a small model given the schema's 1..99
+    cites a passage that does not exist, and its sentence is left with none."""
+    if passages < 1:
+        raise ValueError("a schema of cites needs at least one passage to cite")
     return dict(_cites_bounded(schema, list(range(1, passages + 1))))
 
 
@@ -195,7 +197,8 @@ def _cites_bounded(node: Any, ids: list[int]) -> Any:
     out = {k: _cites_bounded(v, ids) for k, v in node.items()}
     cites = out.get("properties", {}).get("cites")
     if isinstance(cites, dict):
-        out["properties"] = {**out["properties"], "cites": {**cites, "items": {"enum": ids}}}
+        items = {"type": "integer", "enum": ids}
+        out["properties"] = {**out["properties"], "cites": {**cites, "items": items}}
     return out
 
 
