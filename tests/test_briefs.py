@@ -1144,11 +1144,24 @@ def test_takeaways_that_repeat_the_tldr_are_left_out() -> None:
             ],
             "comparison": {"columns": [], "rows": [], "cites": []},
             "technical_deep_dive": [{"text": "Printed copies become rare.", "cites": [1]}],
-            "future_implications": [],
+            "future_implications": [
+                {  # a rationale that repeats its prediction is no evidence for it
+                    "prediction": "Libraries will likely lose their last printed copies soon…",
+                    "rationale": {
+                        "text": "Libraries will likely lose their last printed copies soon,",
+                        "cites": [1],
+                    },
+                },
+                {
+                    "prediction": "Printed copies will become collectors' items.",
+                    "rationale": {"text": "Libraries lose their last copies.", "cites": [1]},
+                },
+            ],
             "timeline": [],
         }
     )
     kept = _drop_repeats(brief)
+    assert kept.future_implications == brief.future_implications[1:]
     assert [c.text for c in kept.key_takeaways] == ["Libraries lose their last copies."]
     # The deep dive's only point repeats the TL;DR too: the section is left empty (the
     # page says "Nothing beyond the TL;DR and the takeaways").

@@ -997,14 +997,22 @@ def _drop_repeats(brief: Brief) -> Brief:
     them in reading order (``repeats``): Qwen2.5-Coder-1.5B gave one brief of the demo
     the same sentence as its "What changed" and its first takeaway. A section left with
     none says so on the page ("Nothing beyond the TL;DR"), as one that the checker
-    emptied with ``grounding_policy = drop`` does."""
+    emptied with ``grounding_policy = drop`` does.
+
+    A future implication whose rationale repeats its own prediction is left out too: a
+    forecast is no evidence for itself. One of the demo's 12 briefs (2026-12-07) gave
+    "... will likely lead to faster model training and inference times" as both, and the
+    checker passed the rationale (its sentence cosine 0.84)."""
     said = [c.text for c in (brief.tldr.what_changed, brief.tldr.why_it_matters)]
     said.append(brief.tldr.what_to_do_next.text)
-    kept: dict[str, list[Claim]] = {}
+    kept: dict[str, list[Any]] = {}
     for name in ("key_takeaways", "technical_deep_dive"):
         claims: list[Claim] = getattr(brief, name)
         kept[name] = [c for c in claims if not repeats(c.text, said)]
         said += [c.text for c in kept[name]]
+    kept["future_implications"] = [
+        i for i in brief.future_implications if not repeats(i.rationale.text, [i.prediction])
+    ]
     return brief.model_copy(update=kept)
 
 
