@@ -321,6 +321,27 @@ def test_same_day_bonus_shrinks_on_a_crowded_day() -> None:
     assert joins(40, items=0)  # 0 keeps it whole
 
 
+def test_a_name_in_every_post_of_the_moment_weighs_little() -> None:
+    """A launch's name is rare over a month and in every other post of its days: weighed
+    by the month's IDF alone, two posts that share only it (and a size) joined; by the
+    lesser of the month's and the window's, they do not. Generated posts, for the rule;
+    r/LocalLLaMA's dump measures it (tests/test_evaluate.py)."""
+
+    def joins(window_idf_items: int) -> bool:
+        c = OnlineClusterer(ClusterConfig(window_idf_items=window_idf_items))
+        for i in range(1000):  # a month of posts on other subjects
+            c.add(doc(f"m{i}", f"Question {i} on rig{i}", f"My card{i} runs model{i}.", i * 0.7))
+        for i in range(120):  # a launch: its name in every post of two days
+            c.add(doc(f"l{i}", f"Zorblax 20B on rig{i}", f"Tried it with card{i}.", 720 + i * 0.4))
+        a = c.add(doc("a", "Zorblax 20B fails the heptagon test", "The balls fall out.", 770))
+        b = c.add(doc("b", "Is Zorblax 20B worth a budget laptop?", "Slow but it runs.", 771))
+        return b.story_id == a.story_id
+
+    assert not joins(100)
+    assert joins(0)  # the month's IDF alone
+    assert joins(2000)  # a window never that full: the same
+
+
 def test_shared_specific_link_joins_reddit_and_hn_posts() -> None:
     c = OnlineClusterer()
     reddit = c.add(

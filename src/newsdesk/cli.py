@@ -760,7 +760,8 @@ def eval_cluster(
         str,
         typer.Option(
             help="ecbplus, gva, localllama (events of 7-8 August 2025), localllama-topics, "
-            "localllama-launch (events of 5-6 August 2025) or localllama-launch-topics"
+            "localllama-launch (events of 5-6 August 2025) or localllama-launch-topics; "
+            "the r/LocalLLaMA sets are scored in the stream of the dump's posts up to them"
         ),
     ] = "gva",
     path: Annotated[Path | None, typer.Option(help="A file in the dataset's format.")] = None,

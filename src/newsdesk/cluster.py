@@ -11,9 +11,11 @@ Evidence, strongest first:
    body under a clearly different title marks it so, as does one seen in several stories;
 3. a shared specific link (a Reddit post and an HN post of the same GitHub repo);
 4. similarity: TF-IDF cosine of title and text (document frequencies updated as items
-   arrive), blended with a cosine over named entities and numbers -- two similar events
-   (two shootings in one city on one weekend) differ in who, where and how many -- and,
-   when given, with embeddings; members published within a day of the item score a
+   arrive; a term weighs the lesser of its IDF over every item and over a full window's
+   items, so that the name in every post of the moment counts little), blended with a
+   cosine over named entities and numbers -- two similar events (two shootings in one
+   city on one weekend) differ in who, where and how many -- and, when given, with
+   embeddings; members published within a day of the item score a
    little higher. A story scores as its best member inside the window. A title's
    trailing site name ("- WMC Action News 5") is dropped once another title has ended
    with it.
@@ -30,6 +32,7 @@ constrained by time.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
 from collections import Counter
@@ -130,6 +133,15 @@ class ClusterConfig:
     #: post on GPT-4o shares GPT-5's launch day. Sizes ("20b", "7B") and years are no
     #: versions; what follows a title's separator (a site's name, "FOX19") is not read.
     version_conflicts: bool = True
+    #: Terms are weighted by the lesser of two IDFs: over every item seen, and over the
+    #: items of the last ``window_hours``, once those are at least this many (0: the
+    #: first only). A name in every other post of the moment ("gpt-oss" on its launch
+    #: days) tells little about which of the moment's stories a post belongs to, yet is
+    #: rare over a month, and its weight chained a launch's questions, memes and
+    #: benchmarks into one story of 96 posts (docs/stories.md, "The moment's words").
+    #: A run restored from the store's last days and a replay of a month see the same
+    #: window. Sparse streams (a few reports a day) never fill it.
+    window_idf_items: int = 100
     #: Title words count this many times as much as body words.
     title_weight: float = 2.0
     #: The words of a body that its text vector reads: a report names its event in its
@@ -370,15 +382,20 @@ class _Index:
     """Sparse vectors of the live docs in flat arrays, for cosines under the current IDF.
 
     Stored vectors keep raw term weights and the IDF is applied at query time, so early
-    docs are not stuck with the IDF of a near-empty corpus. Entries are kept in doc order,
+    docs are not stuck with the IDF of a near-empty corpus. A second document frequency
+    counts only the docs of a time window (``enter``, ``leave``); once it holds
+    ``window_min`` docs, a term's IDF is the lesser of the two. Entries are kept in doc order,
     in arrays that grow by doubling; a query is a few numpy passes over the entries of the
     docs it asks about. Docs that fell out of the window are dropped now and then.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, window_min: int = 0) -> None:
         self.vocab: dict[str, int] = {}
         self.df = np.zeros(1024)
         self.n = 0
+        self.window_min = window_min
+        self.window_df = np.zeros(1024)
+        self.window_n = 0
         self._ids = _Column(np.int64)  # one entry per (doc, term), in doc order
         self._w = _Column(np.float64)
         self._doc = _Column(np.int64)
@@ -396,7 +413,9 @@ class _Index:
             (self.vocab.setdefault(t, len(self.vocab)) for t in weights), np.int64, len(weights)
         )
         if len(self.vocab) > len(self.df):
-            self.df = np.concatenate([self.df, np.zeros(len(self.vocab) * 2 - len(self.df))])
+            grow = np.zeros(len(self.vocab) * 2 - len(self.df))
+            self.df = np.concatenate([self.df, grow])
+            self.window_df = np.concatenate([self.window_df, grow])
         return ids, np.fromiter(weights.values(), np.float64, len(weights))
 
     def add(self, vector: tuple[np.ndarray, np.ndarray], doc: int) -> None:
@@ -406,6 +425,16 @@ class _Index:
         self._ids.extend(ids)
         self._w.extend(w)
         self._doc.extend(np.full(len(ids), doc))
+
+    def enter(self, ids: np.ndarray) -> None:
+        """A doc's terms come into the time window."""
+        self.window_df[ids] += 1
+        self.window_n += 1
+
+    def leave(self, ids: np.ndarray) -> None:
+        """A doc's terms go out of the time window."""
+        self.window_df[ids] -= 1
+        self.window_n -= 1
 
     def drop(self, dead: np.ndarray) -> None:
         """Forget the entries of these docs (a boolean mask over doc indices)."""
@@ -422,6 +451,10 @@ class _Index:
         df = self.df[: len(self.vocab)].copy()
         df[ids] += 1  # the query counts as a document, as it will once added
         idf = np.log((self.n + 2) / (df + 1)) + 1.0
+        if self.window_min and self.window_n >= self.window_min:
+            window_df = self.window_df[: len(self.vocab)].copy()
+            window_df[ids] += 1
+            idf = np.minimum(idf, np.log((self.window_n + 2) / (window_df + 1)) + 1.0)
         query = np.zeros(len(idf))
         query[ids] = w * idf[ids]
         # From the sparse entries: a dense BLAS norm is needlessly slow (thread spin-up).
@@ -499,8 +532,11 @@ class OnlineClusterer:
         """
         self.config = config or ClusterConfig()
         self._new_id = new_id
-        self._words = _Index()
-        self._entities = _Index()
+        self._words = _Index(self.config.window_idf_items)
+        self._entities = _Index(self.config.window_idf_items)
+        # The dated docs of the last window_hours, oldest first (a heap: hours, doc).
+        self._window: list[tuple[float, int]] = []
+        self._latest = -math.inf  # the latest hour of a doc seen
         self._doc_ids: list[str] = []
         self._doc_story: list[int] = []
         self._story_of = _Column(np.int64)  # the same, as an array
@@ -524,6 +560,8 @@ class OnlineClusterer:
     def add(self, doc: ClusterDoc) -> Assignment:
         """Put one item into the best story inside the window, or into a new story."""
         features = self._extract(doc)
+        if doc.published_at is not None:
+            self._slide(doc.published_at.timestamp() / 3600)
         story, reason = self._decide(doc, features)
         if story is None:
             story = self._story(self._new_id(doc))
@@ -625,6 +663,12 @@ class OnlineClusterer:
             self._stories[story].versions.setdefault(name, set()).update(named)
         self._words.add(features.words, index)
         self._entities.add(features.entities, index)
+        if doc.published_at is not None:
+            hours = doc.published_at.timestamp() / 3600
+            heapq.heappush(self._window, (hours, index))
+            self._words.enter(features.words[0])
+            self._entities.enter(features.entities[0])
+            self._slide(hours)
         if doc.canonical_url:
             self._by_url.setdefault(canonicalize(doc.canonical_url), story)
         for link in features.links:
@@ -710,6 +754,14 @@ class OnlineClusterer:
             live |= ~(gap > c.dated_follow_up_hours) & self._naming(f.days)
         self._forget_old(times, doc.published_at.timestamp() / 3600)
         return live, near
+
+    def _slide(self, hours: float) -> None:
+        """Move the time window on to end at ``hours`` (or the latest doc, if later)."""
+        self._latest = max(self._latest, hours)
+        while self._window and self._window[0][0] < self._latest - self.config.window_hours:
+            _, index = heapq.heappop(self._window)
+            self._words.leave(self._features[index].words[0])
+            self._entities.leave(self._features[index].entities[0])
 
     def _forget_old(self, times: np.ndarray, now: float) -> None:
         # Docs far older than the newest item can only match again by canonical URL:

@@ -33,7 +33,11 @@ import numpy as np
 
 from newsdesk.cluster import ClusterConfig, ClusterDoc, OnlineClusterer
 
+#: Documents in stream order, each with its gold cluster.
 Labelled = list[tuple[ClusterDoc, str]]
+#: The same, where a document's gold may be None: streamed (the clusterer sees it), not
+#: scored, as the unlabelled posts of a forum around its labelled days.
+Stream = Sequence[tuple[ClusterDoc, str | None]]
 
 # --------------------------------------------------------------------------- metrics
 
@@ -163,12 +167,13 @@ def load_gva(path: str | Path) -> Labelled:
     return _by_time(out)
 
 
+def _time_then_id(pair: tuple[ClusterDoc, str | None]) -> tuple[datetime, str]:
+    """Publication order, the undated first, ties by doc id."""
+    return pair[0].published_at or datetime.min.replace(tzinfo=UTC), pair[0].id
+
+
 def _by_time(labelled: Labelled) -> Labelled:
-    """In publication order, the undated first, ties by doc id."""
-    return sorted(
-        labelled,
-        key=lambda pair: (pair[0].published_at or datetime.min.replace(tzinfo=UTC), pair[0].id),
-    )
+    return sorted(labelled, key=_time_then_id)
 
 
 #: Our own labels of the r/LocalLLaMA posts of 7 and 8 August 2025 (GPT-5's launch, two
@@ -182,12 +187,14 @@ LOCALLLAMA_LAUNCH_LABELS = Path(__file__).parent / "data" / "localllama_launch.c
 
 def load_localllama(
     path: str | Path, level: str = "event", labels: Path = LOCALLLAMA_LABELS
-) -> Labelled:
-    """The labelled posts of an r/LocalLLaMA dump as the store would give them to the
-    clusterer (title, self text, time, link), by time then id, with their gold ``event``
-    (one specific happening: a release, a launch, a result) or coarser ``topic`` (one
-    subject: a model, a tool), as ``labels`` gives them. Posts without a label are left
-    out."""
+) -> list[tuple[ClusterDoc, str | None]]:
+    """The posts of an r/LocalLLaMA dump as the store would give them to the clusterer
+    (title, self text, time, link), by time then id, up to the last labelled one: each
+    labelled post with its gold ``event`` (one specific happening: a release, a launch, a
+    result) or coarser ``topic`` (one subject: a model, a tool), as ``labels`` gives them,
+    and the others with None. The others are clustered, not scored: the labelled days are
+    read as part of the weeks before them, as a deployment reads them (their words set
+    the IDF, their stories are there to join)."""
     import csv
 
     from newsdesk.sources.reddit import RedditPost, adapt_post, iter_dump
@@ -195,17 +202,18 @@ def load_localllama(
 
     with labels.open(encoding="utf-8", newline="") as f:
         gold = {row["id"]: row[level] for row in csv.DictReader(f)}
-    out: Labelled = []
+    out: list[tuple[ClusterDoc, str | None]] = []
     for post in iter_dump(Path(path)):
         if not isinstance(post, RedditPost):
             continue
         item = adapt_post(post)
-        if item.external_id in gold:
-            out.append((cluster_doc(item), gold[item.external_id]))
-    return _by_time(out)
+        out.append((cluster_doc(item), gold.get(item.external_id)))
+    out.sort(key=_time_then_id)
+    labelled = [i for i, (_, g) in enumerate(out) if g is not None]
+    return out[: labelled[-1] + 1] if labelled else []
 
 
-LOADERS: dict[str, Callable[[str | Path], Labelled]] = {
+LOADERS: dict[str, Callable[[str | Path], Stream]] = {
     "ecbplus": load_ecbplus,
     "gva": load_gva,
     "localllama": load_localllama,
@@ -270,7 +278,7 @@ def run_cluster_eval(
 
     found = dataset_path(dataset, path)
     docs = LOADERS[dataset](found)
-    if not docs:
+    if not any(g is not None for _, g in docs):
         days = "5-6" if dataset.startswith("localllama-launch") else "7-8"
         which = f"the labelled r/LocalLLaMA posts ({days} August 2025)"
         raise NewsdeskError(
@@ -363,41 +371,62 @@ def evaluate_related_links(
 # --------------------------------------------------------------------------- runs
 
 
+def cluster_stream(
+    docs: Sequence[ClusterDoc], config: ClusterConfig | None = None
+) -> tuple[list[str], float]:
+    """Cluster the documents online, one at a time, in this order: each one's story id,
+    and the seconds it took."""
+    clusterer = OnlineClusterer(config or ClusterConfig())
+    started = time.perf_counter()
+    predicted = [clusterer.add(doc).story_id for doc in docs]
+    return predicted, time.perf_counter() - started
+
+
+def score_clustering(
+    predicted: Sequence[str], gold: Sequence[str | None], seconds: float = 0.0
+) -> dict[str, float]:
+    """Score story ids against the gold clusters, over the documents that have one.
+
+    Returns:
+        bcubed_precision, bcubed_recall, bcubed_f1, pairwise_f1, ari, docs_per_s (of the
+        whole stream), docs (those scored), clusters (the stories they fell into).
+    """
+    scored = [(p, g) for p, g in zip(predicted, gold, strict=True) if g is not None]
+    ours, theirs = [p for p, _ in scored], [g for _, g in scored]
+    precision, recall, f1 = bcubed(ours, theirs)
+    return {
+        "bcubed_precision": precision,
+        "bcubed_recall": recall,
+        "bcubed_f1": f1,
+        "pairwise_f1": pairwise_f1(ours, theirs),
+        "ari": adjusted_rand_index(ours, theirs),
+        "docs_per_s": len(predicted) / seconds if seconds else float("inf"),
+        "docs": float(len(scored)),
+        "clusters": float(len(set(ours))),
+    }
+
+
 def evaluate_clustering(
-    docs_with_gold: Sequence[tuple[ClusterDoc, str]],
+    docs_with_gold: Stream,
     config: ClusterConfig | None = None,
     order_seed: int | None = None,
 ) -> dict[str, float]:
     """Cluster the documents online, one at a time, and score against the gold labels.
 
     Args:
-        docs_with_gold: documents in stream order, each with its gold cluster.
+        docs_with_gold: documents in stream order, each with its gold cluster (None: in
+            the stream, not scored).
         config: the clusterer's configuration (default: ``ClusterConfig()``).
         order_seed: when given, the stream is a seeded random shuffle of the documents.
 
     Returns:
-        bcubed_precision, bcubed_recall, bcubed_f1, pairwise_f1, ari, docs_per_s, docs,
-        clusters (the number of stories made).
+        What ``score_clustering`` gives.
     """
     stream = list(docs_with_gold)
     if order_seed is not None:
         random.Random(order_seed).shuffle(stream)
-    clusterer = OnlineClusterer(config or ClusterConfig())
-    started = time.perf_counter()
-    predicted = [clusterer.add(doc).story_id for doc, _ in stream]
-    seconds = time.perf_counter() - started
-    gold = [g for _, g in stream]
-    precision, recall, f1 = bcubed(predicted, gold)
-    return {
-        "bcubed_precision": precision,
-        "bcubed_recall": recall,
-        "bcubed_f1": f1,
-        "pairwise_f1": pairwise_f1(predicted, gold),
-        "ari": adjusted_rand_index(predicted, gold),
-        "docs_per_s": len(stream) / seconds if seconds else float("inf"),
-        "docs": float(len(stream)),
-        "clusters": float(len(set(predicted))),
-    }
+    predicted, seconds = cluster_stream([doc for doc, _ in stream], config)
+    return score_clustering(predicted, [g for _, g in stream], seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
