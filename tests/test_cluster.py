@@ -342,6 +342,45 @@ def test_a_name_in_every_post_of_the_moment_weighs_little() -> None:
     assert joins(2000)  # a window never that full: the same
 
 
+def test_a_post_joins_a_story_of_posts_by_its_two_best_members() -> None:
+    """A question close to one post of a release's story, and far from the other, is a
+    story of its own on a forum; by its best member alone it joined."""
+
+    def post(id: str, title: str, text: str, hours: float) -> ClusterDoc:
+        return doc(id, title, text, hours, forum=True)
+
+    def joins(second_weight: float) -> tuple[bool, bool]:
+        c = OnlineClusterer(ClusterConfig(forum_second_weight=second_weight))
+        for i in range(30):  # the forum's days before, 8 of them on Apache 2.0 weights
+            licence = ", Apache 2.0 weights." if i < 8 else "."
+            c.add(
+                post(f"o{i}", f"Benchmark {i} of quantized model {i}", f"On card {i}{licence}", i)
+            )
+        a = c.add(
+            post(
+                "a",
+                "Zorblax 20B released under Apache 2.0",
+                "Weights on the hub, with a model card and GGUFs.",
+                101,
+            )
+        )
+        b = c.add(
+            post("b", "Zorblax weights and GGUFs on the hub", "The model card is inside.", 102)
+        )
+        q = c.add(
+            post(
+                "q",
+                "Can I sell the outputs of an Apache 2.0 model?",
+                "Asking for a startup, thinking of Zorblax.",
+                103,
+            )
+        )
+        return b.story_id == a.story_id, q.story_id == a.story_id
+
+    assert joins(0.5) == (True, False)
+    assert joins(0.0) == (True, True)  # through its best member alone
+
+
 def test_shared_specific_link_joins_reddit_and_hn_posts() -> None:
     c = OnlineClusterer()
     reddit = c.add(

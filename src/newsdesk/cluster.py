@@ -110,6 +110,14 @@ class ClusterConfig:
     #: (docs/stories.md, "Forums"), events 0.807 -> 0.866 and 0.896 -> 0.926, topics
     #: 0.584 -> 0.576 and 0.800 -> 0.782; news (ECB+, GVA) has no score and is unchanged.
     forum_threshold: float = 0.3
+    #: A forum's post whose best member in a story is a post too scores with the story
+    #: as that member's score blended with the second best member's at this weight (0:
+    #: the best alone). A post close to one post of a story only is often a question or
+    #: a joke on the subject, not a report of the story's event, and joining through one
+    #: post chained a launch's posts into a story of dozens (docs/stories.md, "Two
+    #: members"). A post joins through an article (a lab's announcement), and news (items
+    #: without a score) joins anything, through the best member alone.
+    forum_second_weight: float = 0.5
     #: Share of the entity cosine in the similarity score (the rest is the text cosine).
     entity_weight: float = 0.3
     #: Share of the embedding cosine, used only when both sides have an embedding.
@@ -721,6 +729,9 @@ class OnlineClusterer:
             )
         best = np.full(len(self._stories), -1.0)
         np.maximum.at(best, self._story_of.values[live], scores[live])  # the rest score -1
+        if doc.forum and c.forum_second_weight:
+            for k in np.flatnonzero(best >= c.threshold):
+                best[k] = self._two_members(self._stories[k], scores, live)
         if c.version_conflicts and f.versions:
             for k in np.flatnonzero(best >= c.threshold):
                 if self._other_version(self._stories[k], f):
@@ -729,6 +740,22 @@ class OnlineClusterer:
         if best[story] >= c.threshold:
             return story, "similar"
         return None, "new"
+
+    def _two_members(self, story: _Story, scores: np.ndarray, live: np.ndarray) -> float:
+        """A story's score for a forum's post: where its best member is a post too, that
+        member's score blended with the second best's (of the members that count: live,
+        in the story's span); where it is an article (a lab's announcement, which the
+        forum discusses), the article's alone."""
+        members = np.asarray(story.members)
+        members = members[live[members] & (scores[members] > -1.0)]
+        if not len(members):
+            return -1.0
+        ranked = members[np.argsort(-scores[members], kind="stable")]
+        first = float(scores[ranked[0]])
+        if len(ranked) < 2 or not self._forum.values[ranked[0]]:
+            return first
+        w = self.config.forum_second_weight
+        return (1 - w) * first + w * float(scores[ranked[1]])
 
     @staticmethod
     def _other_version(story: _Story, f: _Features) -> bool:
