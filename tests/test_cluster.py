@@ -173,7 +173,9 @@ def test_two_posts_join_on_the_forums_threshold_a_post_and_an_article_on_news() 
         first, second = (article, forum) if order == "article first" else (forum, article)
         a, b = c.add(first), c.add(second)
         assert (b.story_id, b.reason) == (a.story_id, "similar"), order
-        # Another post joins through the article, not through the post.
+        # Another post joins through the article, not through the post (and by the
+        # article's score alone: the other post, out of the forum's reach, does not
+        # count as a second member).
         again = c.add(doc("r2", "Magistral is out from Mistral", other, hours=3, forum=True))
         assert (again.story_id, again.reason) == (a.story_id, "similar"), order
     # Two posts alone join on the threshold of news, not on the forum's.
@@ -340,6 +342,28 @@ def test_a_name_in_every_post_of_the_moment_weighs_little() -> None:
     assert not joins(100)
     assert joins(0)  # the month's IDF alone
     assert joins(2000)  # a window never that full: the same
+
+
+def test_the_windows_document_frequencies_are_those_of_its_docs() -> None:
+    """Restored and added, in and out of order: the window's counts are always those of
+    the docs within ``window_hours`` of the latest, never below zero."""
+    rng = np.random.default_rng(0)
+    c = OnlineClusterer(ClusterConfig(window_hours=24))
+    docs = [
+        doc(f"d{i}", f"Report {i % 7} on topic {i % 5}", f"Words {i % 3} and {i % 11}.", h)
+        for i, h in enumerate(np.sort(rng.uniform(0, 400, 300)) + rng.uniform(-30, 30, 300))
+    ]
+    c.restore("old", docs[:40][::-1])  # a store's rows, in any order
+    for d in docs[40:]:
+        c.add(d)
+    latest = max(d.published_at.timestamp() / 3600 for d in docs if d.published_at)
+    inside = [i for i, t in enumerate(c._times.values) if t >= latest - 24]
+    for index, features in ((c._words, "words"), (c._entities, "entities")):
+        counts = np.zeros(len(index.vocab))
+        for i in inside:
+            counts[getattr(c._features[i], features)[0]] += 1
+        assert index.window_n == len(inside) > 0
+        assert (index.window_df[: len(index.vocab)] == counts).all()
 
 
 def test_a_post_joins_a_story_of_posts_by_its_two_best_members() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from newsdesk.cluster import ClusterConfig
 from newsdesk.evaluate import (
-    Labelled,
+    Stream,
     adjusted_rand_index,
     bcubed,
     cluster_stream,
@@ -42,6 +42,17 @@ def test_bcubed_perfect_and_degenerate() -> None:
     p, r, _ = bcubed([0, 1, 2, 3], gold)  # all singletons
     assert p == 1.0
     assert r == pytest.approx((0.5 + 0.5 + 1 + 1) / 4)
+
+
+def test_a_stream_is_scored_on_its_labelled_documents_only() -> None:
+    # Streamed, not scored: the unlabelled posts around a forum's labelled days.
+    predicted = ["s1", "s1", "s2", "s1", "s3"]
+    gold = ["a", None, "a", None, "b"]
+    result = score_clustering(predicted, gold, seconds=2.0)
+    assert result["docs"] == 3 and result["clusters"] == 3
+    assert result["docs_per_s"] == 2.5  # of the whole stream
+    assert result["bcubed_precision"] == 1.0
+    assert result["bcubed_recall"] == pytest.approx((0.5 + 0.5 + 1) / 3)
 
 
 def test_bcubed_hand_computed() -> None:
@@ -132,7 +143,7 @@ def test_quality_gate_gva(shared_data: Path) -> None:
 
 
 def _streamed(
-    events: Labelled, topics: Labelled, config: ClusterConfig | None = None
+    events: Stream, topics: Stream, config: ClusterConfig | None = None
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The labelled posts clustered once in the dump's stream, scored by event and topic."""
     predicted, seconds = cluster_stream([d for d, _ in events], config)

@@ -19,7 +19,14 @@ from newsdesk.exceptions import EmbeddingError, StoryNotFoundError
 from newsdesk.models import Item, utcnow
 from newsdesk.settings import Settings
 from newsdesk.store import Store, story_id_for
-from newsdesk.stories import collection_delay, freshness, importance, rank, rank_key
+from newsdesk.stories import (
+    cluster_doc,
+    collection_delay,
+    freshness,
+    importance,
+    rank,
+    rank_key,
+)
 from newsdesk.tags import (
     VOCABULARY,
     cared_for,
@@ -826,3 +833,22 @@ def test_a_story_is_headed_by_a_central_post_that_drew_readers(
     print(f"acceptable titles: centroid alone {centroid_alone:.3f}, the rule {rule:.3f}")
     assert len(stories) == 122
     assert rule >= 0.82 and rule >= centroid_alone + 0.05
+
+
+def test_an_item_dated_after_it_was_collected_is_dated_when_collected() -> None:
+    """A feed's wrong date (2030) would hold the clusterer's window there for every run."""
+    collected = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    row = SimpleNamespace(
+        external_id="feed:1",
+        title="A post",
+        text="",
+        url="https://example.com/1",
+        canonical_url=None,
+        collected_at=collected,
+        published_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    assert cluster_doc(row).published_at == collected
+    row.published_at = collected - timedelta(hours=3)
+    assert cluster_doc(row).published_at == collected - timedelta(hours=3)
+    row.published_at = None
+    assert cluster_doc(row).published_at == collected

@@ -16,7 +16,8 @@ Evidence, strongest first:
    cosine over named entities and numbers -- two similar events (two shootings in one
    city on one weekend) differ in who, where and how many -- and, when given, with
    embeddings; members published within a day of the item score a
-   little higher. A story scores as its best member inside the window. A title's
+   little higher. A story scores as its best member inside the window (for a forum's
+   post whose best member is a post too, as the mean of its two best members). A title's
    trailing site name ("- WMC Action News 5") is dropped once another title has ended
    with it.
 
@@ -101,14 +102,14 @@ class ClusterConfig:
     story_span_hours: float = 120.0
     #: An item joins the best story when its similarity score reaches this.
     threshold: float = 0.25
-    #: The same for two posts of a forum (``ClusterDoc.forum``): a post joins a story
-    #: through its best member on this when that member is a post too, on ``threshold``
-    #: when it is an article (a lab's announcement, which the forum discusses); 0:
-    #: ``threshold``. Most posts of a forum are questions and opinions on a subject, not
-    #: reports of an event, and they share the subject's names: at 0.25 a launch day's
-    #: opinions joined the launch's stories. On the two labelled sets of r/LocalLLaMA
-    #: (docs/stories.md, "Forums"), events 0.807 -> 0.866 and 0.896 -> 0.926, topics
-    #: 0.584 -> 0.576 and 0.800 -> 0.782; news (ECB+, GVA) has no score and is unchanged.
+    #: The same for two posts of a forum (``ClusterDoc.forum``): a post's score with a
+    #: post counts on this, with an article (a lab's announcement, which the forum
+    #: discusses) on ``threshold``; 0: ``threshold``. Most posts of a forum are
+    #: questions and opinions on a subject, not reports of an event, and they share the
+    #: subject's names: at 0.25 a launch day's opinions joined the launch's stories. On
+    #: the two labelled sets of r/LocalLLaMA, clustered alone (docs/stories.md,
+    #: "Forums"), events 0.807 -> 0.866 and 0.896 -> 0.926, topics 0.584 -> 0.576 and
+    #: 0.800 -> 0.782; news (ECB+, GVA) has no score and is unchanged.
     forum_threshold: float = 0.3
     #: A forum's post whose best member in a story is a post too scores with the story
     #: as that member's score blended with the second best member's at this weight (0:
@@ -721,6 +722,7 @@ class OnlineClusterer:
             return linked[0], "shared-link"
 
         scores = self._similarities(doc, f, live, near)
+        counted = scores > -1.0  # the rest were ruled out: window, span, follow-up bar
         if doc.forum and c.forum_threshold:
             # Two posts of a forum join on forum_threshold: their score counts less by the
             # difference, against the one threshold.
@@ -731,7 +733,7 @@ class OnlineClusterer:
         np.maximum.at(best, self._story_of.values[live], scores[live])  # the rest score -1
         if doc.forum and c.forum_second_weight:
             for k in np.flatnonzero(best >= c.threshold):
-                best[k] = self._two_members(self._stories[k], scores, live)
+                best[k] = self._two_members(self._stories[k], scores, counted)
         if c.version_conflicts and f.versions:
             for k in np.flatnonzero(best >= c.threshold):
                 if self._other_version(self._stories[k], f):
@@ -741,13 +743,13 @@ class OnlineClusterer:
             return story, "similar"
         return None, "new"
 
-    def _two_members(self, story: _Story, scores: np.ndarray, live: np.ndarray) -> float:
+    def _two_members(self, story: _Story, scores: np.ndarray, counted: np.ndarray) -> float:
         """A story's score for a forum's post: where its best member is a post too, that
-        member's score blended with the second best's (of the members that count: live,
-        in the story's span); where it is an article (a lab's announcement, which the
-        forum discusses), the article's alone."""
+        member's score blended with the second best's (of the members ``counted``: not
+        ruled out by the window, the story's span or the follow-up bar); where it is an
+        article (a lab's announcement, which the forum discusses), the article's alone."""
         members = np.asarray(story.members)
-        members = members[live[members] & (scores[members] > -1.0)]
+        members = members[counted[members]]
         if not len(members):
             return -1.0
         ranked = members[np.argsort(-scores[members], kind="stable")]

@@ -120,11 +120,17 @@ def cluster_doc(row: Any, vector: bytes | None = None) -> Any:
     from newsdesk.cluster import ClusterDoc
     from newsdesk.embeddings import from_blob
 
+    collected = getattr(row, "collected_at", None)
+    published = row.published_at or collected
+    if published is not None and collected is not None and published > collected:
+        # Dated after it was collected: a feed's wrong date. Left as it is, one item of
+        # 2030 would hold the clusterer's window (and its IDF) in 2030 for every run.
+        published = collected
     return ClusterDoc(
         id=row.external_id,
         title=row.title or "",
         text=getattr(row, "article_text", None) or row.text or "",
-        published_at=row.published_at or getattr(row, "collected_at", None),
+        published_at=published,
         canonical_url=row.canonical_url or row.url,
         links=[u for u in (row.url, row.canonical_url) if u],
         embedding=from_blob(vector) if vector is not None else None,
