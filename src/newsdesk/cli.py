@@ -1169,7 +1169,8 @@ def demo(
                 with err.status(f"writing the weekly recap of {week}"):
                     recap = desk.write_recap(week)
                 kept = len(recap.content["opening"])
-                console.print(f"recap {week}: /recaps/{week} ({kept} opening sentences)")
+                said = f"{kept} opening sentence{'' if kept == 1 else 's'}"
+                console.print(f"recap {week}: /recaps/{week} ({said})")
         except NewsdeskError as e:
             err.print(f"[yellow]no briefs:[/] {_plain(e)}")
     console.print(_stats_line(desk.stats()))

@@ -15,11 +15,10 @@ Evidence, strongest first:
    items, so that the name in every post of the moment counts little), blended with a
    cosine over named entities and numbers -- two similar events (two shootings in one
    city on one weekend) differ in who, where and how many -- and, when given, with
-   embeddings; members published within a day of the item score a
-   little higher. A story scores as its best member inside the window (for a forum's
-   post whose best member is a post too, as the mean of its two best members). A title's
-   trailing site name ("- WMC Action News 5") is dropped once another title has ended
-   with it.
+   embeddings; members published within a day of the item score a little higher. A
+   story scores as its best member inside the window (for a forum's post whose best
+   member is a post too, as the mean of its two best members). A title's trailing site
+   name ("- WMC Action News 5") is dropped once another title has ended with it.
 
 Everything but the canonical URL only looks at stories with a member published within
 ``window_hours`` of the item; past it, up to ``follow_up_hours``, a follow-up article can
@@ -147,7 +146,8 @@ class ClusterConfig:
     #: first only). A name in every other post of the moment ("gpt-oss" on its launch
     #: days) tells little about which of the moment's stories a post belongs to, yet is
     #: rare over a month, and its weight chained a launch's questions, memes and
-    #: benchmarks into one story of 96 posts (docs/stories.md, "The moment's words").
+    #: benchmarks into one story (96 posts of r/LocalLLaMA's dump; docs/stories.md,
+    #: "The moment's words").
     #: A run restored from the store's last days and a replay of a month see the same
     #: window. Sparse streams (a few reports a day) never fill it.
     window_idf_items: int = 100
