@@ -219,9 +219,11 @@ def test_a_dead_workers_task_is_looked_for_at_the_pace_of_the_visibility_timeout
         options = transport_options(timeout)
         assert options["visibility_timeout"] == timeout
         assert options["unacked_restore_interval"] <= 10
+        assert options["unacked_mutex_expire"] >= options["unacked_restore_interval"]
         return options["unacked_restore_interval"] * options["unacked_restore_throttle"]
 
     assert period(3600) == 100  # kombu's own pace for its own default of an hour
+    assert transport_options(5)["unacked_mutex_expire"] == 2  # a dead scanner's lock
     for timeout in (5, 60, 120, 150, 220, 300, 380):
         assert period(timeout) == pytest.approx(timeout / 4)
     assert period(1) == 1

@@ -59,13 +59,15 @@ def transport_options(visibility_timeout: float) -> dict[str, float]:
     timeout of an hour, while a timeout of 5 s would wait up to 100 s more. The scan here
     comes every quarter of the timeout, between 1 and 100 s (looks at most 10 s apart), so
     a task whose worker died runs again at most a quarter of the timeout, or 1 s, after
-    it."""
+    it. The scan's lock expires after one such period too (kombu's 5 minutes otherwise):
+    a worker killed in its own scan held it, and the tasks of the dead, that long."""
     period = min(max(visibility_timeout / 4, 1.0), 100.0)
     throttle = math.ceil(period / 10)
     return {
         "visibility_timeout": float(visibility_timeout),
         "unacked_restore_interval": period / throttle,
         "unacked_restore_throttle": throttle,
+        "unacked_mutex_expire": math.ceil(period),
     }
 
 
